@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from collections.abc import Iterable
 from typing import Any
 
 STATE_SCHEMA = "ci-truth/state@1"
@@ -211,3 +212,15 @@ class MeasuredState:
     def skipped_ratio(self) -> float:
         """skipped / total; 0.0 when there is no test at all."""
         return self.totals.skipped / self.totals.tests if self.totals.tests else 0.0
+
+
+@dataclass(slots=True)
+class Source:
+    """One report handed to the engine: a name and its bytes as chunks, or why it was refused.
+
+    Readers (files, zips, artifact downloads) build Sources; the engine never opens anything.
+    """
+
+    path: str
+    chunks: Iterable[bytes] | None = None
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""The GitHub App: webhook service, durable work queue, GitHub access, handlers."""
