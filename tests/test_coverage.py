@@ -1,0 +1,51 @@
+"""Coverage XML: line-rate from real coverage.py output; hostile or broken input refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.coverage import parse_coverage
+
+REAL = Path(__file__).parent / "data" / "plan" / "fixed" / "coverage.xml"
+
+
+def chunks(data: bytes, size: int = 7) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+def test_real_coverage_py_report_in_small_chunks() -> None:
+    data = REAL.read_bytes()
+    assert b"coverage.py" in data
+    cov = parse_coverage(chunks(data), path="coverage.xml")
+    assert cov.error is None and cov.line_rate == 0.9333
+
+
+def test_doctype_and_entities_are_refused() -> None:
+    bomb = (b'<?xml version="1.0"?><!DOCTYPE coverage [<!ENTITY a "aaaaaaaaaa">'
+            b'<!ENTITY b "&a;&a;&a;&a;">]><coverage line-rate="&b;"/>')
+    cov = parse_coverage([bomb], path="c.xml")
+    assert cov.line_rate is None and cov.error is not None and "DTD" in cov.error
+
+
+def test_broken_inputs_give_reasons() -> None:
+    cases = {
+        b"": "empty file",
+        b"<junit/>": "not <coverage>",
+        b'<coverage lines-valid="3"/>': "no line-rate",
+        b'<coverage line-rate="abc"/>': "not a number",
+        b'<coverage line-rate="1.5"/>': "out of range",
+        b"<coverage line-rate=": "not well-formed",
+    }
+    for data, reason in cases.items():
+        cov = parse_coverage([data], path="c.xml")
+        assert cov.line_rate is None and cov.error is not None and reason in cov.error, data
+
+
+def test_stops_after_the_root_element() -> None:
+    head = b'<coverage line-rate="0.5">'
+
+    def stream():  # type: ignore[no-untyped-def]
+        yield head
+        raise AssertionError("read past the root element")
+
+    assert parse_coverage(stream(), path="c.xml").line_rate == 0.5
