@@ -1,0 +1,126 @@
+"""Apply plan reconcile() operations to GitHub issues through a ports.GitHub client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.app.ports import GitHub
+from bot.core.plan import Evaluation
+from bot.core.plan.issuebody import read_ticks
+from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile
+from bot.core.plan.render import DASHBOARD_MARKER
+
+MAX_PASSES = 3
+MAX_ISSUES = 2000
+_locks: dict[str, asyncio.Lock] = {}
+
+
+@dataclass
+class SyncResult:
+    """What one sync wrote (counts per operation kind) and the final evaluation."""
+
+    created: int = 0
+    edited: int = 0
+    commented: int = 0
+    evaluation: Evaluation | None = None
+
+
+def _snapshot(item: Mapping[str, Any]) -> IssueSnapshot:
+    user = item.get("user") or {}
+    closed_by = item.get("closed_by") or {}
+    return IssueSnapshot(
+        number=int(item["number"]), title=str(item.get("title") or ""),
+        body=str(item.get("body") or ""), state=str(item.get("state") or "open"),
+        labels=tuple(str(x.get("name", "")) for x in item.get("labels") or ()
+                     if isinstance(x, Mapping)),
+        author=str(user.get("login") or ""), state_reason=item.get("state_reason"),
+        closed_by=closed_by.get("login") if isinstance(closed_by, Mapping) else None)
+
+
+async def list_ours(gh: GitHub, owner: str, repo: str, bot_login: str) -> list[IssueSnapshot]:
+    """Issues created by the App (pull requests excluded), closed ones with `closed_by`."""
+    out: list[IssueSnapshot] = []
+    url = "/repos/{owner}/{repo}/issues"
+    params = {"state": "all", "creator": bot_login, "per_page": 100}
+    async for item in gh.getiter(url, {"owner": owner, "repo": repo}, params=params):
+        if "pull_request" in item or (item.get("user") or {}).get("login") != bot_login:
+            continue
+        if item.get("state") == "closed" and "closed_by" not in item:
+            item = await gh.getitem("/repos/{owner}/{repo}/issues/{number}",
+                                    {"owner": owner, "repo": repo, "number": item["number"]})
+        out.append(_snapshot(item))
+        if len(out) >= MAX_ISSUES:
+            break
+    return out
+
+
+def claimed_facts(issues: list[IssueSnapshot], bot_login: str) -> frozenset[str]:
+    """Facts ticked on our dashboard (only people with write/triage access can edit it)."""
+    for issue in sorted(issues, key=lambda i: i.number):
+        if issue.author == bot_login and issue.body.lstrip().startswith(DASHBOARD_MARKER):
+            return frozenset(f for f, on in read_ticks(issue.body).items() if on)
+    return frozenset()
+
+
+async def apply(gh: GitHub, owner: str, repo: str, op: Operation) -> None:
+    """One operation as one REST call."""
+    base = {"owner": owner, "repo": repo}
+    if op.kind == "create":
+        await gh.post("/repos/{owner}/{repo}/issues", base,
+                      data={"title": op.title, "body": op.body, "labels": list(op.labels or ())})
+    elif op.kind == "comment":
+        await gh.post("/repos/{owner}/{repo}/issues/{number}/comments",
+                      {**base, "number": op.number}, data={"body": op.comment})
+    elif op.kind == "edit":
+        data: dict[str, Any] = {}
+        if op.title is not None:
+            data["title"] = op.title
+        if op.body is not None:
+            data["body"] = op.body
+        if op.labels is not None:
+            data["labels"] = list(op.labels)
+        if op.state is not None:
+            data["state"] = op.state
+            if op.state_reason is not None:
+                data["state_reason"] = op.state_reason
+        await gh.patch("/repos/{owner}/{repo}/issues/{number}",
+                       {**base, "number": op.number}, data=data)
+    else:
+        raise ValueError(f"unknown operation {op.kind!r}")
+
+
+async def sync_plan(gh: GitHub, owner: str, repo: str,
+                    evaluate: Callable[[frozenset[str]], Evaluation], *, bot_login: str,
+                    now: datetime) -> SyncResult:
+    """Bring the plan's issues in line with the evidence: read, evaluate, reconcile, write.
+
+    `evaluate(claimed)` evaluates the plan with the facts people ticked on the dashboard.
+    Serialised per repository in this process, so duplicate deliveries find the issues the
+    first one created instead of creating them again.
+    """
+    lock = _locks.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
+    result = SyncResult()
+    async with lock:
+        for _ in range(MAX_PASSES):
+            issues = await list_ours(gh, owner, repo, bot_login)
+            ev = evaluate(claimed_facts(issues, bot_login))
+            result.evaluation = ev
+            ops = reconcile(ev, issues, bot_login=bot_login, now=now)
+            if not ops:
+                break
+            for op in ops:
+                await apply(gh, owner, repo, op)
+                if op.kind == "create":
+                    result.created += 1
+                elif op.kind == "edit":
+                    result.edited += 1
+                else:
+                    result.commented += 1
+    return result
+
+
+__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "list_ours", "sync_plan"]

@@ -1,0 +1,82 @@
+"""Renderings: size caps hold for huge plans, Mermaid labels are inert, JSON is complete."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bot.core.plan import Evidence, evaluate_plan
+from bot.core.plan.escape import code, link, md, mermaid
+from bot.core.plan.issuebody import marker_of, phase_body, read_ticks
+from bot.core.plan.loader import plan_from_text
+from bot.core.plan.render import dashboard, duration, to_json
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = json.loads((ROOT / "tests/data/plan/broken/state.json").read_text())
+
+
+def huge_plan_text(phases: int, criteria: int) -> str:
+    lines = ["plan:", "  goal: big", "  phases:"]
+    n = 0
+    for p in range(phases):
+        lines += [f"    - id: ph{p}", f"      title: {'T' * 190}", "      criteria:"]
+        for _ in range(criteria):
+            lines += [f"        - id: c{n}", f"          name: {'N' * 190}",
+                      f"          expr: tests.total >= {n} && tests.passed >= {n} && "
+                      f"tests.failed == 0 && tests.errors <= {n} && tests.skipped >= 0"]
+            n += 1
+    return "\n".join(lines) + "\n"
+
+
+def test_phase_body_stays_under_60000_characters() -> None:
+    plan, _ = plan_from_text(huge_plan_text(1, 150))
+    assert plan is not None
+    ev = evaluate_plan(plan, BROKEN, evidence=Evidence("https://github.com/o/r/actions/runs/9",
+                                                       "c" * 40, "2026-11-22T04:00:00Z"))
+    body = phase_body(ev.phases[0], ev)
+    assert len(body) < 60_000
+    assert "more criteria not shown (body size limit)" in body
+    assert marker_of(body) == "ph0"
+
+
+def test_dashboard_stays_under_60000_characters() -> None:
+    plan, _ = plan_from_text(huge_plan_text(100, 1))
+    assert plan is not None
+    body = dashboard(evaluate_plan(plan, BROKEN))
+    assert len(body) <= 60_000 and body.startswith("<!-- ci-truth:dashboard -->")
+
+
+def test_mermaid_labels_cannot_break_out() -> None:
+    label = mermaid('x"] --> evil[("click") ; click a href "javascript:alert(1)"')
+    assert '"' not in label and "[" not in label and ">" not in label
+    assert "#34;" in label
+
+
+def test_markdown_escaping() -> None:
+    assert md("<b>@team</b> [x](http://e)") == \
+        "&lt;b&gt;&#64;team&lt;/b&gt; \\[x\\]\\(http://e\\)"
+    assert code("a ``b`` c") == "```a ``b`` c```"
+    assert link("run", "javascript:alert(1)") == "run `javascript:alert(1)`"
+    assert link("run", "https://github.com/o/r/actions/runs/1") == \
+        "[run](https://github.com/o/r/actions/runs/1)"
+
+
+def test_ticks_need_our_marker_and_a_box() -> None:
+    body = ("- [x] `a` (claimed) <!-- ci-truth:fact id=a -->\n"
+            "- [ ] `b` (claimed) <!-- ci-truth:fact id=b -->\n"
+            "- [x] c without marker\n"
+            "text <!-- ci-truth:fact id=d -->\n")
+    assert read_ticks(body) == {"a": True, "b": False}
+
+
+def test_json_shape_and_durations() -> None:
+    plan, _ = plan_from_text((ROOT / "examples/plans/p0-blockers.yml").read_text())
+    assert plan is not None
+    doc = to_json(evaluate_plan(plan, BROKEN))
+    assert doc["schema"] == "ci-truth/plan@1"
+    assert [p["status"] for p in doc["phases"]] == ["ready", "blocked", "blocked"]
+    assert doc["remaining_cost"] == 750 and doc["remaining_duration"] == 510
+    assert doc["branches"][0] == ["fix_build"] and doc["optimal"] is True
+    assert json.loads(json.dumps(doc)) == doc
+    assert (duration(0), duration(45), duration(120), duration(510)) == \
+        ("0 min", "45 min", "2 h", "8 h 30 min")
