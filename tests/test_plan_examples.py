@@ -155,10 +155,10 @@ def test_p0_blockers_parallel_goals() -> None:
     assert ev.path.remaining_duration == 510             # 8.5 h with the two agents in parallel
     assert ev.path.branches == (
         ("fix_build",),
-        ("add_pool_tests", "add_validation_tests", "add_bincode_tests"),
         ("write_security_md", "write_deployment_md", "update_readme", "update_agents_md"),
+        ("add_pool_tests", "add_validation_tests", "add_bincode_tests"),
     )
-    assert ev.path.parallel[1] == ("add_pool_tests", "write_security_md")
+    assert ev.path.parallel[1] == ("write_security_md", "add_pool_tests")
 
 
 def test_p0_blockers_revised_state() -> None:

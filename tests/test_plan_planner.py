@@ -94,7 +94,23 @@ def test_waiver_makes_a_phase_done_and_stays_visible() -> None:
 
 def test_search_bound_falls_back_to_a_valid_path(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import bot.core.plan.planner as planner
-    monkeypatch.setattr(planner, "MAX_EXPANSIONS", 1)
-    actions = [Action(f"a{i}", 10 + i, (), (f"g{i}",)) for i in range(6)]
+    monkeypatch.setattr(planner, "MAX_GENERATED", 1)
+    # one connected group (all share "x") with an alternative for every goal fact
+    actions = [Action(f"a{i}", 10 + i, (), (f"g{i}", "x")) for i in range(6)]
+    actions += [Action(f"c{i}", 12, (), (f"g{i}",)) for i in range(6)]
     got = planner.plan_path(make(actions, tuple(f"g{i}" for i in range(6))), frozenset())
-    assert not got.optimal and len(got.critical_path) == 6 and got.remaining_cost == 75
+    assert not got.optimal and len(got.critical_path) == 6
+    assert got.remaining_cost == 10 + 11 + 12 * 4          # cheapest-first happens to be optimal
+
+
+def test_landmarks_and_independent_groups_need_no_search(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import bot.core.plan.planner as planner
+    # 40 independent two-step chains, each with an alternative first step: 40 small searches
+    actions = [Action(f"a{i}", 10 + i % 7, (), (f"g{i}",)) for i in range(40)]
+    actions += [Action(f"c{i}", 12, (), (f"g{i}",)) for i in range(40)]
+    actions += [Action(f"b{i}", 5, (f"g{i}",), (f"h{i}",)) for i in range(40)]
+    monkeypatch.setattr(planner, "MAX_GENERATED", 10)
+    got = planner.plan_path(make(actions, tuple(f"h{i}" for i in range(40))), frozenset())
+    assert got.optimal and len(got.critical_path) == 80
+    assert got.remaining_cost == sum(min(10 + i % 7, 12) + 5 for i in range(40))
+    assert len(got.branches) == 40
