@@ -74,3 +74,17 @@ def test_bad_expressions(text: str) -> None:
 def test_comprehension_over_files_is_allowed() -> None:
     ok = run('files.exists(f, f.endsWith(".md"))', FIXED, repo_files=["a.py", "README.md"])
     assert ok[0] is True
+
+
+def test_zero_tests_prove_nothing() -> None:
+    empty = {"tests": {"total": 0}, "signatures": {"event_loop": 0}}
+    for text in ("signatures.event_loop == 0", "tests.failed == 0", "tests.skipped_ratio < 0.5"):
+        met, _, reason = run(text, empty)
+        assert not met and reason == "no test evidence: the reports hold 0 tests", text
+
+
+def test_garbled_state_values_read_as_zero_not_crash() -> None:
+    garbled = {"tests": {"total": "lots", "passed": True, "pass_rate": float("nan")},
+               "signatures": {"event_loop": "none"}}
+    met, value, reason = run("tests.total >= 1 && tests.pass_rate > 0.5", garbled)
+    assert not met and value == "tests.total = 0, tests.pass_rate = 0"

@@ -131,15 +131,17 @@ def activation(state: Mapping[str, Any], *, signature_names: Collection[str] = (
     """The CEL variables for a ``ci-truth/state@1`` document (see docs/plan.md)."""
     tests_in = state.get("tests") if isinstance(state.get("tests"), Mapping) else {}
     assert isinstance(tests_in, Mapping)
-    tests = {k: tests_in.get(k, 0) for k in TEST_FIELDS}
-    for k in ("pass_rate", "skipped_ratio", "duration"):
-        tests[k] = float(tests[k] or 0.0)
-    for k in TEST_FIELDS[:6]:
-        tests[k] = int(tests[k] or 0)
+    tests: dict[str, int | float] = {}
+    for k in TEST_FIELDS:
+        v = tests_in.get(k, 0)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and v == v and v >= 0
+        tests[k] = (float(v) if k in ("pass_rate", "skipped_ratio", "duration") else int(v)) \
+            if ok else 0
     sigs_in = state.get("signatures") if isinstance(state.get("signatures"), Mapping) else {}
     assert isinstance(sigs_in, Mapping)
     sigs = {name: 0 for name in signature_names}
-    sigs.update({str(k): int(v) for k, v in sigs_in.items() if isinstance(v, int)})
+    sigs.update({str(k): v for k, v in sigs_in.items()
+                 if isinstance(v, int) and not isinstance(v, bool) and v >= 0})
     wf_in = state.get("workflows") if isinstance(state.get("workflows"), Mapping) else {}
     assert isinstance(wf_in, Mapping)
     workflows = {str(k): {"conclusion": str(v.get("conclusion") or "")}
@@ -156,6 +158,9 @@ def activation(state: Mapping[str, Any], *, signature_names: Collection[str] = (
 def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any]) -> tuple[bool, str, str]:
     """(met, measured value text, reason). Never raises; errors and non-booleans are unmet."""
     value = describe(refs, act)
+    reads_tests = any(r.startswith(("tests.", "signatures.")) for r in refs)
+    if reads_tests and not act["tests"]["total"]:
+        return False, value, "no test evidence: the reports hold 0 tests"
     try:
         result = program.evaluate(json_to_cel(dict(act)))
     except Exception as err:    # a criterion must never crash the evaluation
