@@ -87,4 +87,5 @@ def test_garbled_state_values_read_as_zero_not_crash() -> None:
     garbled = {"tests": {"total": "lots", "passed": True, "pass_rate": float("nan")},
                "signatures": {"event_loop": "none"}}
     met, value, reason = run("tests.total >= 1 && tests.pass_rate > 0.5", garbled)
+    assert reason.startswith("no test evidence")
     assert not met and value == "tests.total = 0, tests.pass_rate = 0"
