@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.core.coverage import parse_coverage
 from bot.core.errors import ConfigError
+from bot.core.model import Source
 from bot.core.plan import Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
 from bot.core.plan.render import dashboard, to_json, to_text
@@ -119,7 +120,6 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
 def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> dict[str, Any]:
     """Reports → state through the engine, exactly as `check` computes it."""
     try:
-        intake = importlib.import_module("bot.intake")
         config = importlib.import_module("bot.core.config")
         engine = importlib.import_module("bot.core.engine")
         state = importlib.import_module("bot.core.state")
@@ -127,9 +127,37 @@ def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> 
         raise UsageError("report PATHs need the engine, which this build lacks; run "
                          "`ci-truth check --format json` and pass --state") from None
     cfg = config.parse_config(config_text, source=source)
-    result = engine.evaluate(intake.sources(paths), cfg)
+    result = engine.evaluate(_sources(paths), cfg)
     doc: dict[str, Any] = state.to_json(result, generator="ci-truth plan")
     return doc
+
+
+def _sources(paths: Sequence[str]) -> list[Source]:
+    """Report files (directories walked for report-like names) as engine Sources.
+
+    bot/intake.py (engine helper) owns zips and gzip; once it is on main this defers to it.
+    """
+    try:
+        intake = importlib.import_module("bot.intake")
+        for name in ("sources_from_paths", "sources", "collect"):
+            if hasattr(intake, name):
+                found: list[Source] = list(getattr(intake, name)(paths))
+                return found
+    except ImportError:
+        pass
+    out = []
+    for raw in paths:
+        p = Path(raw)
+        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
+        for f in files:
+            if p.is_dir() and (f.suffix.lower() not in (".xml", ".trx")
+                               or f.name in COVERAGE_NAMES):
+                continue
+            if not f.exists():
+                out.append(Source(str(f), error="no such file"))
+            else:
+                out.append(Source(str(f), chunks=_chunks(str(f))))
+    return out
 
 
 def _find_coverage(paths: Sequence[str]) -> str | None:
