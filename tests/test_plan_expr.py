@@ -65,7 +65,11 @@ def test_an_empty_state_is_never_met() -> None:
         assert run(text, {})[0] is False
 
 
-@pytest.mark.parametrize("text", ["tests.total >=", "__import__('os')", "x == 1", ""])
+@pytest.mark.parametrize("text", [
+    "tests.total >=", "__import__('os')", "x == 1", "",
+    "files.all(a, files.all(b, a != b))",          # quadratic in the file list
+    'files.exists(f, f.matches("(a+)+$"))',        # unbounded regex
+])
 def test_bad_expressions(text: str) -> None:
     with pytest.raises(ExprError):
         compile_expr(text)
