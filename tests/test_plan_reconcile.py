@@ -111,6 +111,8 @@ def test_fix_closes_with_evidence_then_regression_reopens() -> None:
     assert "runs/102" in closing[0] and "`signatures.event_loop = 0`" in closing[0]
     assert "**waived** by `alice`" in infra.body
     # the next default-branch run is the broken suite again
+    closed = repo.by_title("Test infrastructure")
+    repo.issues[closed.number] = replace(closed, closed_by=None)   # as GitHub's lists show it
     repo.sync(evaluate_plan(plan(), state("broken"), evidence=RUN1, waivers=waiver))
     infra = repo.by_title("Test infrastructure")
     assert infra.state == "open"
@@ -131,6 +133,12 @@ def test_closed_by_a_person_without_evidence_is_reopened() -> None:
     assert [o.kind for o in ops] == ["comment", "edit"] and ops[1].state == "open"
     assert ops[0].comment is not None and "closed by `mallory`" in ops[0].comment
     assert "does not support it" in ops[0].comment
+    # issue lists do not say who closed: a person closing a not-done phase is still told
+    unknown = replace(repo.issues[infra.number], closed_by=None)
+    ops = reconcile(ev, [*(i for i in repo.issues.values() if i.number != infra.number),
+                         unknown], bot_login=BOT, now=NOW)
+    assert ops[0].comment is not None and ops[0].comment.startswith(
+        "Reopened: this issue was closed but the evidence does not support it")
 
 
 def test_closed_by_a_person_with_every_failing_criterion_waived_stays_closed() -> None:

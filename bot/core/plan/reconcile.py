@@ -158,7 +158,10 @@ def _done_comment(r: PhaseResult, ev: Evaluation, stamp: str) -> str:
 def _reopen_comment(r: PhaseResult, ev: Evaluation, issue: IssueSnapshot, stamp: str,
                     bot_login: str) -> str:
     failing = [c for c in r.criteria if not c.holds]
-    by_bot = issue.closed_by == bot_login
+    # GitHub's issue lists carry no closer: we close only done phases, in the same pass that
+    # labels them done, so a closed issue still labelled done was closed by us.
+    by_bot = issue.closed_by == bot_login or (
+        issue.closed_by is None and STATUS_PREFIX + Status.DONE.value in issue.labels)
     if by_bot:
         head = "Reopened: a later default-branch run broke this phase's criteria."
     else:
