@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("tests.fakegithub.plugin", reason="the fake GitHub is not merged yet")
 
-from bot.app.plansync import sync_plan
+from bot.app.plansync import repo_files, sync_plan
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
 
@@ -70,12 +70,12 @@ def plan() -> Plan:
 
 
 def scenario(name: str, run_id: int, *, waivers: tuple[Waiver, ...] = (),
-             ) -> Callable[[frozenset[str]], Evaluation]:
+             files: list[str] | None = None) -> Callable[[frozenset[str]], Evaluation]:
     state = json.loads((ROOT / "tests/data/plan" / name / "state.json").read_text())
     evidence = Evidence(f"https://github.com/octo-org/octo-repo/actions/runs/{run_id}",
                         f"{run_id:040x}", "2026-11-22T04:00:00Z")
     return lambda claimed: evaluate_plan(plan(), state, claimed=claimed, waivers=waivers,
-                                         evidence=evidence)
+                                         evidence=evidence, repo_files=files)
 
 
 @pytest.fixture
@@ -182,3 +182,20 @@ async def test_people_issues_are_never_touched_and_ticks_are_kept(setup: Any) ->
     assert "8 actions, 8 h 10 min of work" in dash["body"]
     assert repo.issues[theirs["number"]]["body"] == infra_body
     assert repo.issues[theirs["number"]]["state"] == "open"
+
+
+async def test_files_on_the_default_branch_feed_document_criteria(setup: Any) -> None:
+    _fake, repo, gh = setup
+    sha = repo.commit({"README.md": "x",
+                       "docs/planning/GOAP_PORTFOLIO_READINESS_COMPLETION.md": "done"})
+    files = await repo_files(gh, "octo-org", "octo-repo", sha)
+    assert files is not None and "docs/planning/GOAP_PORTFOLIO_READINESS_COMPLETION.md" in files
+    assert "docs" not in files and "docs/planning" not in files          # blobs only
+    result = await sync_plan(gh, "octo-org", "octo-repo",
+                             scenario("broken", 104, files=files), bot_login=BOT, now=NOW)
+    assert result.evaluation is not None
+    docs = result.evaluation.phases[3]
+    assert docs.criteria[0].met and docs.criteria[0].value == f"files: {len(files)} paths"
+    issue = ours(repo)["Documented, patterns stored, portfolio ready"]
+    assert issue["state"] == "closed"                 # done on evidence, closed with evidence
+    assert "closing as completed" in comments_on(repo, issue["number"])[-1]

@@ -16,6 +16,7 @@ from bot.core.plan.render import DASHBOARD_MARKER
 
 MAX_PASSES = 3
 MAX_ISSUES = 2000
+MAX_FILES = 200_000
 _locks: dict[str, asyncio.Lock] = {}
 
 
@@ -64,6 +65,19 @@ def claimed_facts(issues: list[IssueSnapshot], bot_login: str) -> frozenset[str]
         if issue.author == bot_login and issue.body.lstrip().startswith(DASHBOARD_MARKER):
             return frozenset(f for f, on in read_ticks(issue.body).items() if on)
     return frozenset()
+
+
+async def repo_files(gh: GitHub, owner: str, repo: str, sha: str) -> list[str] | None:
+    """Paths of the files at `sha` (the `files` variable), or None when GitHub truncated the
+    tree: an incomplete list would make present files look absent."""
+    tree = await gh.getitem("/repos/{owner}/{repo}/git/trees/{sha}",
+                            {"owner": owner, "repo": repo, "sha": sha},
+                            params={"recursive": "1"})
+    if not isinstance(tree, Mapping) or tree.get("truncated"):
+        return None
+    entries = tree.get("tree") or []
+    return [str(e["path"]) for e in entries[:MAX_FILES]
+            if isinstance(e, Mapping) and e.get("type") == "blob" and "path" in e]
 
 
 async def apply(gh: GitHub, owner: str, repo: str, op: Operation) -> None:
@@ -123,4 +137,5 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
     return result
 
 
-__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "list_ours", "sync_plan"]
+__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "list_ours", "repo_files",
+           "sync_plan"]

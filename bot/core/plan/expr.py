@@ -66,10 +66,10 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
                     raise ExprError(f"unknown function {name}(); use one of "
                                     + ", ".join(sorted(allowed)))
             if node.data == "member_dot_arg" and names and names[0] in MACROS:
-                inner = [n for n in node.iter_subtrees() if n is not node
+                nested = [n for n in node.iter_subtrees() if n is not node
                          and n.data == "member_dot_arg"
                          and any(str(c) in MACROS for c in n.children if not hasattr(c, "data"))]
-                if inner:
+                if nested:
                     raise ExprError("nested comprehensions are not allowed (their cost "
                                     "multiplies with the list sizes)")
                 args = [c for c in node.children if getattr(c, "data", "") == "exprlist"]
