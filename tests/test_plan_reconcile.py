@@ -215,3 +215,48 @@ def test_untrusted_titles_and_descriptions_are_inert() -> None:
     assert "\n- [x] fake tick" not in body
     dash = repo.by_title("Plan: ").body
     assert "<img" not in dash and "@org" not in dash and "](javascript" not in dash
+
+
+def test_any_sequence_of_runs_converges_to_issues_matching_the_evidence() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    p = plan()
+    run = st.fixed_dictionaries({
+        "passed": st.integers(0, 30), "failed": st.integers(0, 3),
+        "event_loop": st.integers(0, 2), "coverage": st.sampled_from([None, 0.5, 0.9]),
+        "ci": st.sampled_from([None, "success", "failure"]),
+        "waive": st.booleans(), "hand_close": st.booleans()})
+
+    @settings(max_examples=25, deadline=None)
+    @given(st.lists(run, min_size=1, max_size=4))
+    def check(runs: list[dict[str, Any]]) -> None:
+        repo = Repo()
+        for r in runs:
+            total = r["passed"] + r["failed"]
+            doc: dict[str, Any] = {
+                "tests": {"total": total, "passed": r["passed"], "failed": r["failed"],
+                          "pass_rate": r["passed"] / total if total else 0.0},
+                "signatures": {"event_loop": r["event_loop"]},
+                "workflows": {n: {"conclusion": r["ci"]} for n in ("test-fast", "test-full")
+                              if r["ci"]}}
+            if r["coverage"] is not None:
+                doc["coverage"] = {"line_rate": r["coverage"]}
+            waivers = [Waiver("tests_discovered", "lead")] if r["waive"] else []
+            if r["hand_close"] and repo.issues:
+                first = min(repo.issues)
+                repo.apply([Operation("edit", "x", first, state="closed")], actor="alice")
+            ev = evaluate_plan(p, doc, evidence=RUN1, waivers=waivers)
+            repo.sync(ev)
+            assert len(repo.issues) == len(p.phases) + 1
+            for phase in ev.phases:
+                [issue] = [i for i in repo.issues.values()
+                           if i.body.startswith(f"<!-- ci-truth:phase id={phase.phase.id} -->")]
+                assert (issue.state == "closed") == (phase.status.value == "done")
+                assert f"status: {phase.status.value}" in issue.labels
+                ticked = issue.body.count("- [x]")
+                assert ticked == sum(1 for c in phase.criteria if c.met)
+            dash = repo.by_title("Plan: ")
+            assert dash.state == "open"
+
+    check()
