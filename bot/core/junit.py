@@ -8,7 +8,16 @@ from typing import Any
 from bot.core import dotnet
 from bot.core.limits import DEFAULT_LIMITS, Limits
 from bot.core.model import Declared, FileReport
-from bot.core.reportbase import Context, Dialect, compare, cut, first_line, parse_int, parse_time
+from bot.core.reportbase import (
+    MAX_SECONDS,
+    Context,
+    Dialect,
+    compare,
+    cut,
+    first_line,
+    parse_int,
+    parse_time,
+)
 from bot.core.suites import Suite, declared_of, merge_runs, sum_declared
 from bot.core.testcase import Outcome, TestCase
 from bot.core.xmlstream import Refused, new_parser, run
@@ -22,6 +31,7 @@ _KNOWN = ("testsuites, testsuite, assemblies, assembly, test-results, test-run, 
 _CHILD = {"skipped": 1, "failure": 2, "error": 3, "system-err": 0,
           "flakyFailure": -1, "flakyError": -1}
 _RERUN_AFTER = frozenset({Outcome.FAILED, Outcome.ERROR})  # tools rerun failed tests only
+_PYTEST_SUITES = frozenset({"pytest", "pytest tests"})
 _SUITE = frozenset({"testsuite", "testsuites", "testrun"})
 
 
@@ -60,6 +70,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     flaky = False
     collecting = False
     pending: TestCase | None = None
+    line_base = [0]  # pytest writes 0-based line numbers
     raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
 
     def collect(data: str) -> None:
@@ -103,6 +114,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 parser.CharacterDataHandler = collect
             return
         if name in _SUITE:
+            if attrs.get("name") in _PYTEST_SUITES:
+                line_base[0] = 1
             declared = declared_of(attrs)
             if depth == 1 and name != "testsuite":
                 if declared != Declared():
@@ -151,11 +164,11 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     secs = float(seconds)
                 except ValueError:
                     secs = parse_time(seconds)
-                if not 0.0 <= secs < 1e9:
-                    secs = 0.0
+                if not 0.0 <= secs < MAX_SECONDS:
+                    secs = parse_time(seconds)
             tc = TestCase(tid, name, classname, _OUTCOMES[r], secs,
                           message, text, cut("".join(err), max_details) if err else "",
-                          attrs.get("file"), None if line is None else parse_int(line),
+                          attrs.get("file"), None if line is None else _line(line, line_base[0]),
                           flaky and r == 0)
             if err:
                 err = []
@@ -203,6 +216,11 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             ctx.report.declared = sum_declared(top)
 
     return _Handlers(start, end, finish)
+
+
+def _line(text: str, base: int) -> int | None:
+    value = parse_int(text)
+    return None if value is None else value + base
 
 
 _DIALECTS: dict[str, tuple[str, Callable[[Context, Any], Dialect]]] = {

@@ -16,6 +16,8 @@ _MISPLACED_PI = _E.codes[_E.XML_ERROR_MISPLACED_XML_PI]
 _ENCODING = {_E.codes[_E.XML_ERROR_UNKNOWN_ENCODING], _E.codes[_E.XML_ERROR_INCORRECT_ENCODING]}
 _ENTITY = {_E.codes[_E.XML_ERROR_UNDEFINED_ENTITY], _E.codes[_E.XML_ERROR_RECURSIVE_ENTITY_REF],
            _E.codes[_E.XML_ERROR_ASYNC_ENTITY], _E.codes[_E.XML_ERROR_EXTERNAL_ENTITY_HANDLING]}
+_UNFINISHED = {_NO_ELEMENTS, _E.codes[_E.XML_ERROR_UNCLOSED_TOKEN],
+               _E.codes[_E.XML_ERROR_UNCLOSED_CDATA_SECTION], _E.codes[_E.XML_ERROR_PARTIAL_CHAR]}
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
 
@@ -92,7 +94,15 @@ def run(parser: expat.XMLParserType, chunks: Iterable[bytes], *, max_bytes: int)
         return "refused: the report nests too deeply to read"
     except MemoryError:
         return "refused: the report needs more memory than is available"
-    except (OSError, EOFError, ValueError, LookupError) as exc:
+    except LookupError as exc:  # pyexpat asks Python's codecs for encodings it lacks
+        return (f"unsupported encoding: the XML declaration names an encoding this reader does "
+                f"not know ({exc}); write the report as UTF-8")
+    except ValueError as exc:
+        if "encoding" in str(exc):
+            return (f"unsupported encoding: {exc} (readable: UTF-8, UTF-16, ISO-8859-1 and "
+                    f"other single-byte encodings); write the report as UTF-8")
+        return f"could not read the report: {exc}"
+    except (OSError, EOFError) as exc:
         return f"could not read the report: {exc}"
     return None
 
@@ -128,4 +138,7 @@ def describe(exc: expat.ExpatError, head: bytes, total: int) -> str:
                 f"entities")
     if exc.code == _NO_ELEMENTS and line <= 1 and total < 256:
         return f"no XML element in the file ({msg})"
+    if exc.code in _UNFINISHED:
+        return (f"truncated or malformed XML at line {line}: {msg} (the file ends before the "
+                f"report does: was the test run killed while writing it?)")
     return f"truncated or malformed XML at line {line}: {msg}"
