@@ -27,7 +27,7 @@ TEXT = {"message": "msg", "Message": "msg", "stack-trace": "details", "StackTrac
 class _Cases:
     """Shared handler: one element per test, result in attributes, text in child elements."""
 
-    case_element = ""
+    case_elements: frozenset[str] = frozenset()
 
     def __init__(self, ctx: Context, parser: Any) -> None:
         self.ctx = ctx
@@ -36,6 +36,7 @@ class _Cases:
         self.depth = 0
         self.case: dict[str, str] | None = None
         self.case_depth = 0
+        self.case_name = ""
         self.failure_child = False
         self.bufs: dict[str, list[str]] = {}
         self.buf: list[str] = []
@@ -51,9 +52,10 @@ class _Cases:
         if self.depth > self.limits.max_depth:
             raise Refused(f"refused: XML nested deeper than {self.limits.max_depth} levels "
                           f"(limits.max_depth)")
-        if name == self.case_element:
+        if name in self.case_elements:
             if self.case is None:
                 self.case, self.case_depth, self.bufs = attrs, self.depth, {}
+                self.case_name = name
                 self.failure_child = False
         elif self.case is not None:
             if name == "failure":
@@ -68,7 +70,7 @@ class _Cases:
 
     def end(self, name: str) -> None:
         if self.case is not None:
-            if self.depth == self.case_depth and name == self.case_element:
+            if self.depth == self.case_depth and name == self.case_name:
                 attrs, self.case = self.case, None
                 self.case_test(attrs)
             elif name in TEXT:
@@ -86,6 +88,8 @@ class _Cases:
     def build(self, name: str, classname: str, outcome: Outcome, time: float) -> TestCase:
         """A TestCase from the current test's attributes and collected text."""
         lim = self.limits
+        if classname and name.startswith(classname + "."):
+            name = name[len(classname) + 1:]  # "Ns.Class.Method(x)" under class "Ns.Class"
         details = self.text("details", lim.max_details) if outcome is not P else ""
         msg = self.text("msg", lim.max_message) if outcome is not P else ""
         name, classname = cut(name, lim.max_name), cut(classname, lim.max_name)
@@ -114,7 +118,7 @@ class _Cases:
 class XUnit(_Cases):
     """xUnit.net v2 (<assemblies>) and v1 (<assembly>) XML: <test result="Pass|Fail|Skip">."""
 
-    case_element = "test"
+    case_elements = frozenset({"test", "error"})  # <errors><error>: failures outside tests
 
     def other(self, name: str, attrs: dict[str, str]) -> None:
         if name == "assembly":
@@ -130,6 +134,13 @@ class XUnit(_Cases):
             self.suite = attrs.get("name", "")
 
     def case_test(self, attrs: dict[str, str]) -> None:
+        if self.case_name == "error":  # e.g. a class fixture's cleanup threw: not a pass
+            what = " ".join(filter(None, (attrs.get("type"), attrs.get("name"))))
+            tc = self.build(what or "error", "", E, 0.0)
+            self.seen -= 1  # not counted in the assembly's declared totals
+            self.failing -= 1
+            self.ctx.emit(tc)
+            return
         outcome = XUNIT.get(attrs.get("result", "").lower(), E)
         self.ctx.emit(self.build(attrs.get("name", ""), attrs.get("type", ""), outcome,
                                  parse_time(attrs.get("time"))))
@@ -138,7 +149,7 @@ class XUnit(_Cases):
 class NUnit(_Cases):
     """NUnit 2 (<test-results>) and NUnit 3 (<test-run>, <test-suite>) XML: <test-case>."""
 
-    case_element = "test-case"
+    case_elements = frozenset({"test-case"})
 
     def other(self, name: str, attrs: dict[str, str]) -> None:
         if self.depth == 1:
@@ -162,10 +173,17 @@ class NUnit(_Cases):
             outcome = S
         name = attrs.get("name", "")
         classname = attrs.get("classname", "")
-        if not classname and "fullname" in attrs:
-            name = attrs["fullname"]
+        if not classname:
+            classname, name = split_full_name(attrs.get("fullname", name))
         time = parse_time(attrs.get("duration", attrs.get("time")))
         self.ctx.emit(self.build(name, classname, outcome, time))
+
+
+def split_full_name(full: str) -> tuple[str, str]:
+    """"Ns.Class.Method(1.5)" → ("Ns.Class", "Method(1.5)"); no dot → ("", full)."""
+    head = full.split("(", 1)[0]
+    cut_at = head.rfind(".")
+    return (full[:cut_at], full[cut_at + 1:]) if cut_at > 0 else ("", full)
 
 
 def nunit_declared(root: str, attrs: dict[str, str]) -> Declared:
@@ -189,7 +207,7 @@ class Trx(_Cases):
     file to give them their class names (bounded by limits.max_testcases).
     """
 
-    case_element = "UnitTestResult"
+    case_elements = frozenset({"UnitTestResult"})
 
     def __init__(self, ctx: Context, parser: Any) -> None:
         super().__init__(ctx, parser)
@@ -223,6 +241,8 @@ class Trx(_Cases):
         for test_id, tc in held:
             classname = cut(self.classes.get(test_id, ""), self.limits.max_name)
             if classname:
+                if tc.name.startswith(classname + "."):
+                    tc.name = tc.name[len(classname) + 1:]
                 tc.classname = classname
                 tc.id = make_id(classname, tc.name, "")
             self.ctx.emit(tc)
