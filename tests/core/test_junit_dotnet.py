@@ -28,7 +28,7 @@ def test_trx_takes_class_names_from_the_definitions_after_the_results(corpus: Pa
 
 
 def test_trx_outcomes_beyond_pass_fail(corpus: Path) -> None:
-    report, cases = read(corpus / FILES / "trx/yami_YAMILEX_2015-10-24_04_18_59.trx")
+    report, _cases = read(corpus / FILES / "trx/yami_YAMILEX_2015-10-24_04_18_59.trx")
     c = report.counts
     assert (c.tests, c.passed, c.failed, c.errors, c.skipped) == (25, 2, 2, 2, 19)
     assert report.mismatches == []  # Counters: aborted and notRunnable counted as errors
@@ -61,7 +61,7 @@ def test_nunit2_not_run_invalid_and_ignored(corpus: Path) -> None:
 
 
 def test_old_nunit2_without_result_attribute(corpus: Path) -> None:
-    report, cases = read(corpus / FILES / "nunit/nunit3/jenkins/NUnit-issue6353.xml")
+    _report, cases = read(corpus / FILES / "nunit/nunit3/jenkins/NUnit-issue6353.xml")
     assert [(t.name, t.outcome.value) for t in cases] == [
         ("SuccessfulTest", "passed"), ("IgnoredTest", "skipped"), ("FailedTest", "failed")]
 
