@@ -194,7 +194,10 @@ def _plan(value: Any, r: Reader) -> Any:
 
 def parse_config(text: str, *, source: str = DEFAULT_SOURCE) -> Config:
     """Validate configuration text; raise ConfigErrors listing every problem found."""
-    data, lines = load(text, source)
+    try:
+        data, lines = load(text, source)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from None
     r = Reader(lines, source)
     top = r.mapping(data, (), [*SECTIONS, *LATER_SECTIONS])
     if data is not None and not isinstance(data, dict):

@@ -13,7 +13,7 @@ _COMMENT = re.compile(r"<!--|--!?>")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>=:])")
 _MENTION = re.compile(r"@(?=\w)")
 _REF = re.compile(r"#(?=\d)|(?i:\b(GH)-(?=\d))")
-_URL = re.compile(r"(?i)(\bhttps?|\bftp|\bwww)(?=(?:\\?[:.]))")
+_URL = re.compile(r"(?i)(\bhttps?|\bftp|\bwww)(?=[:.])")
 _BACKTICKS = re.compile(r"`+")
 
 
@@ -23,7 +23,7 @@ def strip_unsafe(text: str) -> str:
     return _UNSAFE.sub("", text)
 
 
-def _strip_comments(text: str) -> str:
+def strip_comments(text: str) -> str:
     previous = None
     while previous != text:
         previous, text = text, _COMMENT.sub("", text)
@@ -49,13 +49,12 @@ def text(value: str, *, max_chars: int | None = None) -> str:
     Newlines and tabs become spaces, so the result is safe inside a list item or a
     table cell.
     """
-    value = _strip_comments(strip_unsafe(value))
+    value = strip_comments(strip_unsafe(value))
     value = " ".join(value.split())
     if max_chars is not None:
         value = truncate(value, max_chars)
-    value = html_escape(value)
-    value = _MD_SPECIAL.sub(r"\\\1", value)
-    return neutralise(value)
+    value = neutralise(html_escape(value))
+    return _MD_SPECIAL.sub(r"\\\1", value)
 
 
 def code(value: str, *, max_chars: int | None = None, table: bool = False) -> str:
@@ -65,7 +64,7 @@ def code(value: str, *, max_chars: int | None = None, table: bool = False) -> st
     leading or trailing backtick from joining the fence. In a table cell `|` is escaped
     (GFM splits cells before parsing code spans).
     """
-    value = _strip_comments(strip_unsafe(value))
+    value = strip_comments(strip_unsafe(value))
     value = " ".join(value.split()) or " "
     if max_chars is not None:
         value = truncate(value, max_chars)
@@ -81,7 +80,7 @@ def code(value: str, *, max_chars: int | None = None, table: bool = False) -> st
 
 def code_block(value: str, *, max_chars: int | None = None, info: str = "") -> str:
     """Untrusted multi-line text as a fenced code block no line inside can close."""
-    value = _strip_comments(strip_unsafe(value)).replace("\t", "    ")
+    value = strip_comments(strip_unsafe(value)).replace("\t", "    ")
     if max_chars is not None:
         value = truncate(value, max_chars)
     longest = max((len(m) for m in _BACKTICKS.findall(value)), default=0)

@@ -66,14 +66,14 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], source: str,
         seen: set[str] = set()
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise ConfigError("YAML merge keys (<<) are not supported",
+                                  key=dotted(path) or "(top)", line=line, source=source)
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != \
                     "tag:yaml.org,2002:str":
                 raise ConfigError("keys must be plain strings", key=dotted(path) or "(top)",
                                   line=line, source=source)
             key = str(key_node.value)
-            if key == "<<":
-                raise ConfigError("YAML merge keys (<<) are not supported",
-                                  key=dotted(path) or "(top)", line=line, source=source)
             if key in seen:
                 raise ConfigError("duplicate key", key=dotted((*path, key)), line=line,
                                   source=source)
