@@ -10,7 +10,8 @@ ZWSP = "\u200b"
 _UNSAFE = re.compile(
     "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _COMMENT = re.compile(r"<!--|--!?>")
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>=:])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]#|~!])")
+_LEADING = re.compile(r"^(\d{1,9}(?=[.)])|[-+=])")
 _MENTION = re.compile(r"@(?=\w)")
 _REF = re.compile(r"#(?=\d)|(?i:\b(GH)-(?=\d))")
 _URL = re.compile(r"(?i)(\bhttps?|\bftp|\bwww)(?=[:.])")
@@ -53,8 +54,8 @@ def text(value: str, *, max_chars: int | None = None) -> str:
     value = " ".join(value.split())
     if max_chars is not None:
         value = truncate(value, max_chars)
-    value = neutralise(html_escape(value))
-    return _MD_SPECIAL.sub(r"\\\1", value)
+    value = _MD_SPECIAL.sub(r"\\\1", neutralise(html_escape(value)))
+    return _LEADING.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], value)
 
 
 def code(value: str, *, max_chars: int | None = None, table: bool = False) -> str:

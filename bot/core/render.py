@@ -47,7 +47,7 @@ def render_text(result: Result) -> str:
 
 
 def _reason_line(reason: Reason) -> str:
-    return (f"- {ICON[reason.conclusion]} **{md.text(reason.rule)}**: "
+    return (f"- {ICON[reason.conclusion]} {md.code(reason.rule, max_chars=64)}: "
             f"{md.text(reason.message, max_chars=MAX_REASON)}")
 
 
@@ -82,7 +82,7 @@ def _indent(block: str) -> str:
 def _head(result: Result) -> list[str]:
     state, verdict = result.state, result.verdict
     blocks = [f"## {ICON[verdict.conclusion]} ci-truth: {verdict.conclusion.value}\n\n"
-              + md.text(_summary_line(state.totals, len(state.files)))]
+              + _summary_line(state.totals, len(state.files))]
     if verdict.reasons:
         blocks.append("### Reasons\n\n" + "\n".join(_reason_line(r) for r in verdict.reasons))
     blocks.append("### Tests\n\n| | Total | Passed | Failed | Errors | Skipped | Flaky | "

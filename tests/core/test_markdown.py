@@ -160,3 +160,17 @@ def test_random_text_never_escapes(value: str) -> None:
 def test_random_truncation_respects_both_budgets(value: str, chars: int, nbytes: int) -> None:
     out = md.truncate(value, chars, nbytes)
     assert len(out) <= chars and len(out.encode("utf-8", "surrogatepass")) <= nbytes
+
+
+@pytest.mark.parametrize("start", ["- item", "+ item", "1. item", "12) item", "# head",
+                                   "> quote", "=== ", "--- ", "    indented", "* star"])
+def test_text_at_line_start_is_a_plain_paragraph(start: str) -> None:
+    rendered = gfm("intro\n" + md.text(start) + "\n\n" + md.text(start))
+    assert set(re.findall(r"</?([a-z0-9]+)", rendered)) == {"p"}, rendered
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_random_text_at_line_start_never_escapes(value: str) -> None:
+    rendered = gfm(md.text(value))
+    assert set(re.findall(r"</?([a-z0-9]+)", rendered)) <= {"p"}, rendered
