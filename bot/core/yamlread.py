@@ -36,7 +36,13 @@ def load(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     """
     if len(text) > MAX_TEXT:
         raise ConfigError(f"the file is larger than {MAX_TEXT} characters", source=source)
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        at = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(f"invalid YAML: unacceptable character #x{exc.character:04x} "
+                          "(control characters are not allowed)", line=at,
+                          source=source) from None
     try:
         node = loader.get_single_node()
         lines: dict[Path, int] = {}

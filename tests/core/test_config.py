@@ -6,6 +6,9 @@ import sys
 import types
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core import config as config_mod
 from bot.core.config import DEFAULT_CONFIG, ConfigErrors, Gate, parse_config
@@ -188,3 +191,38 @@ def test_plan_section_is_handed_to_parse_plan(monkeypatch: pytest.MonkeyPatch) -
 def test_section_table_is_the_growth_point() -> None:
     assert set(config_mod.SECTIONS) >= {"signatures", "gate", "evidence"}
     assert "plan" in config_mod.LATER_SECTIONS
+
+
+YAML_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["gate", "min_tests", "forbid", "signatures", "evidence", "workflows",
+                         "name", "shards", "forks", "x", "max_skipped_ratio", "artifacts"]),
+        inner, max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["gate", "signatures", "evidence", "version", "other"]),
+                       YAML_VALUES, max_size=4))
+def test_random_structures_give_config_or_config_error(data: dict) -> None:
+    try:
+        cfg = parse_config(yaml.safe_dump(data))
+    except ConfigErrors as err:
+        assert err.errors and all(e.line is not None or e.key for e in err.errors)
+    else:
+        assert 0.0 <= cfg.gate.max_skipped_ratio <= 1.0 and cfg.gate.min_tests >= 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_never_raises_anything_else(text: str) -> None:
+    try:
+        parse_config(text)
+    except ConfigError:
+        pass
+
+
+def test_control_character_is_a_config_error_with_line() -> None:
+    err = _error("gate:\n  min_tests: 1\x1f\n")
+    assert err.line == 2 and "#x001f" in str(err)
