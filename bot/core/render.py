@@ -54,7 +54,7 @@ def render_text(result: Result) -> str:
         total = state.totals.failed + state.totals.errors
         lines.append(f"failing tests ({len(failures)} of {total} shown):")
         for f in failures:
-            msg = " ".join(md.strip_unsafe(f.message).split())[:MAX_MESSAGE]
+            msg = md.truncate(" ".join(md.strip_unsafe(f.message).split()), 160, note="…")
             where = f" ({f.file}:{f.line})" if f.file and f.line else ""
             lines.append(f"  - {md.strip_unsafe(f.id)}{md.strip_unsafe(where)}"
                          + (f": {msg}" if msg else ""))

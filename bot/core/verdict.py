@@ -100,7 +100,8 @@ def _failures(state: MeasuredState, config: Config) -> Reason | None:
     first = state.failures[0] if state.failures else None
     example = ""
     if first is not None:
-        msg = first.message.strip().splitlines()[0][:200] if first.message.strip() else ""
+        msg = first.message.strip().splitlines()[0] if first.message.strip() else ""
+        msg = msg if len(msg) <= 120 else msg[:119] + "…"
         example = f" First: {first.id}" + (f" ({msg})" if msg else "") + f" in {first.report}."
     allowed = config.gate.allow_failures
     tail = (" gate.allow_failures is true, so this does not fail the check." if allowed else
