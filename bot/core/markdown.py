@@ -32,9 +32,8 @@ def strip_comments(text: str) -> str:
 
 
 def html_escape(text: str) -> str:
-    """Escape & < > (and quotes) so no HTML tag or entity survives."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;"))
+    """Escape & < > so no HTML tag, comment or entity survives (text never goes in attributes)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def neutralise(text: str) -> str:

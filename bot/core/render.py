@@ -128,6 +128,10 @@ def _optional(state: MeasuredState) -> list[tuple[str, str]]:
     return out
 
 
+def _fits(body: str, piece: str, chars: int, nbytes: int) -> bool:
+    return md.size_ok(body + piece, chars, nbytes)
+
+
 def render_markdown(result: Result, *, limit: int = 65535, byte_limit: int | None = None
                     ) -> str:
     """The check-run summary: reasons first, counts, reports, failing tests.
@@ -143,10 +147,17 @@ def render_markdown(result: Result, *, limit: int = 65535, byte_limit: int | Non
         return md.truncate(body, limit, byte_limit, note="\n\n" + _note(True, 0, 0))
     shown = {"file": 0, "failure": 0}
     cut = False
+    chars, nbytes = limit - note_room, byte_limit - note_room
+    failures = iter(state.failures)
     for kind, block in _optional(state):
         tight = kind == "file" or (kind == "failure" and shown["failure"] > 0)
         piece = ("\n" if tight else "\n\n") + block
-        if not md.size_ok(body + piece, limit - note_room, byte_limit - note_room):
+        if kind == "failure":
+            # details blocks only while they leave a quarter of the room for the list
+            failure = next(failures)
+            if not _fits(body, piece, chars * 3 // 4, nbytes * 3 // 4):
+                piece = ("\n" if tight else "\n\n") + _failure(failure, False)
+        if not _fits(body, piece, chars, nbytes):
             cut = True
             break
         body += piece

@@ -111,3 +111,11 @@ def test_title_is_one_short_line() -> None:
     assert render_title(Result(empty, judge(empty, DEFAULT_CONFIG))) == \
         "failure: no test report (no-evidence)"
     assert len(render_title(result(2), limit=20)) == 20
+
+
+def test_when_space_runs_short_failures_lose_details_before_they_vanish() -> None:
+    out = render_markdown(result(60, details="frame\n" * 500))
+    assert out.count("<details>") < 60
+    listed = out.split("### Failing tests (60)")[1]
+    assert len(re.findall(r"^- `+ ?tests/test_x\.py::test_", listed, re.M)) == 60
+    assert len(out) <= 65535
