@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -12,7 +11,6 @@ from typing import Any
 
 from bot.core.coverage import parse_coverage
 from bot.core.errors import ConfigError
-from bot.core.model import Source
 from bot.core.plan import Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
 from bot.core.plan.render import dashboard, to_json, to_text
@@ -119,45 +117,19 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
 
 def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> dict[str, Any]:
     """Reports → state through the engine, exactly as `check` computes it."""
-    try:
-        config = importlib.import_module("bot.core.config")
-        engine = importlib.import_module("bot.core.engine")
-        state = importlib.import_module("bot.core.state")
-    except ImportError:
-        raise UsageError("report PATHs need the engine, which this build lacks; run "
-                         "`ci-truth check --format json` and pass --state") from None
-    cfg = config.parse_config(config_text, source=source)
-    result = engine.evaluate(_sources(paths), cfg)
-    doc: dict[str, Any] = state.to_json(result, generator="ci-truth plan")
+    from bot import intake
+    from bot.core.config import parse_config
+    from bot.core.engine import evaluate
+    from bot.core.limits import Limits
+    from bot.core.state import to_json as state_json
+
+    limits = Limits()
+    # intake's entry point: `collect` (what check.py calls) or `iter_sources` (older name)
+    reader = getattr(intake, "collect", None) or intake.iter_sources
+    result = evaluate(reader(paths, limits=limits), parse_config(config_text, source=source),
+                      limits=limits)
+    doc: dict[str, Any] = state_json(result, generator="ci-truth plan")
     return doc
-
-
-def _sources(paths: Sequence[str]) -> list[Source]:
-    """Report files (directories walked for report-like names) as engine Sources.
-
-    bot/intake.py (engine helper) owns zips and gzip; once it is on main this defers to it.
-    """
-    try:
-        intake = importlib.import_module("bot.intake")
-        for name in ("sources_from_paths", "sources", "collect"):
-            if hasattr(intake, name):
-                found: list[Source] = list(getattr(intake, name)(paths))
-                return found
-    except ImportError:
-        pass
-    out = []
-    for raw in paths:
-        p = Path(raw)
-        files = sorted(x for x in p.rglob("*") if x.is_file()) if p.is_dir() else [p]
-        for f in files:
-            if p.is_dir() and (f.suffix.lower() not in (".xml", ".trx")
-                               or f.name in COVERAGE_NAMES):
-                continue
-            if not f.exists():
-                out.append(Source(str(f), error="no such file"))
-            else:
-                out.append(Source(str(f), chunks=_chunks(str(f))))
-    return out
 
 
 def _find_coverage(paths: Sequence[str]) -> str | None:

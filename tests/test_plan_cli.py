@@ -84,3 +84,27 @@ def test_missing_inputs_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--config", GOAP]) == 2
     assert main(["plan", "--config", "/nonexistent.yml", "--validate"]) == 2
     assert "cannot read config" in capsys.readouterr().err
+
+
+def test_report_paths_go_through_the_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main as cli_main
+
+    broken_dir = str(ROOT / "tests/data/plan/broken")
+    assert cli_main(["plan", "--config", GOAP, broken_dir, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    crit = {c["id"]: c for c in doc["phases"][0]["criteria"]}
+    assert crit["no_event_loop_errors"]["value"] == "signatures.event_loop = 8"
+    assert crit["pass_rate_95"]["value"] == "tests.pass_rate = 0.6"
+    assert doc["remaining_cost"] == 520
+    # the fixed run: coverage.xml beside junit.xml is found and read
+    assert cli_main(["plan", "--config", GOAP, str(FIXED), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    crit = {c["id"]: c for c in doc["phases"][0]["criteria"]}
+    assert crit["coverage_maintained"]["met"] is True
+    assert crit["no_event_loop_errors"]["met"] is True
+    assert doc["remaining_cost"] == 280
+
+
+def test_reports_and_state_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan", "--config", GOAP, str(FIXED), "--state", BROKEN]) == 2
+    assert "not both" in capsys.readouterr().err

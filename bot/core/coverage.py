@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from xml.parsers import expat
+
+from bot.core import xmlstream
 
 MAX_BYTES = 512 * 1024 * 1024
 
@@ -19,65 +20,45 @@ class Coverage:
 
 
 class _Stop(Exception):
-    pass
+    """Raised from the start handler: the root element is read, stop parsing."""
 
 
-class _Refused(Exception):
-    pass
-
-
-def _parser() -> expat.XMLParserType:
-    """An expat parser that refuses DTDs and entity declarations (no expansion attacks).
-
-    Kept local until bot/core/xmlstream.py lands on main; then this switches to it.
-    """
-    p = expat.ParserCreate()
-
-    def refuse(*_args: object) -> None:
-        raise _Refused("the report declares a DTD or entities; refused")
-
-    p.StartDoctypeDeclHandler = refuse
-    p.EntityDeclHandler = refuse
-    p.ExternalEntityRefHandler = refuse   # type: ignore[assignment]
-    p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    return p
+class _WrongRoot(Exception):
+    """Raised from the start handler: not a coverage report."""
 
 
 def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     """Read `line-rate` from the root <coverage> element, stopping right after it.
 
+    Same safe expat setup as the JUnit reader (bot/core/xmlstream.py: no DTD, no entities).
     Never raises on bad input: the result's `error` carries the reason.
     """
     found: dict[str, str] = {}
-    p = _parser()
+    parser = xmlstream.new_parser()
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if name != "coverage":
-            raise _Refused(f"root element is <{name[:50]}>, not <coverage>")
+            raise _WrongRoot(f"root element is <{name[:50]}>, not <coverage>")
         found.update(attrs)
         raise _Stop
 
-    p.StartElementHandler = start
-    total = 0
-    try:
+    parser.StartElementHandler = start
+    seen = [0]
+
+    def counted() -> Iterator[bytes]:
         for chunk in chunks:
-            total += len(chunk)
-            if total > MAX_BYTES:
-                return Coverage(path, error=f"larger than {MAX_BYTES} bytes before <coverage>")
-            p.Parse(chunk, False)
-        p.Parse(b"", True)
+            seen[0] += len(chunk)
+            yield chunk
+
+    try:
+        problem = xmlstream.run(parser, counted(), max_bytes=MAX_BYTES)
     except _Stop:
-        pass
-    except _Refused as err:
+        problem = None
+    except _WrongRoot as err:
         return Coverage(path, error=str(err))
-    except expat.ExpatError as err:
-        if total == 0:
-            return Coverage(path, error="empty file")
-        return Coverage(path, error=f"not well-formed XML: {expat.ErrorString(err.code)} "
-                                    f"at line {err.lineno}")
+    if problem is not None:
+        return Coverage(path, error="empty file" if seen[0] == 0 else problem)
     if "line-rate" not in found:
-        if not found and total == 0:
-            return Coverage(path, error="empty file")
         if not found:
             return Coverage(path, error="no <coverage> element")
         return Coverage(path, error="<coverage> has no line-rate attribute")
