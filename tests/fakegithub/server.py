@@ -1,0 +1,313 @@
+"""FakeGitHub: API server and blob host on loopback, the request pipeline, fault injection."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+import traceback
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+
+from tests.fakegithub import blob
+from tests.fakegithub.auth import (
+    AppKey,
+    AuthError,
+    app_key,
+    check_app_jwt,
+    check_installation_token,
+)
+from tests.fakegithub.core import (
+    DOCS,
+    ApiError,
+    Call,
+    Fault,
+    Problem,
+    Recorded,
+    Reply,
+    Route,
+    not_found,
+)
+from tests.fakegithub.routes import ALL_ROUTES
+from tests.fakegithub.spec import Spec, load_spec
+from tests.fakegithub.state import World
+
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
+                     "you try again. If you reach out to GitHub Support for help, please include "
+                     "the request ID {rid}.")
+LEVELS = {"read": 1, "write": 2, "admin": 3}
+WRITE_METHODS = ("POST", "PATCH", "PUT")
+
+
+class FakeGitHub:
+    """The one fake GitHub: state (``world``), recordings, problems and faults, two servers."""
+
+    def __init__(self, world: World | None = None, spec: Spec | None = None) -> None:
+        self.world = world or World()
+        self.spec = spec or load_spec()
+        self.key: AppKey = app_key()
+        self.requests: list[Recorded] = []
+        self.unexpected: list[Problem] = []
+        self.invalid_bodies: list[Problem] = []
+        self.faults: list[Fault] = []
+        self.allowed: list[tuple[str, re.Pattern[str]]] | None = None
+        self.rate_limit = 5000
+        self.rate_used: dict[str, int] = {}
+        self.rate_reset = int(time.time()) + 3600
+        self.blob_secret = secrets.token_bytes(16)
+        self.blob_ttl = 60.0
+        self.api_url = ""
+        self.blob_url = ""
+        self._runners: list[web.AppRunner] = []
+        self._routes: list[Route] = ALL_ROUTES
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> FakeGitHub:
+        """Start the API server and the blob host on random loopback ports."""
+        api = web.Application(client_max_size=64 * 1024 * 1024)
+        api.router.add_route("*", "/{tail:.*}", self._handle)
+        self.api_url = await self._serve(api)
+        self.blob_url = await self._serve(blob.make_app(self))
+        return self
+
+    async def _serve(self, app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        self._runners.append(runner)
+        host, port = runner.addresses[0][:2]
+        return f"http://{host}:{port}"
+
+    async def stop(self) -> None:
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
+
+    async def __aenter__(self) -> FakeGitHub:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- test-facing helpers -------------------------------------------------------------------
+    def inject(self, method: str, path: str, status: int | None = 500, *,
+               headers: dict[str, str] | None = None, body: Any = None, times: int | None = 1,
+               delay: float = 0.0) -> Fault:
+        """Answer the next ``times`` matching requests with ``status`` (None: only delay)."""
+        fault = Fault(method.upper(), re.compile(path), status, dict(headers or {}), body, times,
+                      delay)
+        self.faults.append(fault)
+        return fault
+
+    def inject_secondary_rate_limit(self, method: str, path: str, *, retry_after: int | None = 1,
+                                    status: int = 403, times: int | None = 1) -> Fault:
+        """GitHub's secondary rate limit answer (403 or 429, optional ``retry-after``)."""
+        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
+        return self.inject(method, path, status, headers=headers, times=times,
+                           body={"message": SECONDARY_MESSAGE, "documentation_url":
+                                 "https://docs.github.com/free-pro-team@latest/rest/overview/"
+                                 "rate-limits-for-the-rest-api#about-secondary-rate-limits"})
+
+    def inject_primary_rate_limit(self, method: str, path: str, *, reset_in: int = 1,
+                                  times: int | None = 1) -> Fault:
+        """GitHub's primary rate limit answer: 403 with ``x-ratelimit-remaining: 0``."""
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-used": str(self.rate_limit),
+                   "x-ratelimit-reset": str(int(time.time()) + reset_in)}
+        return self.inject(method, path, 403, headers=headers, times=times, body={
+            "message": "API rate limit exceeded for installation ID 1.",
+            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+
+    def allow_only(self, *rules: str) -> None:
+        """Restrict this test to ``"METHOD path-regex"`` rules; anything else is unexpected."""
+        self.allowed = []
+        for rule in rules:
+            method, _, pattern = rule.partition(" ")
+            self.allowed.append((method.upper(), re.compile(pattern)))
+
+    def calls(self, method: str | None = None, path: str | None = None,
+              host: str = "api") -> list[Recorded]:
+        """Recorded requests filtered by method and path regex (``search``)."""
+        return [r for r in self.requests if r.host == host
+                and (method is None or r.method == method.upper())
+                and (path is None or re.search(path, r.path))]
+
+    def problems(self) -> list[Problem]:
+        return [*self.unexpected, *self.invalid_bodies]
+
+    def app_jwt(self, **kw: Any) -> str:
+        """A valid App JWT (tests that call /app endpoints themselves)."""
+        return self.key.jwt(self.world.app.id, **kw)
+
+    def installation_token(self, installation_id: int = 1) -> str:
+        """Mint a token directly (no request recorded), for tests that need one."""
+        from tests.fakegithub.auth import mint_token
+        return mint_token(self.world, installation_id, {}).token
+
+    def revoke_tokens(self, installation_id: int | None = None) -> None:
+        for tok in self.world.tokens.values():
+            if installation_id in (None, tok.installation_id):
+                tok.revoked = True
+
+    def expire_tokens(self, installation_id: int | None = None) -> None:
+        for tok in self.world.tokens.values():
+            if installation_id in (None, tok.installation_id):
+                tok.expires_at = self.world.now()
+
+    def blob_signature(self, artifact_id: int, expires: int) -> str:
+        msg = f"{artifact_id}:{expires}".encode()
+        return hmac.new(self.blob_secret, msg, hashlib.sha256).hexdigest()
+
+    # -- pipeline ----------------------------------------------------------------------------
+    def record(self, host: str, request: web.Request, body: Any) -> Recorded:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if "authorization" in headers:
+            headers["authorization"] = headers["authorization"].split(" ")[0] + " <redacted>"
+        rec = Recorded(host, request.method, request.path, dict(request.query), headers, body)
+        self.requests.append(rec)
+        return rec
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body: Any = None
+        body_error = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body, body_error = raw, "Problems parsing JSON"
+        rec = self.record("api", request, body)
+        try:
+            reply = await self._dispatch(request, rec, body, body_error)
+        except ApiError as err:
+            if err.unexpected:
+                self.unexpected.append(Problem(rec, f"{err.status} {err.message}"))
+            if err.invalid:
+                self.invalid_bodies.append(Problem(rec, err.message if not err.errors
+                                                   else f"{err.message}: {err.errors}"))
+            reply = Reply(err.status, err.body(), err.headers)
+        except Exception:  # a bug in the fake or a request it cannot handle
+            self.unexpected.append(Problem(rec, "fake crashed:\n" + traceback.format_exc()))
+            reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
+        return self._respond(request, rec, reply)
+
+    def _rate_key(self, request: web.Request) -> str:
+        return request.headers.get("authorization", "anonymous")
+
+    def _respond(self, request: web.Request, rec: Recorded, reply: Reply) -> web.StreamResponse:
+        key = self._rate_key(request)
+        rid = f"{secrets.token_hex(2).upper()}:{secrets.token_hex(3).upper()}"
+        headers = {"x-github-media-type": "github.v3; format=json",
+                   "x-github-api-version-selected": "2022-11-28",
+                   "x-github-request-id": rid, "server": "github.com"}
+        payload = b""
+        if reply.raw is not None:
+            payload = reply.raw
+        elif reply.data is not None:
+            payload = json.dumps(reply.data).encode()
+            headers["content-type"] = "application/json; charset=utf-8"
+        status = reply.status
+        if request.method == "GET" and status == 200 and reply.raw is None:
+            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
+            headers["etag"] = etag
+            if etag in request.headers.get("if-none-match", ""):
+                status, payload = 304, b""
+                headers.pop("content-type", None)
+        if status != 304:  # conditional hits do not cost quota
+            self.rate_used[key] = self.rate_used.get(key, 0) + 1
+        used = self.rate_used.get(key, 0)
+        headers.update({"x-ratelimit-limit": str(self.rate_limit),
+                        "x-ratelimit-remaining": str(max(0, self.rate_limit - used)),
+                        "x-ratelimit-used": str(used), "x-ratelimit-reset": str(self.rate_reset),
+                        "x-ratelimit-resource": "core"})
+        headers.update(reply.headers)
+        rec.status = status
+        return web.Response(status=status, body=payload or None, headers=headers)
+
+    async def _dispatch(self, request: web.Request, rec: Recorded, body: Any,
+                        body_error: str | None) -> Reply:
+        method, path = request.method, request.path
+        fault = next((f for f in self.faults if f.matches(method, path)), None)
+        if fault is not None:
+            fault.hits += 1
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status is not None:
+                data = fault.body
+                if data is None:
+                    data = {"message": "Server Error" if fault.status >= 500 else "Fault"}
+                if fault.status == 502 and fault.body is None:
+                    return Reply(502, raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+                                 headers={"content-type": "text/html", **fault.headers})
+                return Reply(fault.status, data, dict(fault.headers))
+        matched = self.spec.match(method, path)
+        op, _ = matched if matched else (None, {})
+        rec.operation_id = op.operation_id if op else None
+        route, params = self._route(method, path)
+        if route is None:
+            if op is not None:
+                raise ApiError(501, f"fake GitHub does not implement {op.operation_id}",
+                               unexpected=True)
+            raise ApiError(404, "Not Found", unexpected=True)
+        if self.allowed is not None and not any(
+                m in ("*", method) and p.search(path) for m, p in self.allowed):
+            raise ApiError(501, "request not allowed by this test", unexpected=True)
+        query = dict(request.query)
+        if op is not None:
+            problem = self.spec.check_query(op, query)
+            if problem:
+                raise ApiError(422, problem, invalid=True)
+            if method in WRITE_METHODS:
+                if body_error:
+                    raise ApiError(400, body_error, invalid=True)
+                if body is None and op.body_required:
+                    raise ApiError(422, "Invalid request.\n\nNo body was sent.", invalid=True)
+                if body is not None:
+                    problem = self.spec.check_body(op, body)
+                    if problem:
+                        raise ApiError(422, problem, invalid=True)
+        token = None
+        repo = None
+        try:
+            if route.auth == "jwt":
+                check_app_jwt(self.world, self.key, request.headers.get("authorization"))
+            elif route.auth == "token":
+                if "owner" in params and "repo" in params:
+                    repo = self.world.repo(params["owner"], params["repo"])
+                token = check_installation_token(self.world, request.headers.get("authorization"),
+                                                 None)
+                if "owner" in params and repo is None:
+                    raise ApiError(404, "Not Found", unexpected=True)
+                token = check_installation_token(self.world, request.headers.get("authorization"),
+                                                 repo)
+        except AuthError as err:
+            raise ApiError(err.status, str(err), unexpected=err.status == 404) from None
+        if token is not None and route.permission is not None:
+            name, level = route.permission
+            if LEVELS.get(token.permissions.get(name, ""), 0) < LEVELS[level]:
+                raise ApiError(403, "Resource not accessible by integration", unexpected=True)
+        call = Call(self, method, path, params, query, body, token, repo, rec)
+        return await route.handler(call)
+
+    def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        best: tuple[Route | None, dict[str, str]] = (None, {})
+        for route in self._routes:
+            if route.method == method:
+                m = route.regex.match(path)
+                if m:
+                    return route, m.groupdict()
+        return best
+
+
+def no_problems(fakes: Iterable[FakeGitHub]) -> list[str]:
+    """Human-readable problems of every fake (empty: the test may pass)."""
+    return [str(p) for f in fakes for p in f.problems()]
+
+
+__all__ = ["FakeGitHub", "not_found"]

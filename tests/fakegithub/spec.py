@@ -1,0 +1,155 @@
+"""GitHub's OpenAPI description, loaded once per process: route index and request validation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema.exceptions import best_match
+from openapi_schema_validator import OAS30WriteValidator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+from tests.conftest import CORPUS
+
+SPEC_PATH = CORPUS / "github-api" / "api.github.com.json"
+SPEC_URI = "urn:github-openapi"
+METHODS = ("get", "post", "patch", "put", "delete")
+
+
+@dataclass
+class Operation:
+    """One operation of the description: what the fake needs to check a request against it."""
+
+    operation_id: str
+    method: str
+    template: str
+    regex: re.Pattern[str]
+    literals: int
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> schema
+    body_pointer: str | None = None  # JSON pointer to the application/json schema
+    body_required: bool = False
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _template_regex(template: str) -> tuple[re.Pattern[str], int]:
+    parts = []
+    literals = 0
+    for seg in template.strip("/").split("/"):
+        m = re.fullmatch(r"\{([^}]+)\}", seg)
+        if m and m.group(1) == "path":
+            parts.append(r"(?P<path>.+)")
+        elif m:
+            parts.append(rf"(?P<{m.group(1).replace('-', '_')}>[^/]+)")
+        else:
+            literals += 1
+            pieces = re.split(r"\{[^}]+\}", seg)  # inline templates like {base}...{head}
+            parts.append("[^/]+".join(re.escape(x) for x in pieces))
+    return re.compile("^/" + "/".join(parts) + "$"), literals
+
+
+class Spec:
+    """Index of operations by method and first path segment, with cached body validators."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.doc = doc
+        self.registry: Registry[Any] = Registry().with_resource(
+            SPEC_URI, Resource.from_contents(dict(doc), default_specification=DRAFT4))
+        self._by_bucket: dict[tuple[str, str], list[Operation]] = {}
+        self.operations: dict[str, Operation] = {}
+        for template, item in doc["paths"].items():
+            shared = item.get("parameters", [])
+            for method in METHODS:
+                raw = item.get(method)
+                if raw is None:
+                    continue
+                op = self._operation(template, method, raw, shared)
+                self.operations[op.operation_id] = op
+                first = template.strip("/").split("/")[0]
+                self._by_bucket.setdefault((method.upper(), first), []).append(op)
+        for ops in self._by_bucket.values():
+            ops.sort(key=lambda o: -o.literals)
+
+    def _deref(self, node: Any) -> Any:
+        while isinstance(node, dict) and "$ref" in node:
+            node = self.pointer(node["$ref"][1:])
+        return node
+
+    def pointer(self, ptr: str) -> Any:
+        """Resolve a JSON pointer (``/components/...``) in the description."""
+        node: Any = self.doc
+        for token in ptr.strip("/").split("/"):
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def _operation(self, template: str, method: str, raw: Mapping[str, Any],
+                   shared: list[Any]) -> Operation:
+        regex, literals = _template_regex(template)
+        op = Operation(raw.get("operationId", f"{method} {template}"), method.upper(), template,
+                       regex, literals)
+        for p in [*shared, *raw.get("parameters", [])]:
+            p = self._deref(p)
+            if p.get("in") == "query":
+                op.query[p["name"]] = self._deref(p.get("schema", {}))
+        body = raw.get("requestBody")
+        if body is not None:
+            pointer = f"/paths/{_escape(template)}/{method}/requestBody"
+            while "$ref" in body:
+                pointer = body["$ref"][1:]
+                body = self.pointer(pointer)
+            if "application/json" in body.get("content", {}):
+                op.body_pointer = pointer + "/content/application~1json/schema"
+                op.body_required = bool(body.get("required"))
+        return op
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - the Spec lives for the whole process
+    def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+        """The operation a request path belongs to, with its path parameters."""
+        first = path.strip("/").split("/")[0]
+        for op in self._by_bucket.get((method.upper(), first), ()):
+            m = op.regex.match(path)
+            if m:
+                return op, m.groupdict()
+        return None
+
+    @functools.lru_cache(maxsize=512)  # noqa: B019
+    def body_validator(self, pointer: str) -> OAS30WriteValidator:
+        """A validator for the request-body schema at ``pointer`` (refs resolved lazily)."""
+        return OAS30WriteValidator({"$ref": f"{SPEC_URI}#{pointer}"}, registry=self.registry)
+
+    def check_body(self, op: Operation, body: Any) -> str | None:
+        """None when ``body`` is valid for ``op``, else GitHub-style message text."""
+        if op.body_pointer is None:
+            return None
+        errors = list(self.body_validator(op.body_pointer).iter_errors(body))
+        if not errors:
+            return None
+        err = best_match(errors)
+        where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+        return f"Invalid request.\n\nFor '{where}', {err.message}."
+
+    def check_query(self, op: Operation, query: Mapping[str, str]) -> str | None:
+        """None when every query parameter is known to ``op`` (and enum values fit)."""
+        for name, value in query.items():
+            schema = op.query.get(name)
+            if schema is None:
+                return f"Unknown query parameter {name!r} for {op.operation_id}."
+            enum = schema.get("enum")
+            if enum and schema.get("type") == "string" and value not in enum:
+                return f"Invalid value {value!r} for query parameter {name!r}; expected {enum}."
+        return None
+
+
+@functools.cache
+def load_spec(path: Path = SPEC_PATH) -> Spec:
+    """Parse and index the 13 MB description once per test process."""
+    with path.open("rb") as fh:
+        return Spec(json.load(fh))
