@@ -35,7 +35,7 @@ from tests.fakegithub.core import (
     not_found,
 )
 from tests.fakegithub.routes import ALL_ROUTES
-from tests.fakegithub.spec import Spec, load_spec
+from tests.fakegithub.spec import Spec, check_response, load_spec
 from tests.fakegithub.state import World
 
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
@@ -48,8 +48,10 @@ WRITE_METHODS = ("POST", "PATCH", "PUT")
 class FakeGitHub:
     """The one fake GitHub: state (``world``), recordings, problems and faults, two servers."""
 
-    def __init__(self, world: World | None = None, spec: Spec | None = None) -> None:
+    def __init__(self, world: World | None = None, spec: Spec | None = None, *,
+                 check_responses: bool = False) -> None:
         self.world = world or World()
+        self.check_responses = check_responses  # the fake's own answers vs. the description
         self.spec = spec or load_spec()
         self.key: AppKey = app_key()
         self.requests: list[Recorded] = []
@@ -213,6 +215,11 @@ class FakeGitHub:
             payload = json.dumps(reply.data).encode()
             headers["content-type"] = "application/json; charset=utf-8"
         status = reply.status
+        if self.check_responses and rec.operation_id and reply.data is not None:
+            problem = check_response(self.spec, self.spec.operations[rec.operation_id], status,
+                                     reply.data)
+            if problem:
+                self.unexpected.append(Problem(rec, "fake answered off-spec: " + problem))
         if request.method == "GET" and status == 200 and reply.raw is None:
             etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
             headers["etag"] = etag

@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jsonschema import _keywords
 from jsonschema.exceptions import best_match
-from openapi_schema_validator import OAS30WriteValidator
+from jsonschema.validators import extend
+from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
@@ -20,6 +22,17 @@ from tests.conftest import CORPUS
 SPEC_PATH = CORPUS / "github-api" / "api.github.com.json"
 SPEC_URI = "urn:github-openapi"
 METHODS = ("get", "post", "patch", "put", "delete")
+
+
+def _nullable_enum(validator: Any, enums: Any, instance: Any, schema: Any) -> Any:
+    """GitHub marks enums ``nullable`` without listing null (and sends/accepts null)."""
+    if instance is None and schema.get("nullable"):
+        return
+    yield from _keywords.enum(validator, enums, instance, schema)
+
+
+WriteValidator = extend(OAS30WriteValidator, {"enum": _nullable_enum})
+ReadValidator = extend(OAS30ReadValidator, {"enum": _nullable_enum})
 
 
 @dataclass
@@ -56,11 +69,28 @@ def _template_regex(template: str) -> tuple[re.Pattern[str], int]:
     return re.compile("^/" + "/".join(parts) + "$"), literals
 
 
+def _drop_array_discriminators(node: Any) -> None:
+    """openapi-schema-validator cannot apply a discriminator to an array (contents listings)."""
+    if isinstance(node, dict):
+        disc = node.get("discriminator")
+        if isinstance(disc, dict) and "array" in disc.get("mapping", {}):
+            del node["discriminator"]
+        for value in node.values():
+            _drop_array_discriminators(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_array_discriminators(value)
+
+
 class Spec:
     """Index of operations by method and first path segment, with cached body validators."""
 
     def __init__(self, doc: Mapping[str, Any]) -> None:
         self.doc = doc
+        for item in doc["paths"].values():
+            for method in METHODS:
+                for resp in item.get(method, {}).get("responses", {}).values():
+                    _drop_array_discriminators(resp)
         self.registry: Registry[Any] = Registry().with_resource(
             SPEC_URI, Resource.from_contents(dict(doc), default_specification=DRAFT4))
         self._by_bucket: dict[tuple[str, str], list[Operation]] = {}
@@ -121,9 +151,10 @@ class Spec:
         return None
 
     @functools.lru_cache(maxsize=512)  # noqa: B019
-    def body_validator(self, pointer: str) -> OAS30WriteValidator:
-        """A validator for the request-body schema at ``pointer`` (refs resolved lazily)."""
-        return OAS30WriteValidator({"$ref": f"{SPEC_URI}#{pointer}"}, registry=self.registry)
+    def body_validator(self, pointer: str, read: bool = False) -> Any:
+        """A validator for the schema at ``pointer`` (refs resolved lazily)."""
+        cls = ReadValidator if read else WriteValidator
+        return cls({"$ref": f"{SPEC_URI}#{pointer}"}, registry=self.registry)
 
     def check_body(self, op: Operation, body: Any) -> str | None:
         """None when ``body`` is valid for ``op``, else GitHub-style message text."""
@@ -153,3 +184,31 @@ def load_spec(path: Path = SPEC_PATH) -> Spec:
     """Parse and index the 13 MB description once per test process."""
     with path.open("rb") as fh:
         return Spec(json.load(fh))
+
+
+def response_pointer(spec: Spec, op: Operation, status: int) -> str | None:
+    """JSON pointer to the documented JSON schema of ``op``'s ``status`` answer, if any."""
+    raw = spec.pointer(f"/paths/{_escape(op.template)}/{op.method.lower()}")
+    resp = raw.get("responses", {}).get(str(status))
+    if resp is None:
+        return None
+    pointer = f"/paths/{_escape(op.template)}/{op.method.lower()}/responses/{status}"
+    while "$ref" in resp:
+        pointer = resp["$ref"][1:]
+        resp = spec.pointer(pointer)
+    if "application/json" not in resp.get("content", {}):
+        return None
+    return pointer + "/content/application~1json/schema"
+
+
+def check_response(spec: Spec, op: Operation, status: int, data: Any) -> str | None:
+    """None when ``data`` fits the documented response schema (used to test the fake itself)."""
+    pointer = response_pointer(spec, op, status)
+    if pointer is None:
+        return None
+    errors = list(spec.body_validator(pointer, read=True).iter_errors(data))
+    if not errors:
+        return None
+    err = best_match(errors)
+    where = "/".join(str(p) for p in err.absolute_path) or "(root)"
+    return f"response {status} of {op.operation_id} at {where}: {err.message}"

@@ -21,7 +21,9 @@ def _installation(call: Call, inst_id: int) -> dict[str, object]:
     inst = call.world.installations.get(inst_id)
     if inst is None:
         raise not_found()
-    return {"id": inst.id, "account": render.user(call, inst.account),
+    account = {**render.user(call, inst.account), "name": inst.account, "slug": inst.account,
+               "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}
+    return {"id": inst.id, "account": account,  # the description wants user AND enterprise
             "repository_selection": "all" if inst.repo_ids is None else "selected",
             "access_tokens_url": call.url(f"/app/installations/{inst.id}/access_tokens"),
             "repositories_url": call.url("/installation/repositories"),

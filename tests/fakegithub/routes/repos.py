@@ -143,7 +143,7 @@ async def permission(call: Call) -> Reply:
 async def create_status(call: Call) -> Reply:
     sid = call.world.new_id()
     body = call.body
-    status = {"id": sid, "node_id": f"SC_{sid}", "state": body["state"],
+    status = {"id": sid, "node_id": f"SC_{sid}", "avatar_url": None, "state": body["state"],
               "description": body.get("description"), "target_url": body.get("target_url"),
               "context": body.get("context", "default"), "sha": call.params["sha"],
               "created_at": iso(call.world.now()), "updated_at": iso(call.world.now()),
