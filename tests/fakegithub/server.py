@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakegithub import blob
+from tests.fakegithub import blob, webhooks
 from tests.fakegithub.auth import (
     AppKey,
     AuthError,
@@ -67,6 +67,10 @@ class FakeGitHub:
         self.api_url = ""
         self.blob_url = ""
         self._runners: list[web.AppRunner] = []
+        self.webhook_url = ""       # where deliver() and redeliveries POST (the App's /webhook)
+        self.webhook_secret = ""
+        self.delivery_bodies: dict[int, tuple[str, bytes]] = {}
+        self.background: set[asyncio.Task[Any]] = set()
         self._routes: list[Route] = ALL_ROUTES
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -87,7 +91,19 @@ class FakeGitHub:
         host, port = runner.addresses[0][:2]
         return f"http://{host}:{port}"
 
+    async def deliver(self, event: str, payload: Any, **kw: Any) -> webhooks.Delivered:
+        """Send a signed webhook to ``webhook_url`` and record it for the deliveries API."""
+        return await webhooks.deliver(self, event, payload, **kw)
+
+    async def settle(self) -> None:
+        """Wait for background work (redeliveries requested through the API)."""
+        while self.background:
+            await asyncio.gather(*list(self.background), return_exceptions=True)
+
     async def stop(self) -> None:
+        for task in list(self.background):
+            task.cancel()
+        await asyncio.gather(*self.background, return_exceptions=True)
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()

@@ -429,3 +429,50 @@ async def test_read_routes_answer_with_githubs_shapes(fake_github, session):
     await gh.delete(f"/repos/{full}/issues/{issue['number']}/lock")
     await gh.delete(f"/repos/{full}/issues/{issue['number']}/labels")
     assert r.issues[issue["number"]]["labels"] == []
+
+
+# -- webhooks -------------------------------------------------------------------------------
+def test_signature_matches_githubs_published_vector(corpus):
+    import json
+
+    from tests.fakegithub.webhooks import sign
+    vector = json.loads((corpus / "webhooks" / "signature-test-vector.json").read_text())
+    assert sign(vector["payload"].encode(), vector["secret"]) == vector["expected"]
+
+
+async def test_deliver_and_redeliver_through_the_deliveries_api(fake_github, session):
+    from aiohttp import web
+
+    from tests.fakegithub.webhooks import sign
+    seen: list[tuple[str, str]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        assert request.headers["X-Hub-Signature-256"] == sign(body, "s3cret")
+        seen.append((request.headers["X-GitHub-Delivery"], request.headers["X-GitHub-Event"]))
+        return web.Response(status=503 if len(seen) == 1 else 202)
+
+    app = web.Application()
+    app.router.add_post("/webhook", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        host, port = runner.addresses[0][:2]
+        fake_github.webhook_url = f"http://{host}:{port}/webhook"
+        fake_github.webhook_secret = "s3cret"
+        seeded = seed_workflow_run(fake_github.world)
+        first = await fake_github.deliver("workflow_run", seeded.payload)
+        assert first.status == 503 and first.record["status"] != "OK"
+        gh = api(fake_github, session)
+        jwt = fake_github.app_jwt()
+        failed = await gh.getitem("/app/hook/deliveries?status=failure", jwt=jwt)
+        assert [d["guid"] for d in failed] == [first.record["guid"]]
+        await gh.post(f"/app/hook/deliveries/{failed[0]['id']}/attempts", jwt=jwt, data={})
+        await fake_github.settle()
+    finally:
+        await runner.cleanup()
+    assert [g for g, _ in seen] == [first.record["guid"]] * 2
+    ok = await gh.getitem("/app/hook/deliveries?status=success", jwt=jwt)
+    assert ok[0]["redelivery"] is True and ok[0]["guid"] == first.record["guid"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from tests.fakegithub import webhooks
 from tests.fakegithub.auth import AuthError, mint_token
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import add_delivery, iso
+from tests.fakegithub.state import iso
 
 routes = Routes()
 
@@ -121,8 +122,5 @@ async def get_delivery(call: Call) -> Reply:
 async def redeliver(call: Call) -> Reply:
     rec = _delivery(call)
     call.world.redeliveries.append(rec["id"])
-    add_delivery(call.world, str(rec["event"]), action=rec["action"],  # type: ignore[arg-type]
-                 guid=str(rec["guid"]), redelivery=True,
-                 installation_id=rec["installation_id"],  # type: ignore[arg-type]
-                 repository_id=rec["repository_id"])  # type: ignore[arg-type]
+    webhooks.redeliver(call.fake, rec)
     return Reply(202, {})
