@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import secrets
+import ssl
 import time
 import traceback
 from collections.abc import Iterable
@@ -37,6 +38,7 @@ from tests.fakegithub.core import (
 from tests.fakegithub.routes import ALL_ROUTES
 from tests.fakegithub.spec import Spec, check_response, load_spec
 from tests.fakegithub.state import World
+from tests.fakegithub.tls import loopback_tls
 
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
                      "you try again. If you reach out to GitHub Support for help, please include "
@@ -49,9 +51,14 @@ class FakeGitHub:
     """The one fake GitHub: state (``world``), recordings, problems and faults, two servers."""
 
     def __init__(self, world: World | None = None, spec: Spec | None = None, *,
-                 check_responses: bool = False) -> None:
+                 check_responses: bool = False, blob_tls: bool = False) -> None:
         self.world = world or World()
         self.check_responses = check_responses  # the fake's own answers vs. the description
+        self.tls = loopback_tls() if blob_tls else None
+        self.blob_ssl: ssl.SSLContext | None = self.tls.client_context() if self.tls else None
+        self.write_latency = 0.0    # seconds each mutating request takes (exposes overlap)
+        self.writes_in_flight: dict[int, int] = {}
+        self.max_concurrent_writes: dict[int, int] = {}  # installation id -> peak overlap
         self.spec = spec or load_spec()
         self.key: AppKey = app_key()
         self.requests: list[Recorded] = []
@@ -79,17 +86,18 @@ class FakeGitHub:
         api = web.Application(client_max_size=64 * 1024 * 1024)
         api.router.add_route("*", "/{tail:.*}", self._handle)
         self.api_url = await self._serve(api)
-        self.blob_url = await self._serve(blob.make_app(self))
+        self.blob_url = await self._serve(
+            blob.make_app(self), self.tls.server_context() if self.tls else None)
         return self
 
-    async def _serve(self, app: web.Application) -> str:
+    async def _serve(self, app: web.Application, tls: ssl.SSLContext | None = None) -> str:
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
         await site.start()
         self._runners.append(runner)
         host, port = runner.addresses[0][:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if tls else 'http'}://{host}:{port}"
 
     async def deliver(self, event: str, payload: Any, **kw: Any) -> webhooks.Delivered:
         """Send a signed webhook to ``webhook_url`` and record it for the deliveries API."""
@@ -316,7 +324,18 @@ class FakeGitHub:
             if LEVELS.get(token.permissions.get(name, ""), 0) < LEVELS[level]:
                 raise ApiError(403, "Resource not accessible by integration", unexpected=True)
         call = Call(self, method, path, params, query, body, token, repo, rec)
-        return await route.handler(call)
+        if token is None or method not in (*WRITE_METHODS, "DELETE"):
+            return await route.handler(call)
+        inst = token.installation_id
+        self.writes_in_flight[inst] = self.writes_in_flight.get(inst, 0) + 1
+        self.max_concurrent_writes[inst] = max(self.max_concurrent_writes.get(inst, 0),
+                                               self.writes_in_flight[inst])
+        try:
+            if self.write_latency:
+                await asyncio.sleep(self.write_latency)
+            return await route.handler(call)
+        finally:
+            self.writes_in_flight[inst] -= 1
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         best: tuple[Route | None, dict[str, str]] = (None, {})

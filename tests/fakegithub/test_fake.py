@@ -476,3 +476,30 @@ async def test_deliver_and_redeliver_through_the_deliveries_api(fake_github, ses
     assert [g for g, _ in seen] == [first.record["guid"]] * 2
     ok = await gh.getitem("/app/hook/deliveries?status=success", jwt=jwt)
     assert ok[0]["redelivery"] is True and ok[0]["guid"] == first.record["guid"]
+
+
+@pytest.mark.fake_github(blob_tls=True)
+async def test_blob_host_over_https_with_the_fakes_ca(fake_github, session):
+    seeded = seed_workflow_run(fake_github.world, raw_artifacts={"report": b"<testsuite/>"})
+    gh = await token_api(fake_github, session)
+    url = (f"{fake_github.api_url}/repos/{seeded.repo.full_name}/actions/artifacts/"
+           f"{seeded.artifacts[0].id}/zip")
+    async with session.get(url, headers={"Authorization": f"token {gh.oauth_token}"},
+                           allow_redirects=False) as resp:
+        location = resp.headers["location"]
+    assert location.startswith("https://127.0.0.1:")
+    with pytest.raises(aiohttp.ClientConnectorCertificateError):
+        async with session.get(location):
+            pass
+    async with session.get(location, ssl=fake_github.blob_ssl) as resp:
+        assert await resp.read() == b"<testsuite/>"
+
+
+async def test_overlapping_writes_of_an_installation_are_measured(fake_github, session, repo):
+    import asyncio
+    fake_github.write_latency = 0.02
+    gh = await token_api(fake_github, session)
+    sha = repo.branches["main"]
+    await asyncio.gather(*(gh.post(f"/repos/{REPO}/check-runs",
+                                   data={"name": f"c{n}", "head_sha": sha}) for n in range(3)))
+    assert fake_github.max_concurrent_writes[1] == 3
