@@ -133,12 +133,16 @@ def check_installation_token(world: World, header: str | None, repo: FakeRepo | 
     inst = world.installations.get(token.installation_id)
     if inst is None or inst.suspended:
         raise AuthError("Bad credentials")
-    if repo is not None:
-        covered = (token.repo_ids is None and ((inst.repo_ids is None
-                                               and repo.owner == inst.account)
-                                               or (inst.repo_ids is not None
-                                               and repo.id in inst.repo_ids))) \
-            or (token.repo_ids is not None and repo.id in token.repo_ids)
-        if not covered:
-            raise AuthError("Not Found", 404)
+    if repo is not None and not covers(world, token, repo):
+        raise AuthError("Not Found", 404)
     return token
+
+
+def covers(world: World, token: Token, repo: FakeRepo) -> bool:
+    """Whether ``token`` reaches ``repo`` (down-scoped list, else the installation's)."""
+    if token.repo_ids is not None:
+        return repo.id in token.repo_ids
+    inst = world.installations[token.installation_id]
+    if inst.repo_ids is None:
+        return repo.owner == inst.account
+    return repo.id in inst.repo_ids

@@ -138,8 +138,17 @@ class Call:
 
     @property
     def actor(self) -> str:
-        """The login acting: ``<slug>[bot]`` for installation tokens."""
-        return self.fake.world.app.bot_login
+        """The login acting: ``<slug>[bot]``, or ``github-actions[bot]`` for a GITHUB_TOKEN."""
+        if self.token is not None and self.token.actor:
+            return self.token.actor
+        return str(self.fake.world.app.bot_login)
+
+    @property
+    def app_id(self) -> int:
+        """The app the credential belongs to (check runs are owned by it)."""
+        if self.token is not None and self.token.app_id is not None:
+            return self.token.app_id
+        return int(self.fake.world.app.id)
 
     def int_param(self, name: str) -> int:
         try:

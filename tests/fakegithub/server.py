@@ -12,6 +12,7 @@ import ssl
 import time
 import traceback
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from tests.fakegithub.core import (
 )
 from tests.fakegithub.routes import ALL_ROUTES
 from tests.fakegithub.spec import Spec, check_response, load_spec
-from tests.fakegithub.state import World
+from tests.fakegithub.state import ACTIONS_APP_ID, ACTIONS_LOGIN, Token, World
 from tests.fakegithub.tls import loopback_tls
 
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
@@ -175,6 +176,23 @@ class FakeGitHub:
         """Mint a token directly (no request recorded), for tests that need one."""
         from tests.fakegithub.auth import mint_token
         return mint_token(self.world, installation_id, {}).token
+
+    def actions_token(self, full_name: str, permissions: dict[str, str] | None = None) -> str:
+        """A GITHUB_TOKEN for one repository: acts as ``github-actions[bot]`` (app 15368)."""
+        repo = self.world.repo(*full_name.split("/"))
+        assert repo is not None, f"seed {full_name} first"
+        inst = self.world.installations.get(ACTIONS_APP_ID) or self.world.add_installation(
+            ACTIONS_APP_ID, repo.owner, repo_ids=set())
+        assert inst.repo_ids is not None
+        inst.repo_ids.add(repo.id)
+        perms = permissions or {"actions": "read", "checks": "write", "contents": "read",
+                                "issues": "write", "metadata": "read",
+                                "pull_requests": "write", "statuses": "write"}
+        tok = Token("ghs_" + secrets.token_urlsafe(27)[:36], ACTIONS_APP_ID,
+                    self.world.now() + timedelta(hours=6), {repo.id}, perms,
+                    app_id=ACTIONS_APP_ID, actor=ACTIONS_LOGIN)
+        self.world.tokens[tok.token] = tok
+        return tok.token
 
     def revoke_tokens(self, installation_id: int | None = None) -> None:
         for tok in self.world.tokens.values():

@@ -19,6 +19,10 @@ def git_sha(data: bytes, kind: str = "blob") -> str:
     return hashlib.sha1(f"{kind} {len(data)}\0".encode() + data, usedforsecurity=False).hexdigest()
 
 
+ACTIONS_APP_ID = 15368          # the GitHub Actions app (GITHUB_TOKEN)
+ACTIONS_LOGIN = "github-actions[bot]"
+
+
 @dataclass
 class App:
     """The one GitHub App the fake knows (its private key lives in ``auth.AppKey``)."""
@@ -57,6 +61,8 @@ class Token:
     repo_ids: set[int] | None
     permissions: dict[str, str]
     revoked: bool = False
+    app_id: int | None = None     # None: the fake App; ACTIONS_APP_ID for a GITHUB_TOKEN
+    actor: str | None = None      # None: ``<slug>[bot]``
 
 
 @dataclass
@@ -246,7 +252,7 @@ class FakeRepo:
                  "user": user, "labels": list(labels), "state": state, "state_reason": None,
                  "locked": locked, "active_lock_reason": "resolved" if locked else None,
                  "created_at": now, "updated_at": now, "closed_at": None, "comments": 0,
-                 "performed_via_github_app": user == self.world.app.bot_login}
+                 "performed_via_github_app": self.world.app_of(user)}
         for name in labels:
             self.ensure_label(name)
         self.issues[number] = issue
@@ -265,7 +271,7 @@ class FakeRepo:
         now = iso(self.world.now())
         comment = {"id": cid, "issue_number": number, "body": body, "user": user,
                    "created_at": now, "updated_at": now, "reactions": [],
-                   "performed_via_github_app": user == self.world.app.bot_login}
+                   "performed_via_github_app": self.world.app_of(user)}
         self.comments[cid] = comment
         target = self.issues.get(number)
         if target is not None:
@@ -293,6 +299,12 @@ class World:
 
     def new_id(self) -> int:
         return next(self.ids)
+
+    def app_of(self, login: str) -> int | None:
+        """The app id behind a bot login (ours or GitHub Actions), None for people."""
+        if login == self.app.bot_login:
+            return self.app.id
+        return ACTIONS_APP_ID if login == ACTIONS_LOGIN else None
 
     def user(self, login: str) -> dict[str, Any]:
         """The user object for ``login`` (created on first use; ``x[bot]`` is a Bot)."""

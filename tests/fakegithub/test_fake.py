@@ -503,3 +503,21 @@ async def test_overlapping_writes_of_an_installation_are_measured(fake_github, s
     await asyncio.gather(*(gh.post(f"/repos/{REPO}/check-runs",
                                    data={"name": f"c{n}", "head_sha": sha}) for n in range(3)))
     assert fake_github.max_concurrent_writes[1] == 3
+
+
+async def test_github_token_of_a_workflow_acts_as_github_actions(fake_github, session, repo):
+    gh = api(fake_github, session, fake_github.actions_token(REPO))
+    cr = await gh.post(f"/repos/{REPO}/check-runs",
+                       data={"name": "CI Truth", "head_sha": repo.branches["main"],
+                             "conclusion": "success", "output": {"title": "t", "summary": "s"}})
+    assert cr["app"]["slug"] == "github-actions" and cr["app"]["id"] == 15368
+    issue = await gh.post(f"/repos/{REPO}/issues", data={"title": "Phase 1"})
+    assert issue["user"]["login"] == "github-actions[bot]"
+    mine = await gh.getitem("/installation/repositories")
+    assert [r["full_name"] for r in mine["repositories"]] == [REPO]
+    app_gh = await token_api(fake_github, session)
+    with pytest.raises(BadRequest) as info:  # the App cannot edit the workflow's check run
+        await app_gh.patch(f"/repos/{REPO}/check-runs/{cr['id']}", data={"status": "completed",
+                                                                        "conclusion": "failure"})
+    assert info.value.status_code == 403
+    fake_github.unexpected.clear()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from tests.fakegithub import webhooks
-from tests.fakegithub.auth import AuthError, mint_token
+from tests.fakegithub.auth import AuthError, covers, mint_token
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
 from tests.fakegithub.routes import render
 from tests.fakegithub.state import iso
@@ -124,3 +124,15 @@ async def redeliver(call: Call) -> Reply:
     call.world.redeliveries.append(rec["id"])
     webhooks.redeliver(call.fake, rec)
     return Reply(202, {})
+
+
+@routes.get("/installation/repositories")
+async def installation_repositories(call: Call) -> Reply:
+    tok = call.token
+    assert tok is not None
+    inst = call.world.installations[tok.installation_id]
+    repos = [r for r in call.world.repos.values() if covers(call.world, tok, r)]
+    out = call.paginate([render.repo(call, r) for r in sorted(repos, key=lambda r: r.id)],
+                        "repositories")
+    out.data["repository_selection"] = "all" if inst.repo_ids is None else "selected"
+    return out

@@ -57,9 +57,7 @@ def _apply(call: Call, cr: dict[str, Any], body: dict[str, Any]) -> None:
 
 def _render(call: Call, r: FakeRepo, cr: dict[str, Any]) -> dict[str, Any]:
     url = call.url(f"/repos/{r.full_name}/check-runs/{cr['id']}")
-    app = render.app(call) if cr["app_id"] == call.world.app.id else {
-        "id": cr["app_id"], "slug": cr["app_slug"], "name": cr["app_slug"], "node_id": "",
-        "owner": None}
+    app = render.app(call, cr["app_id"])
     return {"id": cr["id"], "node_id": f"CR_{cr['id']}", "head_sha": cr["head_sha"],
             "external_id": cr.get("external_id", ""), "url": url,
             "html_url": f"https://github.com/{r.full_name}/runs/{cr['id']}",
@@ -75,12 +73,12 @@ def _render(call: Call, r: FakeRepo, cr: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_check_run(repo: FakeRepo, name: str, head_sha: str, *, app_id: int,
-                  app_slug: str = "other-app", status: str = "completed",
+                  status: str = "completed",
                   conclusion: str | None = "success") -> dict[str, Any]:
     """Seed a check run (e.g. one posted by another app with our name)."""
     cid = repo.world.new_id()
     cr = {"id": cid, "name": name, "head_sha": head_sha, "status": status,
-          "conclusion": conclusion, "app_id": app_id, "app_slug": app_slug,
+          "conclusion": conclusion, "app_id": app_id,
           "check_suite_id": repo.world.new_id(), "output": {}, "started_at": iso(repo.world.now()),
           "completed_at": iso(repo.world.now()) if status == "completed" else None}
     repo.check_runs[cid] = cr
@@ -94,8 +92,8 @@ async def create(call: Call) -> Reply:
     if call.repo.resolve(body["head_sha"]) is None or len(body["head_sha"]) != 40:
         raise ApiError(422, f"No commit found for SHA: {body['head_sha']}")
     sha = call.repo.resolve(body["head_sha"]).sha  # type: ignore[union-attr]
-    cr = add_check_run(call.repo, body["name"], sha, app_id=call.world.app.id,
-                       app_slug=call.world.app.slug, status="queued", conclusion=None)
+    cr = add_check_run(call.repo, body["name"], sha, app_id=call.app_id,
+                       status="queued", conclusion=None)
     cr["started_at"] = body.get("started_at") or iso(call.world.now())
     cr["completed_at"] = None
     _apply(call, cr, body)
@@ -112,8 +110,8 @@ def _check_run(call: Call) -> dict[str, Any]:
 @routes.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}", perm=WRITE)
 async def update(call: Call) -> Reply:
     cr = _check_run(call)
-    if cr["app_id"] != call.world.app.id:
-        raise ApiError(403, f"Invalid app_id `{call.world.app.id}` - check run can only be "
+    if cr["app_id"] != call.app_id:
+        raise ApiError(403, f"Invalid app_id `{call.app_id}` - check run can only be "
                        "modified by its creator.", unexpected=True)
     _limits(call.body)
     _apply(call, cr, call.body)

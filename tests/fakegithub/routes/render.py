@@ -8,7 +8,7 @@ from typing import Any
 
 from tests.fakegithub.core import Call
 from tests.fakegithub.spec import load_spec
-from tests.fakegithub.state import FakeRepo, iso
+from tests.fakegithub.state import ACTIONS_APP_ID, FakeRepo, iso
 
 EXAMPLE_REPO = "octocat/Hello-World"
 
@@ -50,8 +50,14 @@ def user(call: Call, login: str) -> dict[str, Any]:
             "received_events_url": base + "/received_events", "user_view_type": "public"}
 
 
-def app(call: Call) -> dict[str, Any]:
+def app(call: Call, app_id: int | None = None) -> dict[str, Any]:
+    """Our App, or GitHub Actions when ``app_id`` is its id, or a stand-in for another app."""
     a = call.world.app
+    if app_id is not None and app_id != a.id:
+        slug = "github-actions" if app_id == ACTIONS_APP_ID else f"app-{app_id}"
+        return {**example(call, "integration"), "id": app_id, "slug": slug,
+                "node_id": f"A_{app_id}", "name": slug.replace("-", " ").title(),
+                "owner": user(call, "github"), "html_url": f"https://github.com/apps/{slug}"}
     return {**example(call, "integration"), "id": a.id, "slug": a.slug, "node_id": f"A_{a.id}",
             "client_id": a.client_id,
             "owner": user(call, a.owner), "name": a.name, "description": "",
@@ -111,7 +117,8 @@ def issue(call: Call, r: FakeRepo, i: dict[str, Any]) -> dict[str, Any]:
            "milestone": None, "comments": i["comments"], "created_at": i["created_at"],
            "updated_at": i["updated_at"], "closed_at": i["closed_at"],
            "author_association": "NONE", "closed_by": None,
-           "performed_via_github_app": app(call) if i["performed_via_github_app"] else None}
+           "performed_via_github_app": app(call, i["performed_via_github_app"])
+           if i["performed_via_github_app"] else None}
     if i.get("pull_request"):
         html = f"https://github.com/{r.full_name}/pull/{i['number']}"
         out["pull_request"] = {"url": call.url(f"/repos/{r.full_name}/pulls/{i['number']}"),
@@ -129,7 +136,8 @@ def comment(call: Call, r: FakeRepo, c: dict[str, Any]) -> dict[str, Any]:
             "issue_url": call.url(f"/repos/{r.full_name}/issues/{c['issue_number']}"),
             "body": c["body"], "user": user(call, c["user"]), "created_at": c["created_at"],
             "updated_at": c["updated_at"], "author_association": "NONE",
-            "performed_via_github_app": app(call) if c["performed_via_github_app"] else None}
+            "performed_via_github_app": app(call, c["performed_via_github_app"])
+            if c["performed_via_github_app"] else None}
 
 
 def pull(call: Call, r: FakeRepo, p: dict[str, Any]) -> dict[str, Any]:
