@@ -28,6 +28,7 @@ class Recorded:
     body: Any
     status: int | None = None
     operation_id: str | None = None
+    rate_key: str = "anonymous"  # whose quota the request used ("installation:1", "app")
 
     @property
     def auth_scheme(self) -> str | None:

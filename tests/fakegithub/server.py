@@ -68,8 +68,10 @@ class FakeGitHub:
         self.faults: list[Fault] = []
         self.allowed: list[tuple[str, re.Pattern[str]]] | None = None
         self.rate_limit = 5000
-        self.rate_used: dict[str, int] = {}
+        self.rate_used: dict[str, int] = {}   # "installation:<id>", "app", "anonymous"
         self.rate_reset = int(time.time()) + 3600
+        self.content_per_minute = 80          # GitHub's content-creation secondary limit
+        self.content_times: dict[int, list[float]] = {}
         self.blob_secret = secrets.token_bytes(16)
         self.blob_ttl = 60.0
         self.api_url = ""
@@ -241,11 +243,8 @@ class FakeGitHub:
             reply = Reply(500, {"message": "Server Error", "documentation_url": DOCS})
         return self._respond(request, rec, reply)
 
-    def _rate_key(self, request: web.Request) -> str:
-        return request.headers.get("authorization", "anonymous")
-
     def _respond(self, request: web.Request, rec: Recorded, reply: Reply) -> web.StreamResponse:
-        key = self._rate_key(request)
+        key = rec.rate_key
         rid = f"{secrets.token_hex(2).upper()}:{secrets.token_hex(3).upper()}"
         headers = {"x-github-media-type": "github.v3; format=json",
                    "x-github-api-version-selected": "2022-11-28",
@@ -337,6 +336,9 @@ class FakeGitHub:
                                                  repo)
         except AuthError as err:
             raise ApiError(err.status, str(err), unexpected=err.status == 404) from None
+        rec.rate_key = "app" if route.auth == "jwt" else (
+            f"installation:{token.installation_id}" if token else "anonymous")
+        self._check_quota(rec, method, route)
         if token is not None and route.permission is not None:
             name, level = route.permission
             if LEVELS.get(token.permissions.get(name, ""), 0) < LEVELS[level]:
@@ -354,6 +356,27 @@ class FakeGitHub:
             return await route.handler(call)
         finally:
             self.writes_in_flight[inst] -= 1
+
+    def _check_quota(self, rec: Recorded, method: str, route: Route) -> None:
+        """Primary quota per installation, and the content-creation secondary limit."""
+        if time.time() >= self.rate_reset:
+            self.rate_used.clear()
+            self.rate_reset = int(time.time()) + 3600
+        if self.rate_used.get(rec.rate_key, 0) >= self.rate_limit:
+            raise ApiError(403, f"API rate limit exceeded for {rec.rate_key.replace(':', ' ID ')}.",
+                           headers={"x-ratelimit-remaining": "0"},
+                           doc="https://docs.github.com/rest/overview/rate-limits-for-the-rest-api")
+        if method == "POST" and route.template.endswith(("/issues", "/comments")) \
+                and rec.rate_key.startswith("installation:"):
+            inst = int(rec.rate_key.split(":")[1])
+            now = time.monotonic()
+            recent = [t for t in self.content_times.get(inst, []) if now - t < 60]
+            if len(recent) >= self.content_per_minute:
+                raise ApiError(403, SECONDARY_MESSAGE.format(rid="0000:000000"),
+                               headers={"retry-after": "60"},
+                               doc="https://docs.github.com/rest/overview/rate-limits-for-the-"
+                                   "rest-api#about-secondary-rate-limits")
+            self.content_times[inst] = [*recent, now]
 
     def _route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
         best: tuple[Route | None, dict[str, str]] = (None, {})

@@ -42,7 +42,7 @@ class Operation:
     operation_id: str
     method: str
     template: str
-    regex: re.Pattern[str]
+    segments: list[str]   # "{name}" for a parameter, else a literal (or an inline template)
     literals: int
     query: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> schema
     body_pointer: str | None = None  # JSON pointer to the application/json schema
@@ -53,20 +53,32 @@ def _escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
 
 
-def _template_regex(template: str) -> tuple[re.Pattern[str], int]:
-    parts = []
-    literals = 0
-    for seg in template.strip("/").split("/"):
-        m = re.fullmatch(r"\{([^}]+)\}", seg)
-        if m and m.group(1) == "path":
-            parts.append(r"(?P<path>.+)")
-        elif m:
-            parts.append(rf"(?P<{m.group(1).replace('-', '_')}>[^/]+)")
-        else:
-            literals += 1
-            pieces = re.split(r"\{[^}]+\}", seg)  # inline templates like {base}...{head}
-            parts.append("[^/]+".join(re.escape(x) for x in pieces))
-    return re.compile("^/" + "/".join(parts) + "$"), literals
+_PARAM = re.compile(r"\{([^}]+)\}")
+
+
+@functools.cache
+def _inline(segment: str) -> re.Pattern[str]:
+    """A regex for a segment with inline parameters, such as ``{base}...{head}``."""
+    return re.compile("[^/]+".join(re.escape(x) for x in _PARAM.split(segment)[::2]) + "$")
+
+
+def match_segments(segments: list[str], parts: list[str]) -> dict[str, str] | None:
+    """Path parameters when ``parts`` fit ``segments`` (``{path}`` last takes the rest)."""
+    greedy = segments[-1] == "{path}"
+    if len(parts) != len(segments) and not (greedy and len(parts) > len(segments)):
+        return None
+    params: dict[str, str] = {}
+    for i, seg in enumerate(segments):
+        if seg == "{path}" and i == len(segments) - 1:
+            params["path"] = "/".join(parts[i:])
+        elif seg.startswith("{") and seg.endswith("}") and seg.count("{") == 1:
+            params[seg[1:-1].replace("-", "_")] = parts[i]
+        elif "{" in seg:
+            if not _inline(seg).match(parts[i]):
+                return None
+        elif seg != parts[i]:
+            return None
+    return params
 
 
 def _drop_array_discriminators(node: Any) -> None:
@@ -122,9 +134,10 @@ class Spec:
 
     def _operation(self, template: str, method: str, raw: Mapping[str, Any],
                    shared: list[Any]) -> Operation:
-        regex, literals = _template_regex(template)
+        segments = template.strip("/").split("/")
+        literals = sum(1 for seg in segments if not seg.startswith("{"))
         op = Operation(raw.get("operationId", f"{method} {template}"), method.upper(), template,
-                       regex, literals)
+                       segments, literals)
         for p in [*shared, *raw.get("parameters", [])]:
             p = self._deref(p)
             if p.get("in") == "query":
@@ -143,11 +156,11 @@ class Spec:
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - the Spec lives for the whole process
     def match(self, method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
         """The operation a request path belongs to, with its path parameters."""
-        first = path.strip("/").split("/")[0]
-        for op in self._by_bucket.get((method.upper(), first), ()):
-            m = op.regex.match(path)
-            if m:
-                return op, m.groupdict()
+        parts = path.strip("/").split("/")
+        for op in self._by_bucket.get((method.upper(), parts[0]), ()):
+            params = match_segments(op.segments, parts)
+            if params is not None:
+                return op, params
         return None
 
     @functools.lru_cache(maxsize=512)  # noqa: B019

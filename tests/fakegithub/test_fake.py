@@ -521,3 +521,34 @@ async def test_github_token_of_a_workflow_acts_as_github_actions(fake_github, se
                                                                         "conclusion": "failure"})
     assert info.value.status_code == 403
     fake_github.unexpected.clear()
+
+
+async def test_quota_is_per_installation_and_enforced(fake_github, session, repo):
+    fake_github.rate_limit = 3
+    gh = await token_api(fake_github, session)
+    for _ in range(3):
+        await gh.getitem(f"/repos/{REPO}")
+    assert gh.rate_limit is not None and gh.rate_limit.remaining == 0
+    gh = await token_api(fake_github, session)  # a new token does not reset the quota
+    with pytest.raises(RateLimitExceeded):
+        await gh.getitem(f"/repos/{REPO}")
+
+
+async def test_content_creation_secondary_limit(fake_github, session, repo):
+    fake_github.content_per_minute = 2
+    gh = await token_api(fake_github, session)
+    for n in range(2):
+        await gh.post(f"/repos/{REPO}/issues", data={"title": f"t{n}"})
+    with pytest.raises(BadRequest) as info:
+        await gh.post(f"/repos/{REPO}/issues", data={"title": "t3"})
+    assert info.value.status_code == 403 and info.value.headers["retry-after"] == "60"
+    assert len(repo.issues) == 2
+
+
+async def test_commit_status_description_limit(fake_github, session, repo):
+    gh = await token_api(fake_github, session)
+    with pytest.raises(ValidationError):
+        await gh.post(f"/repos/{REPO}/statuses/{repo.branches['main']}",
+                      data={"state": "failure", "description": "x" * 141})
+    assert "maximum is 140" in fake_github.invalid_bodies[0].reason
+    fake_github.invalid_bodies.clear()

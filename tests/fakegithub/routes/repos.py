@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from tests.fakegithub.core import Call, Reply, Routes, not_found
+from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
 from tests.fakegithub.routes import render
 from tests.fakegithub.state import git_sha, iso
 
@@ -143,6 +143,10 @@ async def permission(call: Call) -> Reply:
 async def create_status(call: Call) -> Reply:
     sid = call.world.new_id()
     body = call.body
+    if len(body.get("description") or "") > 140:
+        raise ApiError(422, "Validation Failed", invalid=True, errors=[{
+            "resource": "Status", "code": "custom", "field": "description",
+            "message": "description is too long (maximum is 140 characters)"}])
     status = {"id": sid, "node_id": f"SC_{sid}", "avatar_url": None, "state": body["state"],
               "description": body.get("description"), "target_url": body.get("target_url"),
               "context": body.get("context", "default"), "sha": call.params["sha"],
