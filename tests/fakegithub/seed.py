@@ -88,3 +88,80 @@ def seed_workflow_run(world: World, payload: Mapping[str, Any] | str = "workflow
         arts.append(repo.add_artifact(run, name, data))
     body["installation"] = {"id": installation_id, "node_id": f"MDIz{installation_id}"}
     return SeededRun(repo, run, arts, body)
+
+
+@dataclass
+class SeededComment:
+    """What ``seed_issue_comment`` made, and the payload that announces the comment."""
+
+    repo: FakeRepo
+    issue: dict[str, Any]
+    comment: dict[str, Any]
+    payload: dict[str, Any]
+
+
+def seed_issue_comment(world: World, payload: Mapping[str, Any] | str = "issue_comment.created",
+                       *, body: str | None = None, user: str | None = None,
+                       pull_request: bool = False, permission: str | None = None,
+                       installation_id: int = 1) -> SeededComment:
+    """Seed the repository, issue (or PR) and comment of an ``issue_comment`` payload.
+
+    ``body``/``user`` replace the comment's text and author (``x[bot]`` users are Bots);
+    ``pull_request`` makes the issue a PR comment; ``permission`` (admin/write/read/none) is
+    what the collaborator permission API says about the author. The returned payload matches
+    the seeded objects (numbers, ids, body, user type) and carries ``installation.id``.
+    """
+    data = load_payload(payload) if isinstance(payload, str) else copy.deepcopy(dict(payload))
+    full = data["repository"]["full_name"]
+    repo = world.repo(*full.split("/")) or world.add_repo(
+        full, repo_id=data["repository"]["id"], installation=installation_id,
+        default_branch=data["repository"].get("default_branch") or "main")
+    author = user or data["comment"]["user"]["login"]
+    text = body if body is not None else data["comment"]["body"]
+    number = data["issue"]["number"]
+    if number not in repo.issues:
+        if pull_request:
+            repo.add_pull(head_ref=f"feature-{number}", number=number,
+                          user=data["issue"]["user"]["login"], title=data["issue"]["title"])
+        else:
+            issue = repo.add_issue(data["issue"]["title"], data["issue"].get("body") or "",
+                                   user=data["issue"]["user"]["login"])
+            repo.issues[number] = repo.issues.pop(issue["number"])
+            issue["number"] = number
+    issue = repo.issues[number]
+    comment = repo.add_comment(number, text, user=author, comment_id=data["comment"]["id"])
+    if permission is not None:
+        repo.set_permission(author, permission)
+    who = world.user(author)
+    data["comment"].update({"body": text, "user": {**data["comment"]["user"], **who}})
+    data["sender"] = {**data.get("sender", {}), **who}
+    if issue.get("pull_request"):
+        data["issue"]["pull_request"] = {
+            "url": f"https://api.github.com/repos/{full}/pulls/{number}",
+            "html_url": f"https://github.com/{full}/pull/{number}",
+            "diff_url": f"https://github.com/{full}/pull/{number}.diff",
+            "patch_url": f"https://github.com/{full}/pull/{number}.patch"}
+    data["issue"]["locked"] = issue["locked"]
+    data["installation"] = {"id": installation_id, "node_id": f"MDIz{installation_id}"}
+    return SeededComment(repo, issue, comment, data)
+
+
+def requested_action_payload(world: World, repo: FakeRepo, check_run: Mapping[str, Any], *,
+                             identifier: str = "recheck", sender: str = "octocat",
+                             installation_id: int = 1) -> dict[str, Any]:
+    """A ``check_run.requested_action`` payload (corpus shape) for a seeded check run."""
+    data = load_payload("all/check_run.requested_action.6")
+    cr = data["check_run"]
+    cr.update({"id": check_run["id"], "name": check_run["name"],
+               "head_sha": check_run["head_sha"], "status": check_run["status"],
+               "conclusion": check_run.get("conclusion"),
+               "external_id": check_run.get("external_id", "")})
+    cr["app"] = {**cr["app"], "id": check_run["app_id"],
+                 "slug": world.app.slug if check_run["app_id"] == world.app.id else "other"}
+    data["requested_action"] = {"identifier": identifier}
+    data["repository"] = {**data["repository"], "id": repo.id, "name": repo.name,
+                          "full_name": repo.full_name,
+                          "owner": {**data["repository"]["owner"], "login": repo.owner}}
+    data["sender"] = {**data["sender"], **world.user(sender)}
+    data["installation"] = {"id": installation_id, "node_id": f"MDIz{installation_id}"}
+    return data

@@ -265,9 +265,10 @@ class FakeRepo:
                                  "description": description or None, "default": False}
         return self.labels[name]
 
-    def add_comment(self, number: int, body: str, *, user: str = "octocat") -> dict[str, Any]:
+    def add_comment(self, number: int, body: str, *, user: str = "octocat",
+                    comment_id: int | None = None) -> dict[str, Any]:
         """A comment on issue/PR ``number``."""
-        cid = self.world.new_id()
+        cid = comment_id or self.world.new_id()
         now = iso(self.world.now())
         comment = {"id": cid, "issue_number": number, "body": body, "user": user,
                    "created_at": now, "updated_at": now, "reactions": [],

@@ -552,3 +552,35 @@ async def test_commit_status_description_limit(fake_github, session, repo):
                       data={"state": "failure", "description": "x" * 141})
     assert "maximum is 140" in fake_github.invalid_bodies[0].reason
     fake_github.invalid_bodies.clear()
+
+
+async def test_seeded_pr_comment_matches_its_payload(fake_github, session):
+    from tests.fakegithub import seed_issue_comment
+    seeded = seed_issue_comment(fake_github.world, body="/truth recheck", user="alice",
+                                pull_request=True, permission="write")
+    p = seeded.payload
+    assert p["issue"]["pull_request"] and p["installation"]["id"] == 1
+    gh = await token_api(fake_github, session)
+    full = seeded.repo.full_name
+    got = await gh.getitem(f"/repos/{full}/issues/comments/{p['comment']['id']}")
+    assert got["body"] == "/truth recheck" and got["user"]["login"] == "alice"
+    perm = await gh.getitem(f"/repos/{full}/collaborators/alice/permission")
+    assert perm["permission"] == "write"
+    pr = await gh.getitem(f"/repos/{full}/pulls/{p['issue']['number']}")
+    assert pr["state"] == "open"
+
+
+async def test_requested_action_payload_points_at_our_check_run(fake_github, session, repo):
+    from tests.fakegithub import requested_action_payload
+    gh = await token_api(fake_github, session)
+    cr = await gh.post(f"/repos/{REPO}/check-runs", data={
+        "name": "CI Truth", "head_sha": repo.branches["main"], "conclusion": "failure",
+        "output": {"title": "t", "summary": "s"},
+        "actions": [{"label": "Recheck", "description": "Read the evidence again",
+                     "identifier": "recheck"}]})
+    payload = requested_action_payload(fake_github.world, repo, repo.check_runs[cr["id"]],
+                                       sender="alice")
+    assert payload["check_run"]["app"]["id"] == fake_github.world.app.id
+    assert payload["requested_action"]["identifier"] == "recheck"
+    assert payload["repository"]["full_name"] == REPO
+    assert cr["actions"][0]["identifier"] == "recheck"
