@@ -37,8 +37,8 @@ from tests.fakegithub.core import (
     not_found,
 )
 from tests.fakegithub.routes import ALL_ROUTES
-from tests.fakegithub.spec import Spec, check_response, load_spec
-from tests.fakegithub.state import ACTIONS_APP_ID, ACTIONS_LOGIN, Token, World
+from tests.fakegithub.spec import Operation, Spec, check_response, load_spec
+from tests.fakegithub.state import ACTIONS_APP_ID, ACTIONS_LOGIN, FakeRepo, Token, World
 from tests.fakegithub.tls import loopback_tls
 
 SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
@@ -306,43 +306,17 @@ class FakeGitHub:
         if self.allowed is not None and not any(
                 m in ("*", method) and p.search(path) for m, p in self.allowed):
             raise ApiError(501, "request not allowed by this test", unexpected=True)
-        query = dict(request.query)
-        if op is not None:
-            problem = self.spec.check_query(op, query)
-            if problem:
-                raise ApiError(422, problem, invalid=True)
-            if method in WRITE_METHODS:
-                if body_error:
-                    raise ApiError(400, body_error, invalid=True)
-                if body is None and op.body_required:
-                    raise ApiError(422, "Invalid request.\n\nNo body was sent.", invalid=True)
-                if body is not None:
-                    problem = self.spec.check_body(op, body)
-                    if problem:
-                        raise ApiError(422, problem, invalid=True)
-        token = None
-        repo = None
-        try:
-            if route.auth == "jwt":
-                check_app_jwt(self.world, self.key, request.headers.get("authorization"))
-            elif route.auth == "token":
-                if "owner" in params and "repo" in params:
-                    repo = self.world.repo(params["owner"], params["repo"])
-                token = check_installation_token(self.world, request.headers.get("authorization"),
-                                                 None)
-                if "owner" in params and repo is None:
-                    raise ApiError(404, "Not Found", unexpected=True)
-                token = check_installation_token(self.world, request.headers.get("authorization"),
-                                                 repo)
-        except AuthError as err:
-            raise ApiError(err.status, str(err), unexpected=err.status == 404) from None
+        token, repo = self._authenticate(request, route, params)
         rec.rate_key = "app" if route.auth == "jwt" else (
             f"installation:{token.installation_id}" if token else "anonymous")
-        self._check_quota(rec, method, route)
         if token is not None and route.permission is not None:
             name, level = route.permission
             if LEVELS.get(token.permissions.get(name, ""), 0) < LEVELS[level]:
                 raise ApiError(403, "Resource not accessible by integration", unexpected=True)
+        query = dict(request.query)
+        if op is not None:
+            self._validate(op, method, query, body, body_error)
+        self._check_quota(rec, method, route)
         call = Call(self, method, path, params, query, body, token, repo, rec)
         if token is None or method not in (*WRITE_METHODS, "DELETE"):
             return await route.handler(call)
@@ -356,6 +330,44 @@ class FakeGitHub:
             return await route.handler(call)
         finally:
             self.writes_in_flight[inst] -= 1
+
+    def _authenticate(self, request: web.Request, route: Route,
+                      params: dict[str, str]) -> tuple[Token | None, FakeRepo | None]:
+        """Like GitHub: credentials first (401), then the repository (404 when unknown or not
+        covered by the token, recorded as unexpected)."""
+        header = request.headers.get("authorization")
+        try:
+            if route.auth == "jwt":
+                check_app_jwt(self.world, self.key, header)
+                return None, None
+            if route.auth != "token":
+                return None, None
+            token = check_installation_token(self.world, header, None)
+            if "owner" not in params or "repo" not in params:
+                return token, None
+            repo = self.world.repo(params["owner"], params["repo"])
+            if repo is None:
+                raise ApiError(404, "Not Found", unexpected=True)
+            return check_installation_token(self.world, header, repo), repo
+        except AuthError as err:
+            raise ApiError(err.status, str(err), unexpected=err.status == 404) from None
+
+    def _validate(self, op: Operation, method: str, query: dict[str, str], body: Any,
+                  body_error: str | None) -> None:
+        """Query parameters and request body against the description (422/400, recorded)."""
+        problem = self.spec.check_query(op, query)
+        if problem:
+            raise ApiError(422, problem, invalid=True)
+        if method not in WRITE_METHODS:
+            return
+        if body_error:
+            raise ApiError(400, body_error, invalid=True)
+        if body is None and op.body_required:
+            raise ApiError(422, "Invalid request.\n\nNo body was sent.", invalid=True)
+        if body is not None:
+            problem = self.spec.check_body(op, body)
+            if problem:
+                raise ApiError(422, problem, invalid=True)
 
     def _check_quota(self, rec: Recorded, method: str, route: Route) -> None:
         """Primary quota per installation, and the content-creation secondary limit."""
