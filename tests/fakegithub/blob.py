@@ -76,6 +76,7 @@ def _serve(fake: FakeGitHub, request: web.Request) -> web.Response:
                 if a.id == art_id), None)
     if art is None:
         return _azure(404, "BlobNotFound", "The specified blob does not exist.")
+    kind = "application/zip" if art.data.startswith(b"PK") else "application/octet-stream"
     return web.Response(body=art.data, headers={
-        "content-type": "application/zip", "x-ms-blob-type": "BlockBlob",
+        "content-type": kind, "x-ms-blob-type": "BlockBlob",
         "content-disposition": f'attachment; filename="{art.name}.zip"'})

@@ -11,7 +11,7 @@ import secrets
 import ssl
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -105,6 +105,20 @@ class FakeGitHub:
     async def deliver(self, event: str, payload: Any, **kw: Any) -> webhooks.Delivered:
         """Send a signed webhook to ``webhook_url`` and record it for the deliveries API."""
         return await webhooks.deliver(self, event, payload, **kw)
+
+    async def wait_until(self, predicate: Callable[[], Any], *, timeout: float = 10.0,
+                         interval: float = 0.01) -> Any:
+        """Poll ``predicate`` (e.g. "the check run is completed") while the servers keep
+        answering; returns its first truthy value, raises TimeoutError with the requests seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                seen = "\n  ".join(str(r) for r in self.requests[-20:])
+                raise TimeoutError(f"condition not reached in {timeout}s; last requests:\n  {seen}")
+            await asyncio.sleep(interval)
 
     async def settle(self) -> None:
         """Wait for background work (redeliveries requested through the API)."""

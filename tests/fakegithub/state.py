@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -243,7 +244,7 @@ class FakeRepo:
         return pr
 
     def add_issue(self, title: str, body: str = "", *, user: str = "octocat",
-                  labels: list[str] = (), state: str = "open",  # type: ignore[assignment]
+                  labels: Iterable[str] = (), state: str = "open",
                   locked: bool = False) -> dict[str, Any]:
         """An issue opened by ``user`` (a person) or ``<slug>[bot]``."""
         number = self.next_number()

@@ -584,3 +584,37 @@ async def test_requested_action_payload_points_at_our_check_run(fake_github, ses
     assert payload["requested_action"]["identifier"] == "recheck"
     assert payload["repository"]["full_name"] == REPO
     assert cr["actions"][0]["identifier"] == "recheck"
+
+
+async def test_wait_until_returns_once_the_world_changes(fake_github, session, repo):
+    import asyncio
+    gh = await token_api(fake_github, session)
+
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        await gh.post(f"/repos/{REPO}/check-runs", data={
+            "name": "CI Truth", "head_sha": repo.branches["main"], "conclusion": "neutral",
+            "output": {"title": "t", "summary": "s"}})
+
+    task = asyncio.create_task(later())
+    done = await fake_github.wait_until(
+        lambda: [c for c in repo.check_runs.values() if c["status"] == "completed"])
+    await task
+    assert done[0]["conclusion"] == "neutral"
+    with pytest.raises(TimeoutError):
+        await fake_github.wait_until(lambda: False, timeout=0.05)
+
+
+async def test_stale_blob_url_is_refused(fake_github, session):
+    seeded = seed_workflow_run(fake_github.world, raw_artifacts={"r": b"<testsuite/>"})
+    fake_github.blob_ttl = -1  # the URL is already past its expiry when handed out
+    gh = await token_api(fake_github, session)
+    url = (f"{fake_github.api_url}/repos/{seeded.repo.full_name}/actions/artifacts/"
+           f"{seeded.artifacts[0].id}/zip")
+    async with session.get(url, headers={"Authorization": f"token {gh.oauth_token}"},
+                           allow_redirects=False) as resp:
+        location = resp.headers["location"]
+    async with session.get(location) as resp:
+        assert resp.status == 403 and "AuthenticationFailed" in await resp.text()
+    async with session.get(location.replace("sig=", "sig=0")) as resp:
+        assert resp.status == 403

@@ -89,9 +89,10 @@ def add_check_run(repo: FakeRepo, name: str, head_sha: str, *, app_id: int,
 async def create(call: Call) -> Reply:
     body = call.body
     _limits(body)
-    if call.repo.resolve(body["head_sha"]) is None or len(body["head_sha"]) != 40:
+    commit = call.repo.resolve(body["head_sha"])
+    if commit is None or len(body["head_sha"]) != 40:
         raise ApiError(422, f"No commit found for SHA: {body['head_sha']}")
-    sha = call.repo.resolve(body["head_sha"]).sha  # type: ignore[union-attr]
+    sha = commit.sha
     cr = add_check_run(call.repo, body["name"], sha, app_id=call.app_id,
                        status="queued", conclusion=None)
     cr["started_at"] = body.get("started_at") or iso(call.world.now())
@@ -124,7 +125,7 @@ async def get(call: Call) -> Reply:
 
 
 @routes.get("/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations", perm=READ)
-async def annotations(call: Call) -> Reply:
+async def list_annotations(call: Call) -> Reply:
     cr = _check_run(call)
     blob = f"https://github.com/{call.repo.full_name}/blob/{cr['head_sha']}/"
     items = [{"path": a["path"], "start_line": a["start_line"], "end_line": a["end_line"],
