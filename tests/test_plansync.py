@@ -17,8 +17,6 @@ import aiohttp
 import gidgethub.aiohttp
 import pytest
 
-pytest.importorskip("tests.fakegithub.plugin", reason="the fake GitHub is not merged yet")
-
 from bot.app.plansync import repo_files, sync_plan
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
