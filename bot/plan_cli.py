@@ -9,14 +9,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.core.coverage import parse_coverage
+from bot.core.coverage import CoverageCollector, parse_coverage
 from bot.core.errors import ConfigError
 from bot.core.plan import Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
 from bot.core.plan.render import dashboard, to_json, to_text
 
 MAX_STATE = 256 * 1024 * 1024
-COVERAGE_NAMES = ("coverage.xml", "cobertura.xml", "cobertura-coverage.xml")
 
 
 class UsageError(Exception):
@@ -105,7 +104,7 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
         doc = _state_from_reports(args.paths, config_text, args.config)
     else:
         raise UsageError("give report PATHs or --state FILE (or --validate)")
-    cov = args.coverage or (_find_coverage(args.paths) if args.paths else None)
+    cov = args.coverage
     if cov:
         result = parse_coverage(_chunks(cov), path=cov)
         if result.error:
@@ -116,7 +115,8 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
 
 
 def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> dict[str, Any]:
-    """Reports → state through the engine, exactly as `check` computes it."""
+    """Reports → state through the engine, as `check` computes it; coverage XML among them
+    feeds coverage.line_rate instead of counting as an unreadable test report."""
     from bot import intake
     from bot.core.config import parse_config
     from bot.core.engine import evaluate
@@ -124,25 +124,14 @@ def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> 
     from bot.core.state import to_json as state_json
 
     limits = Limits()
-    # intake's entry point: `collect` (what check.py calls) or `iter_sources` (older name)
-    reader = getattr(intake, "collect", None) or intake.iter_sources
-    result = evaluate(reader(paths, limits=limits), parse_config(config_text, source=source),
-                      limits=limits)
+    coverage = CoverageCollector()
+    result = evaluate(coverage.filter(intake.iter_sources(paths, limits=limits)),
+                      parse_config(config_text, source=source), limits=limits)
+    result.state.coverage.update(coverage.state())
+    for bad in coverage.errors:
+        print(f"ci-truth plan: coverage {bad.path}: {bad.error}", file=sys.stderr)
     doc: dict[str, Any] = state_json(result, generator="ci-truth plan")
     return doc
-
-
-def _find_coverage(paths: Sequence[str]) -> str | None:
-    for raw in paths:
-        p = Path(raw)
-        if p.is_file() and p.name in COVERAGE_NAMES:
-            return str(p)
-        if p.is_dir():
-            for name in COVERAGE_NAMES:
-                hits = sorted(p.rglob(name))
-                if hits:
-                    return str(hits[0])
-    return None
 
 
 def _chunks(path: str) -> Any:

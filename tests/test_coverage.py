@@ -49,3 +49,35 @@ def test_stops_after_the_root_element() -> None:
         raise AssertionError("read past the root element")
 
     assert parse_coverage(stream(), path="c.xml").line_rate == 0.5
+
+
+def test_collector_takes_coverage_out_of_the_report_stream() -> None:
+    from bot.core.coverage import CoverageCollector
+    from bot.core.model import Source
+
+    junit = (REAL.parent / "junit.xml").read_bytes()
+    bad = b'<?xml version="1.0"?>\n<!DOCTYPE coverage [<!ENTITY x "y">]><coverage line-rate="1"/>'
+    sources = [
+        Source("junit.xml", chunks=chunks(junit, 5)),
+        Source("coverage.xml", chunks=chunks(b"\xef\xbb\xbf" + REAL.read_bytes(), 3)),
+        Source("other/coverage.xml", chunks=[b'<!-- c --><coverage line-rate="0.5"/>']),
+        Source("evil.xml", chunks=[bad]),
+        Source("missing.xml", error="no such file"),
+    ]
+    collector = CoverageCollector()
+    passed = list(collector.filter(sources))
+    assert [s.path for s in passed] == ["junit.xml", "evil.xml", "missing.xml"]
+    assert b"".join(passed[0].chunks or []) == junit            # passed through intact
+    assert collector.state() == {"line_rate": 0.5}             # the lowest, never overstated
+    assert collector.errors == []
+    assert b"".join(passed[1].chunks or []) == bad               # DOCTYPE first: the junit
+    # parser refuses it as a report, so it is never silently read as coverage
+
+
+def test_collector_records_unreadable_coverage() -> None:
+    from bot.core.coverage import CoverageCollector
+    from bot.core.model import Source
+
+    collector = CoverageCollector()
+    assert list(collector.filter([Source("c.xml", chunks=[b'<coverage line-rate="x"/>'])])) == []
+    assert collector.state() == {} and "not a number" in (collector.errors[0].error or "")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from bot.core import xmlstream
+from bot.core.model import Source
 
 MAX_BYTES = 512 * 1024 * 1024
 
@@ -69,3 +72,51 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     if not 0.0 <= rate <= 1.0:
         return Coverage(path, error=f"line-rate out of range 0..1: {rate}")
     return Coverage(path, line_rate=rate)
+
+
+_ROOT = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->)*<([A-Za-z_][\w.:-]*)[\s/>]", re.S)
+SNIFF_BYTES = 4096
+
+
+def root_name(head: bytes) -> str | None:
+    """The root element name at the start of an XML document (None if not found yet)."""
+    m = _ROOT.match(head.removeprefix(b"\xef\xbb\xbf"))
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+class CoverageCollector:
+    """Takes coverage reports out of a stream of report Sources and reads their line rate.
+
+    ``evaluate(collector.filter(sources), config)`` then ``state.coverage.update(
+    collector.state())``: coverage XML beside the JUnit reports feeds ``coverage.line_rate``
+    instead of counting as an unreadable test report. Several reports: the lowest rate
+    (never overstate coverage).
+    """
+
+    def __init__(self) -> None:
+        self.reports: list[Coverage] = []
+
+    def filter(self, sources: Iterable[Source]) -> Iterator[Source]:
+        for source in sources:
+            if source.chunks is None or source.error is not None:
+                yield source
+                continue
+            it = iter(source.chunks)
+            head = b""
+            for chunk in it:
+                head += chunk
+                if root_name(head) is not None or len(head) >= SNIFF_BYTES:
+                    break
+            if root_name(head) == "coverage":
+                self.reports.append(parse_coverage(itertools.chain([head], it),
+                                                   path=source.path))
+            else:
+                yield Source(source.path, chunks=itertools.chain([head], it))
+
+    def state(self) -> dict[str, float]:
+        rates = [c.line_rate for c in self.reports if c.line_rate is not None]
+        return {"line_rate": min(rates)} if rates else {}
+
+    @property
+    def errors(self) -> list[Coverage]:
+        return [c for c in self.reports if c.error is not None]
