@@ -81,3 +81,39 @@ def test_json_shape_and_durations() -> None:
     assert json.loads(json.dumps(doc)) == doc
     assert (duration(0), duration(45), duration(120), duration(510)) == \
         ("0 min", "45 min", "2 h", "8 h 30 min")
+
+
+def gfm(text: str) -> str:
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    # UNSAFE keeps raw HTML, so any HTML that survives our escaping would show here
+    html: str = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    return html
+
+
+def test_rendered_by_githubs_cmark_gfm() -> None:
+    from dataclasses import replace
+
+    from bot.core.plan import Waiver
+
+    plan, _ = plan_from_text((ROOT / "examples/plans/portfolio-goap.yml").read_text())
+    assert plan is not None
+    evil = replace(plan.phases[0], title='<img src=x onerror=alert(1)> | @org/team',
+                   description="<script>alert(1)</script>\n- [x] fake\n[click](javascript:x)")
+    plan = replace(plan, phases=(evil, *plan.phases[1:]))
+    fixed = json.loads((ROOT / "tests/data/plan/fixed/state.json").read_text())
+    ev = evaluate_plan(plan, fixed, waivers=[Waiver("tests_discovered", "<b>x</b>", "ok")],
+                       evidence=Evidence("https://github.com/o/r/actions/runs/7", "d" * 40,
+                                         "2026-11-22T04:00:00Z"))
+    body = gfm(phase_body(ev.phases[0], ev))
+    assert body.count('type="checkbox"') == 4                       # the criteria, nothing else
+    assert body.count('checked=""') == 3                            # met on evidence only
+    assert "<script" not in body and "<img" not in body and "<b>" not in body
+    assert 'href="javascript' not in body
+    assert body.count('href="https://github.com/o/r/actions/runs/7"') == 4   # 3 ticks + footer
+    dash = gfm(dashboard(ev))
+    assert "<img" not in dash and "<table>" in dash
+    assert dash.count("<tr>") == 1 + len(ev.phases)                 # the title's | stays a cell
+    assert dash.count('type="checkbox"') == len(plan.claimable)
+    assert '<pre lang="mermaid"' in dash or 'class="language-mermaid"' in dash
