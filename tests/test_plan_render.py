@@ -79,8 +79,9 @@ def test_json_shape_and_durations() -> None:
     assert doc["remaining_cost"] == 750 and doc["remaining_duration"] == 510
     assert doc["branches"][0] == ["fix_build"] and doc["optimal"] is True
     assert json.loads(json.dumps(doc)) == doc
-    assert (duration(0), duration(45), duration(120), duration(510)) == \
-        ("0 min", "45 min", "2 h", "8 h 30 min")
+    assert (duration(0), duration(45), duration(120), duration(510), duration(480)) == \
+        ("0 min", "45 min", "2 h", "8 h 30 min", "8 h")
+    assert (duration(18 * 480), duration(1500)) == ("18 d", "25 h")
 
 
 def gfm(text: str) -> str:

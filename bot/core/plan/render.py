@@ -15,7 +15,9 @@ ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
 
 
 def duration(minutes: int) -> str:
-    """390 → "6 h 30 min" (working days not folded: hours are what the seeds sum)."""
+    """390 → "6 h 30 min"; whole working days from two on → "18 d" (1 d = 8 h, as in costs)."""
+    if minutes >= 960 and minutes % 480 == 0:
+        return f"{minutes // 480} d"
     h, m = divmod(minutes, 60)
     return " ".join(p for p in (f"{h} h" if h else "", f"{m} min" if m or not h else "") if p)
 
