@@ -164,7 +164,7 @@ def test_overlong_expression_is_refused() -> None:
 def test_yaml_errors_carry_a_line() -> None:
     with pytest.raises(ConfigError) as info:
         plan_from_text("plan:\n  goal: [unclosed\n")
-    assert info.value.line is not None and "not valid YAML" in str(info.value)
+    assert info.value.line is not None and "invalid YAML" in str(info.value)
 
 
 @pytest.mark.parametrize(("text", "minutes"), [
