@@ -17,7 +17,7 @@ import aiohttp
 import gidgethub.aiohttp
 import pytest
 
-from bot.app.plansync import repo_files, sync_plan
+from bot.app.plansync import repo_files, sync_from_run, sync_plan
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
 
@@ -197,3 +197,23 @@ async def test_files_on_the_default_branch_feed_document_criteria(setup: Any) ->
     issue = ours(repo)["Documented, patterns stored, portfolio ready"]
     assert issue["state"] == "closed"                 # done on evidence, closed with evidence
     assert "closing as completed" in comments_on(repo, issue["number"])[-1]
+
+
+async def test_sync_from_a_default_branch_run(setup: Any) -> None:
+    _fake, repo, gh = setup
+    sha = repo.commit({"docs/planning/GOAP_PORTFOLIO_READINESS_COMPLETION.md": "done"})
+    stored = repo.add_run(head_sha=sha, name="test-fast", conclusion="success")
+    run = await gh.getitem(f"/repos/octo-org/octo-repo/actions/runs/{stored['id']}")
+    state = json.loads((ROOT / "tests/data/plan/fixed/state.json").read_text())
+    result = await sync_from_run(gh, "octo-org", "octo-repo", plan(), state, run,
+                                 bot_login=BOT, now=NOW)
+    ev = result.evaluation
+    assert ev is not None and ev.evidence.sha == sha
+    assert ev.evidence.run_url == f"https://github.com/octo-org/octo-repo/actions/runs/{run['id']}"
+    ci = next(c for p in ev.phases for c in p.criteria if c.id == "ci_cd_green")
+    assert not ci.met and "test-fast\"].conclusion = 'success'" in ci.value
+    assert ci.reason == "no run of workflow 'test-full' in the evidence"
+    docs = ours(repo)["Documented, patterns stored, portfolio ready"]
+    assert docs["state"] == "closed"                  # the file is on the default branch
+    dash = next(i for t, i in ours(repo).items() if t.startswith("Plan: "))
+    assert f"[workflow run]({ev.evidence.run_url})" in dash["body"] and sha[:12] in dash["body"]

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.app.ports import GitHub
-from bot.core.plan import Evaluation
+from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.issuebody import read_ticks
 from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile
 from bot.core.plan.render import DASHBOARD_MARKER
@@ -137,5 +137,39 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
     return result
 
 
-__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "list_ours", "repo_files",
-           "sync_plan"]
+def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
+    """Run link, head SHA and time of a workflow_run payload (links only to github.com)."""
+    url = str(run.get("html_url") or "")
+    return Evidence(run_url=url if url.startswith("https://github.com/") else "",
+                    sha=str(run.get("head_sha") or ""),
+                    time=str(run.get("updated_at") or run.get("run_started_at") or ""))
+
+
+async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
+                        state: Mapping[str, Any], run: Mapping[str, Any], *, bot_login: str,
+                        now: datetime, waivers: tuple[Waiver, ...] = ()) -> SyncResult:
+    """After a default-branch run was judged: the plan on that evidence, issues in line.
+
+    `state` is the run's ci-truth/state@1 document; the run itself joins `workflows` (its
+    conclusion) and its commit's tree gives `files`.
+    """
+    doc = dict(state)
+    workflows = dict(doc.get("workflows") or {})
+    name = str(run.get("name") or "")
+    if name and name not in workflows:
+        workflows[name] = {"conclusion": run.get("conclusion"), "run_id": run.get("id"),
+                           "url": run.get("html_url")}
+    doc["workflows"] = workflows
+    sha = str(run.get("head_sha") or "")
+    files = await repo_files(gh, owner, repo, sha) if sha else None
+    evidence = evidence_from_run(run)
+
+    def evaluate(claimed: frozenset[str]) -> Evaluation:
+        return evaluate_plan(plan, doc, claimed=claimed, waivers=waivers, repo_files=files,
+                             evidence=evidence)
+
+    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now)
+
+
+__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "evidence_from_run",
+           "list_ours", "repo_files", "sync_from_run", "sync_plan"]
