@@ -118,3 +118,19 @@ def test_rendered_by_githubs_cmark_gfm() -> None:
     assert dash.count("<tr>") == 1 + len(ev.phases)                 # the title's | stays a cell
     assert dash.count('type="checkbox"') == len(plan.claimable)
     assert '<pre lang="mermaid"' in dash or 'class="language-mermaid"' in dash
+
+
+def test_flowchart_colours_phases_and_actions_by_status() -> None:
+    plan, _ = plan_from_text((ROOT / "examples/plans/portfolio-goap.yml").read_text())
+    assert plan is not None
+    fixed = json.loads((ROOT / "tests/data/plan/fixed/state.json").read_text())
+    body = dashboard(evaluate_plan(plan, fixed, claimed=["conflict_mechanism_understood"]))
+    flow = body[body.index("```mermaid"):]
+    assert 'p0["Test infrastructure: no event-loop conflict, 95%+ passing (3/4)"]:::ready' \
+        in flow
+    assert "p1[" in flow and ":::blocked" in flow
+    assert "a0([\"Action 1: analyze the pytest-asyncio conflict · 30 min\"]):::done" in flow
+    assert ":::path" in flow                           # the remaining critical path
+    assert "a5([\"Action 6: fix remaining critical issues (conditional) · 4 h\"]):::done" \
+        in flow                                        # its effect holds on evidence
+    assert "a0 --> a1" in flow and "a0 -.->" not in flow   # a1 needs a0; a0 makes no criterion

@@ -119,7 +119,8 @@ def _mermaid(ev: Evaluation) -> list[str]:
     for r in ev.phases:
         lines.extend(f"  {pid[n]} --> {pid[r.phase.id]}" for n in r.phase.needs)
     for a in ev.plan.actions:
-        cls = "path" if a.id in on_path else "idle"
+        done = all(f in ev.facts for f in a.effects)
+        cls = "done" if done else "path" if a.id in on_path else "idle"
         lines.append(f'  {aid[a.id]}(["{mermaid(a.name or a.id)} · {duration(a.cost)}"]):::{cls}')
         targets = sorted({owner[f] for f in a.effects if f in owner}, key=list(pid).index)
         lines.extend(f"  {aid[a.id]} -.-> {pid[t]}" for t in targets)
