@@ -168,9 +168,9 @@ class Store:
         now = self.clock()
         busy = set(busy_keys)
         marks = ",".join("?" * len(busy))
-        sql = ("SELECT id, delivery_id, event, key, payload, attempts FROM jobs"
+        sql = ("SELECT id, delivery_id, event, key, payload, attempts FROM jobs"  # noqa: S608
                " WHERE ((state=? AND next_run_at<=?) OR (state=? AND lease_until<=?))"
-               f" AND key NOT IN ({marks}) ORDER BY next_run_at, id LIMIT ?")  # noqa: S608
+               f" AND key NOT IN ({marks}) ORDER BY next_run_at, id LIMIT ?")
         rows = self.db.execute(  # only "?" placeholders are formatted in
             sql, (QUEUED, now, RUNNING, now, *busy, limit * 4)).fetchall()
         jobs: list[Job] = []
