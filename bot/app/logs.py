@@ -20,6 +20,8 @@ _PATTERNS = [
     re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]*)?"),
     # "token X" / "Bearer X" credentials outside a header rendering.
     re.compile(r"(?i)\b(bearer|token)\s+[A-Za-z0-9_.\-]{20,}"),
+    # Query strings of URLs: artifact blob URLs carry a SAS signature there.
+    re.compile(r"(https?://[^\s?#'\"]+)\?[^\s#'\"]*"),
 ]
 REDACTED = "[REDACTED]"
 _extra_secrets: list[str] = []
@@ -40,21 +42,18 @@ def redact(text: str) -> str:
     text = _PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{REDACTED}", text)
     text = _PATTERNS[2].sub(REDACTED, text)
     text = _PATTERNS[3].sub(REDACTED, text)
-    return _PATTERNS[4].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _PATTERNS[4].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _PATTERNS[5].sub(lambda m: f"{m.group(1)}?{REDACTED}", text)
 
 
 def describe(exc: BaseException) -> str:
-    """A redacted one-line description of an exception, never its repr().
+    """A redacted one-line description of an exception: class name and str(), never repr().
 
-    aiohttp's ClientResponseError repr includes request_info (request headers, so the
-    Authorization header); we only use the class name, status and message.
+    aiohttp's ClientResponseError repr includes request_info (the request headers, so the
+    Authorization header); its str() names status, message and URL, whose query is redacted.
     """
-    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
-    message = getattr(exc, "message", None)
-    if not isinstance(message, str):
-        message = str(exc.args[0]) if exc.args and isinstance(exc.args[0], str) else ""
-    head = type(exc).__name__ + (f" {int(status)}" if isinstance(status, int) else "")
-    return redact(f"{head}: {message}"[:1000] if message else head)
+    text = str(exc).replace("\n", " ")[:1000]
+    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 class RedactingFilter(logging.Filter):

@@ -45,7 +45,15 @@ def test_describe_never_includes_request_headers() -> None:
                                URL("https://api.github.com/app"))
     exc = aiohttp.ClientResponseError(info, (), status=401, message="Unauthorized")
     assert JWT in repr(exc)  # the reason this function exists
-    assert describe(exc) == "ClientResponseError 401: Unauthorized"
+    text = describe(exc)
+    assert JWT not in text and "Bearer" not in text
+    assert text.startswith("ClientResponseError: 401, message='Unauthorized'")
+
+
+def test_signed_blob_urls_lose_their_query() -> None:
+    url = "https://x.blob.core.windows.net/a/b.zip?sv=2023&sig=c2VjcmV0%2Bc2ln&se=2030"
+    assert redact(f"GET {url} failed") == (
+        "GET https://x.blob.core.windows.net/a/b.zip?[REDACTED] failed")
 
 
 def test_filter_redacts_message_args_and_traceback() -> None:
