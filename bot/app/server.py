@@ -21,7 +21,7 @@ from bot.app.recorder import KV, Database, Recorder
 from bot.app.redelivery import run_periodically
 from bot.app.settings import Settings
 from bot.app.store import QUEUED, Record, Store
-from bot.app.worker import Worker, job_key
+from bot.app.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -121,39 +121,29 @@ async def receive(request: web.Request) -> web.Response:
         return web.Response(status=401)
     try:
         env = intake.check_headers(request.headers)
-        payload = intake.parse_payload(body)
+        intake.check_body(body)
     except intake.IntakeError as exc:
         metrics_.delivery("unknown", "rejected")
         return web.Response(status=exc.status, text=exc.reason)
     if env.event == "ping":
         metrics_.delivery("ping", "ping")
         return web.json_response({"ok": True, "zen": "ci-truth is listening"})
-    action = payload.get("action") if isinstance(payload.get("action"), str) else None
-    inst = intake.installation_id(payload)
-    repo = payload.get("repository")
-    repo_id = repo.get("id") if isinstance(repo, dict) and isinstance(repo.get("id"), int) else None
-    if inst is None:
-        record = Record(env.delivery_id, env.event, action, None, repo_id, "ignored")
-    else:
-        if app[DB].store.queued >= settings.max_queue:
-            metrics_.delivery(env.event, "queue_full")
-            return web.Response(status=503, text="queue full")
-        record = Record(env.delivery_id, env.event, action, inst, repo_id, QUEUED,
-                        key=job_key(env.event, payload, env.delivery_id), body=body)
+    if app[DB].store.queued >= settings.max_queue:
+        metrics_.delivery(env.event, "queue_full")
+        return web.Response(status=503, text="queue full")
+    # No JSON parse here: the worker parses once (installation, key, ignore decision).
+    record = Record(env.delivery_id, env.event, None, None, None, QUEUED, body=body)
     try:
         result = await app[RECORDER].record(record)
     except Exception as exc:
         log.error("recording delivery=%s failed: %s", env.delivery_id, describe(exc))
         metrics_.delivery(env.event, "store_error")
         return web.Response(status=503, text="cannot record the delivery")
-    outcome = "ignored" if inst is None else ("duplicate" if result == "duplicate" else "queued")
+    outcome = "duplicate" if result == "duplicate" else "queued"
     metrics_.delivery(env.event, outcome)
     if outcome == "queued":
         app[WORKER].notify()
-    log.debug("delivery=%s event=%s action=%s installation=%s repository=%s outcome=%s",
-              env.delivery_id, env.event, action, inst, repo_id, outcome)
-    if inst is None:
-        return web.Response(status=200, text="ignored: no installation")
+    log.debug("delivery=%s event=%s outcome=%s", env.delivery_id, env.event, outcome)
     return web.Response(status=202, text=outcome)
 
 

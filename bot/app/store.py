@@ -11,7 +11,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any, NamedTuple
+
+from bot.app.spool import Spool
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -19,7 +21,8 @@ CREATE TABLE IF NOT EXISTS deliveries(
   repository_id INTEGER, outcome TEXT NOT NULL, received_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS jobs(
   id INTEGER PRIMARY KEY, delivery_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL,
-  key TEXT NOT NULL, payload BLOB NOT NULL, state TEXT NOT NULL,
+  key TEXT, spool_seg INTEGER NOT NULL, spool_off INTEGER NOT NULL,
+  spool_len INTEGER NOT NULL, state TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_run_at REAL NOT NULL, lease_until REAL,
   last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
@@ -28,7 +31,7 @@ CREATE TABLE IF NOT EXISTS kv(
   PRIMARY KEY(namespace, key));
 """
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
 
 
 class StoreError(RuntimeError):
@@ -37,16 +40,34 @@ class StoreError(RuntimeError):
 
 @dataclass(frozen=True)
 class Record:
-    """One delivery to record; ``key`` and ``body`` matter only when ``outcome == "queued"``."""
+    """One delivery to record; ``body`` matters only when ``outcome == "queued"``.
+
+    ``key`` None means "decide when the job is first claimed" (intake does not parse).
+    """
 
     delivery_id: str
     event: str
     action: str | None
     installation_id: int | None
     repository_id: int | None
-    outcome: str            # queued | ignored | ping
-    key: str = ""
+    outcome: str            # queued | ignored
+    key: str | None = None
     body: bytes = b""
+
+
+class Prepared(NamedTuple):
+    """What the worker learnt from a job's payload the first time it was claimed."""
+
+    key: str
+    data: dict[str, Any] | None
+    state: str | None = None        # IGNORED or FAILED: the job ends here, with ``reason``
+    reason: str | None = None
+    action: str | None = None
+    installation_id: int | None = None
+    repository_id: int | None = None
+
+
+Prepare = Callable[[str, str, bytes], Prepared]
 
 
 @dataclass(frozen=True)
@@ -59,6 +80,7 @@ class Job:
     key: str
     payload: bytes
     attempts: int           # including the current one
+    data: dict[str, Any] | None = None  # the parsed payload when the claim parsed it
 
 
 class Store:
@@ -69,14 +91,17 @@ class Store:
         self.path = path
         self.clock = clock
         self._lock_file: IO[bytes] | None = None
-        if path != ":memory:":
-            self._lock_file = open(path + ".lock", "ab")  # noqa: SIM115 - held for our lifetime
-            try:
-                fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                self._lock_file.close()
-                raise StoreError(f"{path} is in use by another ci-truth process") from None
+        self.spool: Spool | None = None
+        if path == ":memory:":
+            raise StoreError("the store needs a file path (bodies are spooled beside it)")
+        self._lock_file = open(path + ".lock", "ab")  # noqa: SIM115 - held for our lifetime
         try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise StoreError(f"{path} is in use by another ci-truth process") from None
+        try:
+            self.spool = Spool(path + ".spool", fsync=sync != "NORMAL")
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # WAL: readers never block the writer; synchronous=FULL fsyncs the WAL on every
             # commit, so a recorded delivery survives power loss, not only kill -9 (NORMAL).
@@ -84,7 +109,7 @@ class Store:
             self.db.execute(f"PRAGMA synchronous={'NORMAL' if sync == 'NORMAL' else 'FULL'}")
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self.close()
             raise StoreError(f"cannot open database {path}: {exc}") from None
         self.queued = self._count_open()
@@ -93,6 +118,8 @@ class Store:
         """Close the database and release the process lock."""
         if getattr(self, "db", None) is not None:
             self.db.close()
+        if self.spool is not None:
+            self.spool.close()
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
@@ -111,7 +138,9 @@ class Store:
         failed queues it again (GitHub redelivers with the same id).
         """
         now = self.clock()
+        assert self.spool is not None
         results: list[str] = []
+        new_jobs: list[Record] = []
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -122,22 +151,24 @@ class Store:
                      r.outcome, now))
                 if cur.rowcount == 1:
                     if r.outcome == QUEUED:
-                        db.execute(
-                            "INSERT INTO jobs(delivery_id, event, key, payload, state, attempts,"
-                            " next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,0,?,?,?)",
-                            (r.delivery_id, r.event, r.key, r.body, QUEUED, now, now, now))
+                        new_jobs.append(r)
                     results.append("new")
                     continue
                 cur = db.execute(
                     "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?"
                     " WHERE delivery_id=? AND state=?", (QUEUED, now, now, r.delivery_id, FAILED))
                 results.append("requeued" if cur.rowcount == 1 else "duplicate")
+            refs = self.spool.append([r.body for r in new_jobs])  # durable before the commit
+            db.executemany(
+                "INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
+                " attempts, next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                [(r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now)
+                 for r, ref in zip(new_jobs, refs, strict=True)])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.queued += sum(1 for r, res in zip(records, results, strict=True)
-                           if res == "requeued" or (res == "new" and r.outcome == QUEUED))
+        self.queued += len(new_jobs) + results.count("requeued")
         return results
 
     def known(self, delivery_ids: Iterable[str]) -> set[str]:
@@ -160,32 +191,63 @@ class Store:
                               " updated_at=? WHERE state=?", (QUEUED, now, now, RUNNING))
         return cur.rowcount
 
-    def claim(self, limit: int, busy_keys: Iterable[str], lease_seconds: float) -> list[Job]:
+    def claim(self, limit: int, busy_keys: Iterable[str], lease_seconds: float,
+              prepare: Prepare | None = None) -> list[Job]:
         """Take up to ``limit`` due jobs whose keys are not busy, at most one per key.
 
-        A running job whose lease expired (its worker died) is due again.
+        A job without a key is prepared first (``prepare`` parses it once, off the intake
+        path); a running job whose lease expired (its worker died) is due again.
         """
         now = self.clock()
         busy = set(busy_keys)
         marks = ",".join("?" * len(busy))
-        sql = ("SELECT id, delivery_id, event, key, payload, attempts FROM jobs"  # noqa: S608
+        sql = ("SELECT id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts"  # noqa: S608
+               " FROM jobs"
                " WHERE ((state=? AND next_run_at<=?) OR (state=? AND lease_until<=?))"
-               f" AND key NOT IN ({marks}) ORDER BY next_run_at, id LIMIT ?")
+               f" AND (key IS NULL OR key NOT IN ({marks})) ORDER BY next_run_at, id LIMIT ?")
         rows = self.db.execute(  # only "?" placeholders are formatted in
             sql, (QUEUED, now, RUNNING, now, *busy, limit * 4)).fetchall()
         jobs: list[Job] = []
-        for row in rows:
-            if row[3] in busy or len(jobs) >= limit:
-                continue
-            busy.add(row[3])
-            jobs.append(Job(row[0], row[1], row[2], row[3], row[4], row[5] + 1))
-        if jobs:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany(
-                "UPDATE jobs SET state=?, attempts=?, lease_until=?, updated_at=? WHERE id=?",
-                [(RUNNING, j.attempts, now + lease_seconds, now, j.id) for j in jobs])
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for ident, delivery, event, key, seg, off, length, attempts in rows:
+                data, payload = None, None
+                if key is None:
+                    payload = self._payload(seg, off, length)
+                    prep = (prepare(event, delivery, payload) if prepare is not None
+                            else Prepared(f"delivery:{delivery}", None))
+                    key, data = prep.key, prep.data
+                    self.db.execute("UPDATE jobs SET key=? WHERE id=?", (key, ident))
+                    self.db.execute("UPDATE deliveries SET action=?, installation_id=?,"
+                                    " repository_id=?, outcome=? WHERE id=?",
+                                    (prep.action, prep.installation_id, prep.repository_id,
+                                     prep.state or QUEUED, delivery))
+                    if prep.state is not None:
+                        self.db.execute("UPDATE jobs SET state=?, last_error=?, updated_at=?"
+                                        " WHERE id=?", (prep.state, prep.reason, now, ident))
+                        self.queued = max(0, self.queued - 1)
+                        continue
+                if key in busy or len(jobs) >= limit:
+                    continue
+                busy.add(key)
+                if payload is None:
+                    payload = self._payload(seg, off, length)
+                jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data))
+                self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
+                                " updated_at=? WHERE id=?",
+                                (RUNNING, attempts + 1, now + lease_seconds, now, ident))
             self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         return jobs
+
+    def _payload(self, segment: int, offset: int, length: int) -> bytes:
+        assert self.spool is not None
+        try:
+            return self.spool.read(segment, offset, length)
+        except (OSError, ValueError):
+            return b""  # the worker fails such a job: "payload is not valid JSON"
 
     def next_due(self) -> float | None:
         """When the earliest queued job becomes due (None if nothing is queued)."""
@@ -243,6 +305,9 @@ class Store:
         self.db.execute("DELETE FROM deliveries WHERE received_at<? AND id NOT IN"
                         " (SELECT delivery_id FROM jobs)", (cutoff,))
         self.db.execute("COMMIT")
+        if self.spool is not None:
+            live = {int(r[0]) for r in self.db.execute("SELECT DISTINCT spool_seg FROM jobs")}
+            self.spool.remove_except(live)
         return n
 
     # -- key-value state for handlers --------------------------------------------------------

@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from bot.app.github import RateLimited
+from bot.app.intake import IntakeError, installation_id, parse_payload
 from bot.app.logs import describe
 from bot.app.metrics import Metrics
 from bot.app.ports import AppContext, Delivery, GitHubFor, Handler
 from bot.app.recorder import Database
 from bot.app.settings import Settings
-from bot.app.store import Job
+from bot.app.store import FAILED, IGNORED, Job, Prepared
 
 log = logging.getLogger(__name__)
 EVICTING_ACTIONS = frozenset({"deleted", "suspend", "new_permissions_accepted"})
@@ -39,6 +40,24 @@ def job_key(event: str, payload: Mapping[str, Any], delivery_id: str) -> str:
         if isinstance(obj, Mapping) and isinstance(obj.get("number"), int):
             return f"repo:{repo_id}:issue:{obj['number']}"
     return f"repo:{repo_id}" if repo_id is not None else f"delivery:{delivery_id}"
+
+
+def prepare(event: str, delivery_id: str, body: bytes) -> Prepared:
+    """Parse a job's payload once (the intake does not): its key, or why it ends here."""
+    try:
+        data = parse_payload(body)
+    except IntakeError as exc:
+        reason = exc.reason.replace("body", "payload")
+        return Prepared(f"delivery:{delivery_id}", None, FAILED, reason)
+    action = data.get("action") if isinstance(data.get("action"), str) else None
+    repo = data.get("repository")
+    repo_id = repo.get("id") if isinstance(repo, Mapping) else None
+    repo_id = repo_id if isinstance(repo_id, int) else None
+    inst = installation_id(data)
+    if inst is None:  # not an App delivery we can act on
+        return Prepared(f"delivery:{delivery_id}", None, IGNORED, "ignored: no installation",
+                        action, None, repo_id)
+    return Prepared(job_key(event, data, delivery_id), data, None, None, action, inst, repo_id)
 
 
 def backoff(attempt: int, *, base: float, cap: float, rng: random.Random | None = None) -> float:
@@ -108,7 +127,7 @@ class Worker:
                 busy = [job.key for job, _ in self.running.values()]
                 try:
                     jobs = await self.db.run(self.db.store.claim, free, busy,
-                                             self.settings.lease_seconds)
+                                             self.settings.lease_seconds, prepare)
                 except Exception as exc:
                     log.error("claiming jobs failed: %s", describe(exc))
             for job in jobs:
@@ -156,7 +175,7 @@ class Worker:
             self._wake.set()
 
     async def _call(self, job: Job) -> None:
-        payload = json.loads(job.payload)
+        payload = job.data if job.data is not None else json.loads(job.payload)
         delivery = Delivery(id=job.delivery_id, event=job.event, payload=payload)
         inst = delivery.installation_id
         if job.event == "installation" and delivery.action in EVICTING_ACTIONS and inst:

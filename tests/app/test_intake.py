@@ -11,6 +11,7 @@ import pytest
 
 from bot.app.intake import (
     IntakeError,
+    check_body,
     check_headers,
     installation_id,
     parse_payload,
@@ -99,3 +100,14 @@ def test_installation_id(corpus: Path) -> None:
     assert installation_id(without) is None
     assert installation_id({"installation": {"id": True}}) is None
     assert installation_id({"installation": {"id": "12"}}) is None
+
+
+@pytest.mark.parametrize(("body", "ok"), [
+    (b'{"a": 1}', True), (b'  \n{"a": 1}\n', True), (b"{}", True),
+    (b"", False), (b"[]", False), (b'"x"', False), (b"{", False), (b"\xef\xbb\xbf{}", False)])
+def test_check_body_framing(body: bytes, ok: bool) -> None:
+    if ok:
+        check_body(body)
+    else:
+        with pytest.raises(IntakeError):
+            check_body(body)

@@ -6,7 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.store import DONE, FAILED, QUEUED, RUNNING, Record, Store, StoreError
+from bot.app.store import (
+    DONE,
+    FAILED,
+    IGNORED,
+    QUEUED,
+    RUNNING,
+    Prepared,
+    Record,
+    Store,
+    StoreError,
+)
 
 
 class Clock:
@@ -138,6 +148,29 @@ def test_prune_forgets_old_finished_work_only(store: Store, clock: Clock) -> Non
     clock.now += 8 * 86400
     assert store.prune(7) == 1
     assert store.known(["old", "open"]) == {"open"}
+
+
+def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:
+    store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}")
+                        for d in ("x1", "x2", "bad", "skip")])
+    seen: list[str] = []
+
+    def prepare(event: str, delivery: str, body: bytes) -> Prepared:
+        seen.append(delivery)
+        if delivery == "bad":
+            return Prepared("-", None, FAILED, "payload is not valid JSON")
+        if delivery == "skip":
+            return Prepared("-", None, IGNORED, "ignored: no installation")
+        return Prepared("same", {"n": delivery})
+
+    jobs = store.claim(4, [], 60, prepare)
+    assert [(j.delivery_id, j.data) for j in jobs] == [("x1", {"n": "x1"})]
+    assert store.counts() == {RUNNING: 1, QUEUED: 1, FAILED: 1, IGNORED: 1}
+    assert store.claim(4, ["same"], 60, prepare) == []
+    store.done(jobs[0].id)
+    (again,) = store.claim(4, [], 60, prepare)
+    assert again.delivery_id == "x2" and again.data is None  # keyed already: not re-parsed
+    assert seen == ["x1", "x2", "bad", "skip"] and store.queued == 1
 
 
 def test_kv(store: Store) -> None:
