@@ -55,9 +55,11 @@ class Limiter:
         self._last_write = float("-inf")
 
     async def wait(self) -> None:
-        """Sleep while a rate limit blocks this installation."""
-        while (delay := self.blocked_until - self._clock()) > 0:
-            await self._sleep(delay)
+        """Sleep while a rate limit blocks this installation (again if it was extended)."""
+        slept_for = None
+        while (until := self.blocked_until) != slept_for and until > self._clock():
+            slept_for = until
+            await self._sleep(until - self._clock())
 
     def block_for(self, seconds: float) -> None:
         """Hold every request of this installation for ``seconds``."""
