@@ -25,6 +25,7 @@ class Producer:
     name: str
     artifacts: tuple[str, ...] = ()
     shards: int | None = None
+    required: bool = True          # False: a missing report is not held against the commit
 
     def matches_run(self, run: Mapping[str, Any]) -> bool:
         """True when the run belongs to this workflow (by name, file path or file name)."""
@@ -70,7 +71,8 @@ def policy_from_config(config: Any) -> EvidencePolicy:
         shards = get(wf, "shards")
         producers.append(Producer(name=str(get(wf, "name", "")),
                                   artifacts=tuple(str(g) for g in globs),
-                                  shards=int(shards) if shards else None))
+                                  shards=int(shards) if shards else None,
+                                  required=bool(get(wf, "required", True))))
     forks = str(get(evidence, "forks", DEFAULT_FORK_POLICY) or DEFAULT_FORK_POLICY)
     return EvidencePolicy(tuple(producers), forks if forks in FORK_POLICIES else "advisory")
 
@@ -137,7 +139,7 @@ def select_artifacts(artifacts: Sequence[Mapping[str, Any]], producer: Producer 
 def missing_evidence(run: Mapping[str, Any], producer: Producer | None,
                      selection: Selection) -> list[Reason]:
     """A declared producer, or one of its shards, uploaded no (unexpired) matching artifact."""
-    if producer is None:
+    if producer is None or not producer.required:
         return []
     wf = str(run.get("name") or producer.name)
     found = len(selection.download) + len(selection.refused)
@@ -169,7 +171,8 @@ def missing_producers(policy: EvidencePolicy, seen: Iterable[Mapping[str, Any]])
     return [Reason(Rule.MISSING_EVIDENCE.value,
                    f"Declared evidence workflow {p.name!r} has no completed run for this commit.",
                    details={"workflow": p.name})
-            for p in policy.producers if not any(p.matches_run(r) for r in runs)]
+            for p in policy.producers
+            if p.required and not any(p.matches_run(r) for r in runs)]
 
 
 def masked_steps(run: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -> list[Reason]:

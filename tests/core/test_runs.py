@@ -106,10 +106,13 @@ def test_missing_evidence_no_artifact_expired_and_shards(run: dict[str, Any]) ->
                              max_bytes=10**6)
     assert missing_evidence(run, prod, three) == []
     assert missing_evidence(run, None, empty) == []    # undeclared: quiet
+    optional = Producer("CI", ("junit-*",), required=False)
+    assert missing_evidence(run, optional, empty) == []
 
 
 def test_missing_producers(run: dict[str, Any]) -> None:
-    policy = EvidencePolicy((Producer("CI"), Producer("Integration")))
+    policy = EvidencePolicy((Producer("CI"), Producer("Integration"), Producer("E2E", (), None,
+                                                                               False)))
     [r] = missing_producers(policy, [run])
     assert "'Integration'" in r.message
 
@@ -169,8 +172,10 @@ def test_with_reasons_keeps_order_and_rule() -> None:
 def test_policy_from_config_reads_mappings_and_attributes() -> None:
     class Cfg:
         def __init__(self) -> None:
-            self.evidence = {"workflows": [{"name": "CI", "artifacts": ["junit-*"], "shards": 4}],
-                             "forks": "bogus"}
+            self.evidence = {"forks": "bogus", "workflows": [
+                {"name": "CI", "artifacts": ["junit-*"], "shards": 4},
+                {"name": "Nightly", "required": False}]}
     p = policy_from_config(Cfg())
-    assert p.producers == (Producer("CI", ("junit-*",), 4),) and p.forks == "advisory"
+    assert p.producers == (Producer("CI", ("junit-*",), 4),
+                           Producer("Nightly", (), None, False)) and p.forks == "advisory"
     assert policy_from_config(object()) == EvidencePolicy()
