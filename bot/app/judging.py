@@ -63,7 +63,8 @@ class RunEvidence:
     artifacts: int = 0
 
     def ref(self, repo: Repo) -> checkrun.RunRef:
-        return checkrun.RunRef(id=int(self.run["id"]), attempt=int(self.run.get("run_attempt") or 1),
+        return checkrun.RunRef(id=int(self.run["id"]),
+                               attempt=int(self.run.get("run_attempt") or 1),
                                name=str(self.run.get("name") or self.run.get("path") or "?"),
                                url=str(self.run.get("html_url") or ""),
                                conclusion=self.run.get("conclusion"),
@@ -123,8 +124,9 @@ async def list_jobs(gh: GitHub, repo: Repo, run: Mapping[str, Any]) -> list[dict
 
 async def read_run(gh: GitHub, repo: Repo, run: dict[str, Any], policy: runs.EvidencePolicy,
                    artifacts: list[dict[str, Any]] | None = None,
-                   limits: Limits = Limits()) -> RunEvidence:
+                   limits: Limits | None = None) -> RunEvidence:
     """Jobs, artifacts and report sources of one completed run, plus its App rules."""
+    limits = limits or Limits()
     if artifacts is None:
         artifacts = await list_artifacts(gh, repo, int(run["id"]))
     producer = policy.producer_for(run)

@@ -1,4 +1,4 @@
-"""GitHub writes for the App: the one CI Truth check run per SHA, the sticky PR comment, PR lookup."""
+"""GitHub writes: the one CI Truth check run per SHA, the sticky PR comment, PR lookup."""
 
 from __future__ import annotations
 
