@@ -75,7 +75,8 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
     if error is None and not runs.is_evidence_run(run, policy, artifacts):
         return            # no config and no report-like artifact: not our business, stay quiet
     pulls: list[dict[str, Any]] = []
-    if fork or str(run.get("event", "")).startswith("pull_request") or wr.get("pull_requests"):
+    events = (str(run.get("event") or ""), str(wr.get("event") or ""))
+    if fork or any(e.startswith("pull_request") for e in events) or _listed_pulls(wr, repo):
         pulls = await publish.open_pulls(gh, repo, sha)
         if not pulls:
             log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
@@ -109,8 +110,10 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
             return False
         config, error = await judging.load_config(gh, repo)
         artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
-        await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx,
-                                 pulls=None)
+        pulls = None
+        if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
+            pulls = await publish.open_pulls(gh, repo, head_sha)
+        await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls)
         return True
 
 
@@ -180,3 +183,10 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
             continue
         out.append(await judging.read_run(gh, repo, other, policy))
     return out
+
+
+def _listed_pulls(wr: Mapping[str, Any], repo: Repo) -> bool:
+    """The payload names a PR of this repository (forks leave the list empty)."""
+    return any(isinstance(p, Mapping)
+               and (((p.get("base") or {}).get("repo") or {}).get("id")) == repo.id
+               for p in wr.get("pull_requests") or ())

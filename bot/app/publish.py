@@ -120,16 +120,18 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
     _, comments = caches(ctx)
     key = (repo.id, number)
     digest = prcomment.digest(state, verdict)
-    cached = comments.get(key)
+    cached = comments.get(key)            # (comment id, digest), or (None, None): we have none
     if cached and cached[1] == digest:
         return "unchanged"
+    if cached and cached[0] is None and not _worth_a_comment(verdict):
+        return "skipped"
     body = prcomment.body(state, verdict, check_url=check_url)
     bot = f"{ctx.app_slug}[bot]"
     try:
         own = None
-        if cached:
+        if cached and cached[0] is not None:
             own = {"id": cached[0], "body": f"<!-- ci-truth:digest {cached[1]} -->"}
-        else:
+        elif not cached:
             url = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
             async for c in gh.getiter(url, dict(repo.vars, issue_number=number),
                                       params={"per_page": 100}):
@@ -145,6 +147,7 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
             comments[key] = (own["id"], digest)
             return "edited"
         if not _worth_a_comment(verdict):
+            comments[key] = (None, None)
             return "skipped"
         made = await gh.post("/repos/{owner}/{repo}/issues/{issue_number}/comments",
                              dict(repo.vars, issue_number=number), data={"body": body})
