@@ -50,8 +50,7 @@ async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: App
     sha = str(wr["head_sha"])
     ref = checkrun.RunRef(id=int(wr["id"]), attempt=int(wr.get("run_attempt") or 1),
                           name=str(wr.get("name") or ""))
-    async with judging.sha_lock(ctx, repo, sha):
-        await publish.start_check(gh, repo, sha, ref, ctx)
+    await publish.start_check(gh, repo, sha, ref, ctx)
 
 
 async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
@@ -81,8 +80,7 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
         if not pulls:
             log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
             return
-    async with judging.sha_lock(ctx, repo, sha):
-        await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls)
+    await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls)
 
 
 async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
@@ -93,28 +91,27 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     commands. Returns False when there is nothing of ours to recheck on that commit.
     """
     repo = Repo.of(repo)
-    async with judging.sha_lock(ctx, repo, head_sha):
-        found = await publish.find_check(gh, repo, head_sha, ctx)
-        if found is None:
-            return False
-        state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
-        ids = [r.get("id") for r in state.get("runs") or [] if isinstance(r, Mapping)]
-        ext = str(found.get("external_id") or "").split(":")[0]
-        if not ids and ext.isdigit():
-            ids = [int(ext)]
-        if not ids:
-            return False
-        run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
-                               dict(repo.vars, run_id=int(ids[0])))
-        if run.get("status") != "completed" or run.get("head_sha") != head_sha:
-            return False
-        config, error = await judging.load_config(gh, repo)
-        artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
-        pulls = None
-        if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
-            pulls = await publish.open_pulls(gh, repo, head_sha)
-        await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls)
-        return True
+    found = await publish.find_check(gh, repo, head_sha, ctx)
+    if found is None:
+        return False
+    state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
+    ids = [r.get("id") for r in state.get("runs") or [] if isinstance(r, Mapping)]
+    ext = str(found.get("external_id") or "").split(":")[0]
+    if not ids and ext.isdigit():
+        ids = [int(ext)]
+    if not ids:
+        return False
+    run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
+                           dict(repo.vars, run_id=int(ids[0])))
+    if run.get("status") != "completed" or run.get("head_sha") != head_sha:
+        return False
+    config, error = await judging.load_config(gh, repo)
+    artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
+    pulls = None
+    if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
+        pulls = await publish.open_pulls(gh, repo, head_sha)
+    await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls)
+    return True
 
 
 async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
@@ -166,10 +163,12 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
     """Other declared producers' runs for this SHA, as recorded in our check run's state."""
     if len(policy.producers) < 2:
         return []
-    checks, _ = judging.caches(ctx)
-    if (repo.id, sha) not in checks:
+    memo = judging.Memo(ctx)
+    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    if entry is None:
         await publish.find_check(gh, repo, sha, ctx)
-    recorded = (checks.get((repo.id, sha)) or {}).get("runs") or []
+        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    recorded = (entry or {}).get("runs") or []
     this = policy.producer_for(run)
     out: list[RunEvidence] = []
     for r in recorded:

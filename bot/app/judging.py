@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import io
@@ -71,22 +70,41 @@ class RunEvidence:
                                fork=runs.is_fork(self.run, repo.id))
 
 
-def caches(ctx: AppContext) -> tuple[LRUCache[Any, Any], LRUCache[Any, Any]]:
-    """Per-process caches: (repo id, sha) → check run id + evidence runs; PR → comment."""
-    checks = ctx.extras.setdefault("ci_truth.checks", LRUCache(maxsize=4096))
-    comments = ctx.extras.setdefault("ci_truth.comments", LRUCache(maxsize=4096))
-    return checks, comments
+class Memo:
+    """What the App remembers between deliveries: check-run ids and evidence runs per SHA,
+    sticky-comment id and digest per PR.
+
+    Backed by the infrastructure's durable key-value store (`ctx.extras["kv"]`, async
+    get/put/delete of JSON) when present, else by an in-memory LRU kept in `ctx.extras`.
+    Only a hint: every value is re-derivable from the API, and a wrong one is corrected by it.
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
+        kv = ctx.extras.get("kv")
+        self._kv = kv if kv is not None and hasattr(kv, "put") else None
+        self._mem: LRUCache[tuple[str, str], Any] = ctx.extras.setdefault(
+            "ci_truth.memo", LRUCache(maxsize=8192))
+
+    async def get(self, ns: str, key: str) -> Any:
+        if self._kv is not None:
+            return await self._kv.get(ns, key)
+        return self._mem.get((ns, key))
+
+    async def put(self, ns: str, key: str, value: Any) -> None:
+        if self._kv is not None:
+            await self._kv.put(ns, key, value)
+        else:
+            self._mem[(ns, key)] = value
+
+    async def delete(self, ns: str, key: str) -> None:
+        if self._kv is not None:
+            await self._kv.delete(ns, key)
+        else:
+            self._mem.pop((ns, key), None)
 
 
-def sha_lock(ctx: AppContext, repo: Repo, sha: str) -> asyncio.Lock:
-    """One judgement at a time per (repository, head SHA) in this process."""
-    locks: LRUCache[Any, asyncio.Lock] = ctx.extras.setdefault("ci_truth.locks",
-                                                                 LRUCache(maxsize=4096))
-    key = (repo.id, sha)
-    lock = locks.get(key)
-    if lock is None:
-        lock = locks[key] = asyncio.Lock()
-    return lock
+CHECKS = "ci-truth.check"        # "<repo id>:<sha>" → {"id": check run id, "runs": [...]}
+COMMENTS = "ci-truth.comment"    # "<repo id>:<pr>" → [comment id | None, digest | None]
 
 
 async def load_config(gh: GitHub, repo: Repo) -> tuple[Config, str | None]:

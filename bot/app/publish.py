@@ -8,7 +8,7 @@ from typing import Any
 
 from gidgethub import HTTPException
 
-from bot.app.judging import Repo, caches
+from bot.app.judging import CHECKS, COMMENTS, Memo, Repo
 from bot.app.ports import AppContext, GitHub
 from bot.core import checkrun, prcomment
 from bot.core.model import Conclusion, MeasuredState, Verdict
@@ -29,18 +29,17 @@ async def find_check(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
     if not found:
         return None
     best: dict[str, Any] = max(found, key=lambda c: int(c.get("id") or 0))
-    checks, _ = caches(ctx)
-    entry = checks.get((repo.id, sha)) or {}
+    memo = Memo(ctx)
+    entry = await memo.get(CHECKS, f"{repo.id}:{sha}") or {}
     state = checkrun.parse_state_block((best.get("output") or {}).get("text"))
-    checks[(repo.id, sha)] = {"id": best["id"],
-                              "runs": (state or {}).get("runs") or entry.get("runs") or []}
+    await memo.put(CHECKS, f"{repo.id}:{sha}", {
+        "id": best["id"], "runs": (state or {}).get("runs") or entry.get("runs") or []})
     return best
 
 
 async def check_id(gh: GitHub, repo: Repo, sha: str, ctx: AppContext) -> int | None:
     """The check run id from the cache, else from the API (warm cache: no request)."""
-    checks, _ = caches(ctx)
-    entry = checks.get((repo.id, sha))
+    entry = await Memo(ctx).get(CHECKS, f"{repo.id}:{sha}")
     if entry:
         return int(entry["id"])
     found = await find_check(gh, repo, sha, ctx)
@@ -55,15 +54,14 @@ async def start_check(gh: GitHub, repo: Repo, sha: str, run: checkrun.RunRef | N
         return existing
     created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
                             data=checkrun.in_progress_payload(sha, run))
-    checks, _ = caches(ctx)
-    checks[(repo.id, sha)] = {"id": created["id"], "runs": []}
+    await Memo(ctx).put(CHECKS, f"{repo.id}:{sha}", {"id": created["id"], "runs": []})
     return int(created["id"])
 
 
 async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.CheckPayloads,
                          runs_: Sequence[checkrun.RunRef], ctx: AppContext) -> int:
     """PATCH the existing check run (or create it completed), then append annotation batches."""
-    checks, _ = caches(ctx)
+    memo = Memo(ctx)
     cid = await check_id(gh, repo, sha, ctx)
     url = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
     if cid is not None:
@@ -72,7 +70,7 @@ async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.Ch
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
-            checks.pop((repo.id, sha), None)     # deleted behind our back: look again
+            await memo.delete(CHECKS, f"{repo.id}:{sha}")    # gone behind our back: look again
             found = await find_check(gh, repo, sha, ctx)
             cid = int(found["id"]) if found else None
             if cid is not None:
@@ -81,8 +79,8 @@ async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.Ch
         created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
                                 data=dict(payloads.first, head_sha=sha))
         cid = int(created["id"])
-    checks[(repo.id, sha)] = {"id": cid, "runs": [
-        {"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs_]}
+    await memo.put(CHECKS, f"{repo.id}:{sha}", {"id": cid, "runs": [
+        {"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs_]})
     for more in payloads.more:
         await gh.patch(url, dict(repo.vars, check_run_id=cid), data=more)
     return cid
@@ -117,10 +115,10 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
 
     Returns what happened: "unchanged", "edited", "created", "skipped" (quiet) or "locked".
     """
-    _, comments = caches(ctx)
-    key = (repo.id, number)
+    memo = Memo(ctx)
+    key = f"{repo.id}:{number}"
     digest = prcomment.digest(state, verdict)
-    cached = comments.get(key)            # (comment id, digest), or (None, None): we have none
+    cached = await memo.get(COMMENTS, key)   # [comment id, digest], or [None, None]: none
     if cached and cached[1] == digest:
         return "unchanged"
     if cached and cached[0] is None and not _worth_a_comment(verdict):
@@ -140,22 +138,22 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
                     break
         if own is not None:
             if prcomment.digest_of(own.get("body")) == digest:
-                comments[key] = (own["id"], digest)
+                await memo.put(COMMENTS, key, [own["id"], digest])
                 return "unchanged"
             await gh.patch("/repos/{owner}/{repo}/issues/comments/{comment_id}",
                            dict(repo.vars, comment_id=own["id"]), data={"body": body})
-            comments[key] = (own["id"], digest)
+            await memo.put(COMMENTS, key, [own["id"], digest])
             return "edited"
         if not _worth_a_comment(verdict):
-            comments[key] = (None, None)
+            await memo.put(COMMENTS, key, [None, None])
             return "skipped"
         made = await gh.post("/repos/{owner}/{repo}/issues/{issue_number}/comments",
                              dict(repo.vars, issue_number=number), data={"body": body})
-        comments[key] = (made["id"], digest)
+        await memo.put(COMMENTS, key, [made["id"], digest])
         return "created"
     except HTTPException as exc:
         if exc.status_code == 404 and cached:
-            comments.pop(key, None)           # our comment was deleted: next time, look again
+            await memo.delete(COMMENTS, key)  # our comment was deleted: next time, look again
             return "skipped"
         if exc.status_code == 403:            # locked conversation (or no permission): quiet
             log.info("PR comment skipped: 403 on %s/%s#%s", repo.owner, repo.name, number)
