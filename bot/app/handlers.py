@@ -95,7 +95,8 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     if found is None:
         return False
     state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
-    ids = [r.get("id") for r in state.get("runs") or [] if isinstance(r, Mapping)]
+    ids = [int(r["id"]) for r in state.get("runs") or []
+           if isinstance(r, Mapping) and isinstance(r.get("id"), int)]
     ext = str(found.get("external_id") or "").split(":")[0]
     if not ids and ext.isdigit():
         ids = [int(ext)]

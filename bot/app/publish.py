@@ -90,7 +90,7 @@ async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:
     """Open PRs of this repository whose head is exactly `sha` (works for forks too)."""
     pulls = await gh.getitem("/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
                              dict(repo.vars, commit_sha=sha))
-    return [p for p in pulls or [] if isinstance(p, Mapping) and p.get("state") == "open"
+    return [dict(p) for p in pulls or [] if isinstance(p, Mapping) and p.get("state") == "open"
             and (p.get("head") or {}).get("sha") == sha
             and ((p.get("base") or {}).get("repo") or {}).get("id") == repo.id]
 
