@@ -24,6 +24,7 @@ JUNIT = CORPUS / "junit"
 PUTRA = JUNIT / "publish-unit-test-result-action/python/test/files/junit-xml"
 ZERO_TESTS = PUTRA / "no-cases.xml"                                   # tests="0", no testcase
 HEALTHY = PUTRA / "pytest/junit.gloo.elastic.spark.torch.xml"         # 22 passing testcases
+SMALL = PUTRA / "pytest/junit.mpi.integration.xml"                    # 3 passing testcases
 FAILING = JUNIT / "action-junit-report/test_results/xunit/report.xml"  # 4 testcases, 1 failure
 SECRET = "handler-tests-webhook-secret-0123456789"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.checkrun import parse_state_block
-from tests.app.helpers_logic import FAILING, HEALTHY, ZERO_TESTS, Env
+from tests.app.helpers_logic import FAILING, HEALTHY, SMALL, ZERO_TESTS, Env
 from tests.app.helpers_logic import env_fixture  # noqa: F401  (the `env` fixture)
 from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
 
@@ -283,3 +283,26 @@ async def test_steady_state_rest_calls_per_completed_run(env: Env) -> None:
     assert cr["conclusion"] == "success", rules(cr)
     assert len(calls) <= 8, calls
     assert sum(c.startswith("PATCH") for c in calls) == 1
+
+
+async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
+    main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    repo = main.repo
+    repo.branches[repo.default_branch] = main.run["head_sha"]        # the run is main's head
+    await env.deliver(main.payload)
+    assert only_check(env, repo)["conclusion"] == "success"
+    # A check run with our name from another app, claiming a bigger suite, must be ignored.
+    from tests.fakegithub.routes.checks import add_check_run
+    from bot.core.checkrun import state_block
+    from bot.core.model import Conclusion, Counts, MeasuredState, Verdict
+    forged = add_check_run(repo, "CI Truth", main.run["head_sha"], app_id=1)
+    big = MeasuredState(totals=Counts(tests=99, passed=99))
+    forged["output"] = {"title": "x", "summary": "x", "text": state_block(
+        big, Verdict(Conclusion.SUCCESS), [], head_sha=main.run["head_sha"])}
+    pr = pr_payload(id=main.run["id"] + 5, head_sha="ef" * 20)
+    seeded = seed_workflow_run(env.fake.world, pr, reports={"junit.xml": SMALL})
+    repo.add_pull(head_ref="shrink", head_sha="ef" * 20)
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
+    assert cr["conclusion"] == "failure"
+    assert "`test-drop`" in rules(cr) and "19 of the baseline's 22 tests" in rules(cr)
