@@ -10,8 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core.checkrun import parse_state_block
-from tests.app.helpers_logic import FAILING, HEALTHY, SMALL, ZERO_TESTS, Env
-from tests.app.helpers_logic import env_fixture  # noqa: F401  (the `env` fixture)
+from tests.app.helpers_logic import (
+    FAILING,
+    HEALTHY,
+    SMALL,
+    ZERO_TESTS,
+    Env,
+    env_fixture,  # noqa: F401  (the `env` fixture)
+)
 from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
 
 CONFIG = """\
@@ -292,9 +298,9 @@ async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
     await env.deliver(main.payload)
     assert only_check(env, repo)["conclusion"] == "success"
     # A check run with our name from another app, claiming a bigger suite, must be ignored.
-    from tests.fakegithub.routes.checks import add_check_run
     from bot.core.checkrun import state_block
     from bot.core.model import Conclusion, Counts, MeasuredState, Verdict
+    from tests.fakegithub.routes.checks import add_check_run
     forged = add_check_run(repo, "CI Truth", main.run["head_sha"], app_id=1)
     big = MeasuredState(totals=Counts(tests=99, passed=99))
     forged["output"] = {"title": "x", "summary": "x", "text": state_block(
