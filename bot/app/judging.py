@@ -17,11 +17,12 @@ from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
-from bot.core.engine import evaluate
+from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
 from bot.core.model import Conclusion, MeasuredState, Reason, Source, Verdict
 from bot.core.render import render_markdown
+from bot.core.state import BaselineError, baseline_from_json
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = ".github/ci-truth.yml"
@@ -193,8 +194,13 @@ async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext
                                     "filter": "latest"})
     found = checkrun.baseline_from_check_runs(
         (data or {}).get("check_runs") or [] if isinstance(data, Mapping) else [], ctx.app_id)
-    if found and found.get("source", {}).get("head_sha") == head_sha:
-        return None       # our own earlier result for this very commit is no baseline
+    if found is None or found.get("source", {}).get("head_sha") == head_sha:
+        return None       # none, or our own earlier result for this very commit
+    try:
+        baseline_from_json(found, source="the default branch's CI Truth check run")
+    except BaselineError as exc:
+        log.warning("baseline ignored: %s", exc)
+        return None
     return found
 
 
@@ -223,5 +229,5 @@ def config_failure(message: str) -> tuple[MeasuredState, Verdict]:
 
 
 def details_markdown(state: MeasuredState, verdict: Verdict) -> str:
-    from bot.core.engine import Result
+    """The engine's Markdown rendering, for the check run's `text`."""
     return render_markdown(Result(state=state, verdict=verdict))
