@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core import markdown as md
 from bot.core.model import STATE_SCHEMA, Conclusion, FailedTest, MeasuredState, Verdict
 
 NAME = "CI Truth"
@@ -67,7 +68,7 @@ def in_progress_payload(head_sha: str, run: RunRef | None, *, title: str = "") -
                                        "summary": "The evidence workflow is still running."}}
     if run is not None:
         body["external_id"] = external_id(run)
-        body["output"]["summary"] = (f"Waiting for workflow {_plain(run.name)!s} "
+        body["output"]["summary"] = (f"Waiting for workflow {md.code(run.name, max_chars=200)} "
                                      f"(run {run.id}, attempt {run.attempt}) to finish.")
     return body
 
@@ -100,12 +101,12 @@ def summary(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef],
              f"| {t.flaky:,} |", ""]
     if verdict.reasons:
         lines.append("### Why")
-        lines += [f"- {_ICONS[r.conclusion]} `{r.rule}`: {_sanitize(r.message)}"
-                  for r in verdict.reasons]
+        lines += [f"- {_ICONS[r.conclusion]} {md.code(r.rule, max_chars=64)}: "
+                  f"{md.text(r.message, max_chars=4000)}" for r in verdict.reasons]
         lines.append("")
     if runs:
         lines.append("Evidence from: " + "; ".join(
-            f"workflow {_code(r.name)} run {r.id} attempt {r.attempt}"
+            f"workflow {md.code(r.name, max_chars=200)} run {r.id} attempt {r.attempt}"
             + (" (fork: attacker-controlled)" if r.fork else "") for r in runs))
     if any(r.fork for r in runs):
         lines += ["", "> ⚠️ This evidence was produced by a workflow the pull request's author "
@@ -246,27 +247,6 @@ def _counts_phrase(state: MeasuredState) -> str:
     if t.flaky:
         parts.append(f"{t.flaky:,} flaky")
     return ", ".join(parts)
-
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def _sanitize(text: str) -> str:
-    """Reason messages are ours but may quote report data: no comments, controls or mentions."""
-    text = _CONTROL.sub("", text.replace("<!--", "").replace("-->", ""))
-    return re.sub(r"@(?=\w)", "@\u200b", text).replace("\n", " ")
-
-
-def _plain(text: str) -> str:
-    return _CONTROL.sub("", text.replace("\n", " "))[:200]
-
-
-def _code(text: str) -> str:
-    """`text` as a code span whose fence is longer than any backtick run inside it."""
-    text = _plain(text).replace("<!--", "").replace("-->", "")
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}"
 
 
 def _bmp(text: str) -> str:

@@ -213,7 +213,7 @@ def masked_reports(run: Mapping[str, Any], state: MeasuredState) -> list[Reason]
         return []
     return [Reason(Rule.MASKED_FAILURE.value,
                    f"The run concluded success but its reports show {bad} failing test(s): the "
-                   f"test command's exit status was ignored (e.g. `|| true`).",
+                   f"test command's exit status was ignored (e.g. || true).",
                    details={"failed": state.totals.failed, "errors": state.totals.errors})]
 
 
@@ -252,12 +252,12 @@ def with_reasons(verdict: Verdict, extra: Sequence[Reason]) -> Verdict:
 
 
 def _names(items: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(f"`{_plain(i)}`" for i in items[:limit])
+    shown = ", ".join(f"'{_plain(i)}'" for i in items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _plain(text: str) -> str:
-    """Workflow-controlled names made safe inside a code span (no backticks, controls, comments)."""
+    """Workflow-controlled names kept to one short plain line (renderers escape the rest)."""
     text = _CONTROL.sub(" ", text.replace("`", "'").replace("<!--", "").replace("-->", ""))
     return text[:100]
 

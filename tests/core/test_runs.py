@@ -145,8 +145,7 @@ def test_hostile_step_names_cannot_break_out(run: dict[str, Any], job: dict[str,
     job["conclusion"] = "success"
     job["steps"] = [{"name": "x` <!-- @everyone\n# Heading", "conclusion": "failure"}]
     [r] = masked_steps(run, [job])
-    assert "<!--" not in r.message and "\n" not in r.message
-    assert r.message.count("`") == 2
+    assert "<!--" not in r.message and "\n" not in r.message and "`" not in r.message
 
 
 def test_fork_policy(corpus: Path) -> None:
