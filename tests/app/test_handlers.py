@@ -312,3 +312,13 @@ async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
     [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
     assert cr["conclusion"] == "failure"
     assert "`test-drop`" in rules(cr) and "19 of the baseline's 22 tests" in rules(cr)
+
+
+async def test_locked_pr_conversation_is_skipped_quietly(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    pr = seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])
+    seeded.repo.issues[pr["number"]]["locked"] = True
+    await env.deliver(seeded.payload)                     # no exception: the job succeeds
+    assert only_check(env, seeded.repo)["conclusion"] == "failure"
+    [post] = env.fake.calls("POST", r"/issues/\d+/comments$")
+    assert post.status == 403 and seeded.repo.comments == {}
