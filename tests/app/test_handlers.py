@@ -322,3 +322,25 @@ async def test_locked_pr_conversation_is_skipped_quietly(env: Env) -> None:
     assert only_check(env, seeded.repo)["conclusion"] == "failure"
     [post] = env.fake.calls("POST", r"/issues/\d+/comments$")
     assert post.status == 403 and seeded.repo.comments == {}
+
+
+async def test_two_declared_producers_make_one_check_over_both(env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    await env.deliver(first.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure" and "'Integration' has no completed run" in rules(cr)
+
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    await env.deliver(second.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "success", rules(cr)
+    assert cr["output"]["title"] == "25 passed — 2 reports"
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None
+    assert sorted(r["name"] for r in state["runs"]) == ["CI", "Integration"]
