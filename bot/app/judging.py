@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -15,7 +16,7 @@ from gidgethub import HTTPException
 
 from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
-from bot.core.archive import iter_gzip, iter_zip, sniff
+from bot.core.archive import REPORT_NAME, iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
@@ -169,6 +170,10 @@ async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
                                           max_bytes=MAX_ARTIFACT_BYTES)
     except ArtifactError as exc:
         return [Source(path=name, error=f"artifact could not be downloaded: {exc}")]
+    digest = str(art.get("digest") or "")
+    if digest.startswith("sha256:") and hashlib.sha256(data).hexdigest() != digest[7:].lower():
+        return [Source(path=name, error="artifact bytes do not match its sha256 digest; "
+                                        "re-run the workflow")]
     return list(_sources_from_bytes(name, data, limits))
 
 
@@ -176,6 +181,8 @@ def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Sour
     kind = sniff(data[:512])
     if kind == "zip":
         for m in iter_zip(io.BytesIO(data), name=name, limits=limits):
+            if m.error is None and not REPORT_NAME.search(m.name):
+                continue          # coverage HTML, logs, screenshots: not test reports
             yield Source(path=f"{name}/{m.name}", chunks=m.chunks, error=m.error)
     elif kind == "gzip":
         yield Source(path=name, chunks=iter_gzip(io.BytesIO(data), name=name, limits=limits))

@@ -344,3 +344,17 @@ async def test_two_declared_producers_make_one_check_over_both(env: Env) -> None
     state = parse_state_block(cr["output"]["text"])
     assert state is not None
     assert sorted(r["name"] for r in state["runs"]) == ["CI", "Integration"]
+
+
+async def test_artifact_whose_bytes_do_not_match_its_digest_is_unreadable(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    art = seeded.artifacts[0]
+    listing = {"total_count": 1, "artifacts": [{
+        "id": art.id, "node_id": f"MDg6QXJ0aWZhY3Qx{art.id}", "name": art.name,
+        "size_in_bytes": len(art.data), "expired": False, "digest": "sha256:" + "0" * 64,
+        "url": "", "archive_download_url": "", "created_at": None, "updated_at": None,
+        "expires_at": None, "workflow_run": None}]}
+    env.fake.inject("GET", r"/actions/runs/\d+/artifacts$", 200, body=listing)
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure" and "sha256 digest" in rules(cr)
