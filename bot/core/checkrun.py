@@ -165,15 +165,24 @@ def state_block(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], 
         "test_ids": list(state.test_ids), "test_ids_complete": state.test_ids_complete,
         **(dict(extra) if extra else {}),
     }
+    ids = doc["test_ids"]
+    if len(ids) > 4000:        # estimate from a sample rather than compressing everything
+        sample = _pack(dict(doc, test_ids=ids[:4000]))
+        per_id = max(1.0, (len(sample) - len(_pack(dict(doc, test_ids=[])))) / 4000)
+        keep = int((budget - len(sample) + 4000 * per_id) / per_id)
+        if keep < len(ids):
+            doc["test_ids"], doc["test_ids_complete"] = ids[:keep], False
     while True:
-        raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
-        b64 = base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
-        block = f"<!-- ci-truth:state v1 {b64} -->"
+        block = _pack(doc)
         if len(block) <= budget or not doc["test_ids"]:
             return block
-        ids = doc["test_ids"]
-        doc["test_ids"] = ids[: len(ids) * 2 // 3]
+        doc["test_ids"] = doc["test_ids"][: int(len(doc["test_ids"]) * budget / len(block) * 0.95)]
         doc["test_ids_complete"] = False
+
+
+def _pack(doc: Mapping[str, Any]) -> str:
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return f"<!-- ci-truth:state v1 {base64.b64encode(zlib.compress(raw, 9)).decode('ascii')} -->"
 
 
 def parse_state_block(text: str | None) -> dict[str, Any] | None:
