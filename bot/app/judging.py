@@ -16,7 +16,7 @@ from gidgethub import HTTPException
 
 from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
-from bot.core.archive import REPORT_NAME, iter_gzip, iter_zip, sniff
+from bot.core.archive import iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
@@ -180,10 +180,9 @@ async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
 def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Source]:
     kind = sniff(data[:512])
     if kind == "zip":
+        # iter_zip yields report-named members only, labelled "<artifact>!<member>".
         for m in iter_zip(io.BytesIO(data), name=name, limits=limits):
-            if m.error is None and not REPORT_NAME.search(m.name):
-                continue          # coverage HTML, logs, screenshots: not test reports
-            yield Source(path=f"{name}/{m.name}", chunks=m.chunks, error=m.error)
+            yield Source(path=m.name, chunks=m.chunks, error=m.error)
     elif kind == "gzip":
         yield Source(path=name, chunks=iter_gzip(io.BytesIO(data), name=name, limits=limits))
     elif kind == "xml":
