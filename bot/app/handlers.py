@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 EVICT_ACTIONS = {"deleted", "suspend", "new_permissions_accepted"}
 
 
+class RunNotSettled(Exception):
+    """The API does not show the completed attempt yet: the worker retries later."""
+
+
 async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
     """Dispatch one recorded delivery (ports.Handler). Idempotent: state is re-read each time."""
     event, action, payload = delivery.event, delivery.action, delivery.payload
@@ -62,10 +66,12 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
         return
     run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
                            dict(repo.vars, run_id=int(wr["id"])))
-    if (int(run.get("run_attempt") or 1) > int(wr.get("run_attempt") or 1)
-            or run.get("status") != "completed" or run.get("head_sha") != wr.get("head_sha")):
-        log.info("stale workflow_run %s attempt %s ignored", wr.get("id"), wr.get("run_attempt"))
+    now, sent = int(run.get("run_attempt") or 1), int(wr.get("run_attempt") or 1)
+    if now > sent or run.get("head_sha") != wr.get("head_sha"):
+        log.info("stale workflow_run %s attempt %s ignored", wr.get("id"), sent)
         return
+    if now < sent or run.get("status") != "completed":
+        raise RunNotSettled(f"run {wr.get('id')} attempt {sent} is not completed in the API yet")
     fork = runs.is_fork(run, repo.id)
     if fork and policy.forks == "ignore":
         return

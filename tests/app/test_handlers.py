@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from bot.app.handlers import RunNotSettled
 from bot.core.checkrun import parse_state_block
 from tests.app.helpers_logic import (
     FAILING,
@@ -163,6 +166,17 @@ async def test_stale_attempt_is_ignored(env: Env) -> None:
     seeded.run["run_attempt"] = 2              # a re-run started after this delivery
     await env.deliver(seeded.payload)
     assert env.check_runs(seeded.repo) == []
+
+
+async def test_completed_run_not_yet_visible_in_the_api_is_retried(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    seeded.run.update(status="in_progress", conclusion=None)     # the API lags the webhook
+    with pytest.raises(RunNotSettled):
+        await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []
+    seeded.run.update(status="completed", conclusion="success")  # the worker's retry
+    await env.deliver(seeded.payload)
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
 
 
 async def test_pr_run_whose_sha_is_no_longer_the_head_is_ignored(env: Env) -> None:
