@@ -13,6 +13,7 @@ from bot.core.config import parse_config
 from bot.core.engine import Source, evaluate
 from bot.core.limits import Limits
 from bot.core.model import Conclusion
+from bot.core.render import render_markdown
 from bot.core.state import Baseline, to_json
 
 PUTRA = "junit/publish-unit-test-result-action/python/test/files/junit-xml"
@@ -47,6 +48,8 @@ def test_numpy_suite_streams_and_caps_failures(corpus: Path) -> None:
     assert len(r.state.test_ids) == 1000 and not r.state.test_ids_complete
     doc = to_json(r)
     assert doc["tests"]["total"] == 48021 and doc["failures_omitted"] == 31
+    summary = render_markdown(r)
+    assert len(summary) <= 65535 and "31 failing tests not shown" in summary
 
 
 def test_source_errors_become_unreadable_reports() -> None:
