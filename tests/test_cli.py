@@ -286,3 +286,15 @@ def test_garbage_input_never_tracebacks(tmp_path: Path) -> None:
     assert code == 1
     assert doc["verdict"]["conclusion"] == "failure"
     assert len(doc["unreadable"]) >= 5
+
+
+def test_github_artifact_zip_is_read(tmp_path: Path) -> None:
+    import zipfile
+    artifact = tmp_path / "test-results.zip"
+    with zipfile.ZipFile(artifact, "w", zipfile.ZIP_DEFLATED) as zf:
+        for shard in sorted((EXAMPLES / "sharded").iterdir()):
+            zf.write(shard, f"reports/{shard.name}")
+    code, doc = check_json(artifact)
+    assert code == 1 and rules(doc) == ["empty-report"]
+    assert [f["path"] for f in doc["files"]] == [f"{artifact}!reports/shard-1.xml",
+                                                 f"{artifact}!reports/shard-2.xml"]
