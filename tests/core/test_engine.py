@@ -24,8 +24,8 @@ def chunks(data: bytes, size: int = 4096) -> Iterator[bytes]:
         yield data[i:i + size]
 
 
-def source(path: Path) -> Source:
-    return Source(path.name, chunks(path.read_bytes()))
+def source(path: Path, name: str = "") -> Source:
+    return Source(name or path.name, chunks(path.read_bytes()))
 
 
 def test_real_report_with_failures(corpus: Path) -> None:
@@ -60,7 +60,8 @@ def test_source_errors_become_unreadable_reports() -> None:
 
 def test_testcase_cap_per_evaluation(corpus: Path) -> None:
     path = corpus / f"{PUTRA}/pytest/junit.gloo.elastic.spark.torch.xml"
-    r = evaluate([source(path), source(path)], limits=Limits(max_testcases=10))
+    r = evaluate([source(path, "shard-1.xml"), source(path, "shard-2.xml")],
+                 limits=Limits(max_testcases=10))
     assert r.state.files[1].error is not None and "cap" in r.state.files[1].error
     assert r.verdict.conclusion is Conclusion.FAILURE
 
@@ -92,3 +93,9 @@ def test_mangled_xml_is_never_silently_success(pos: int, junk: bytes) -> None:
     if r.verdict.conclusion is Conclusion.SUCCESS:
         # only when the mangled report still holds a real, executed, passing test
         assert r.state.totals.passed >= 1 and not r.state.unreadable
+
+
+def test_same_report_named_twice_is_counted_once(corpus: Path) -> None:
+    path = corpus / f"{PUTRA}/pytest/junit.gloo.elastic.spark.torch.xml"
+    r = evaluate([source(path), source(path)])
+    assert r.state.totals.tests == 22 and len(r.state.files) == 1
