@@ -171,5 +171,24 @@ async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
     return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now)
 
 
-__all__ = ["DASHBOARD", "SyncResult", "apply", "claimed_facts", "evidence_from_run",
-           "list_ours", "repo_files", "sync_from_run", "sync_plan"]
+def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int) -> bool:
+    """A run that speaks for the default branch: its branch, not a PR, not from a fork."""
+    head_repo = run.get("head_repository") or {}
+    same_repo = not isinstance(head_repo, Mapping) or head_repo.get("id") in (None, repo_id)
+    return (run.get("head_branch") == default_branch and same_repo
+            and not str(run.get("event") or "").startswith("pull_request"))
+
+
+async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, repo_id: int,
+                    run: Mapping[str, Any], plan: Plan | None, state: Mapping[str, Any],
+                    bot_login: str, now: datetime) -> SyncResult | None:
+    """The handler's hook after judging a run: sync the plan when the run is default-branch
+    evidence and the config has a plan; otherwise nothing (no request at all)."""
+    if plan is None or not on_default_branch(run, default_branch, repo_id):
+        return None
+    return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now)
+
+
+__all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
+           "evidence_from_run", "list_ours", "on_default_branch", "repo_files", "sync_from_run",
+           "sync_plan"]
