@@ -108,3 +108,13 @@ def test_report_paths_go_through_the_engine(capsys: pytest.CaptureFixture[str]) 
 def test_reports_and_state_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--config", GOAP, str(FIXED), "--state", BROKEN]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_check_reads_coverage_beside_the_reports(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main as cli_main
+
+    # before: coverage.xml counted as an unreadable test report and failed the check
+    assert cli_main(["check", str(FIXED), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["unreadable"] == [] and doc["coverage"] == {"line_rate": 0.9333}
+    assert doc["tests"]["total"] == 21

@@ -136,3 +136,23 @@ async def test_no_plan_section_means_no_issue_requests(env: Env) -> None:
     await env.deliver(seeded.payload)
     assert not [c for c in env.api_calls(start) if "/issues" in c]
     assert seeded.repo.issues == {}
+
+
+COVERAGE_PLAN = PLAN.replace('''        - id: pass_rate_95''', '''        - id: coverage_79
+          name: Line coverage at least 79%
+          expr: coverage.line_rate >= 0.79
+        - id: pass_rate_95''')
+
+
+async def test_coverage_in_the_artifact_feeds_the_plan(env: Env) -> None:
+    body = payload(7)
+    seeded = seed_workflow_run(env.fake.world, body, conclusion="success", reports={
+        "junit.xml": DATA / "fixed" / "junit.xml", "coverage.xml": DATA / "fixed" / "coverage.xml"})
+    seeded.repo.commit({".github/ci-truth.yml": COVERAGE_PLAN},
+                       branch=seeded.repo.default_branch)
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    assert cr["conclusion"] == "success"                 # coverage.xml is not a bad report
+    found = issues(seeded.repo)["Phase 1: Foundation"]
+    assert found["state"] == "closed"
+    assert "`coverage.line_rate = 0.9333`" in last_comment(seeded.repo, found["number"])
