@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.core.coverage import parse_coverage
 
 REAL = Path(__file__).parent / "data" / "plan" / "fixed" / "coverage.xml"
@@ -81,3 +83,20 @@ def test_collector_records_unreadable_coverage() -> None:
     collector = CoverageCollector()
     assert list(collector.filter([Source("c.xml", chunks=[b'<coverage line-rate="x"/>'])])) == []
     assert collector.state() == {} and "not a number" in (collector.errors[0].error or "")
+
+
+def test_collector_leaves_reader_errors_to_the_report_parser() -> None:
+    from bot.core.coverage import CoverageCollector
+    from bot.core.limits import InputRefused
+    from bot.core.model import Source
+
+    def broken():  # type: ignore[no-untyped-def]
+        yield b"\x1f\x8b"
+        raise InputRefused("corrupt gzip data in x.gz")
+
+    [out] = list(CoverageCollector().filter([Source("x.gz", chunks=broken())]))
+    got = []
+    with pytest.raises(InputRefused, match="corrupt gzip"):
+        for chunk in out.chunks or []:
+            got.append(chunk)
+    assert got == [b"\x1f\x8b"]

@@ -84,6 +84,13 @@ def root_name(head: bytes) -> str | None:
     return m.group(1).decode("ascii", "replace") if m else None
 
 
+def _replay(head: bytes, exc: Exception) -> Iterator[bytes]:
+    """The bytes read so far, then the reader's error again (for the report parser)."""
+    if head:
+        yield head
+    raise exc
+
+
 class CoverageCollector:
     """Takes coverage reports out of a stream of report Sources and reads their line rate.
 
@@ -103,10 +110,14 @@ class CoverageCollector:
                 continue
             it = iter(source.chunks)
             head = b""
-            for chunk in it:
-                head += chunk
-                if root_name(head) is not None or len(head) >= SNIFF_BYTES:
-                    break
+            try:
+                for chunk in it:
+                    head += chunk
+                    if root_name(head) is not None or len(head) >= SNIFF_BYTES:
+                        break
+            except Exception as exc:   # the report reader reports it, exactly as before
+                yield Source(source.path, chunks=_replay(head, exc))
+                continue
             if root_name(head) == "coverage":
                 self.reports.append(parse_coverage(itertools.chain([head], it),
                                                    path=source.path))
