@@ -19,7 +19,14 @@ from aiohttp.test_utils import TestClient
 from bot.app.handlers import handle
 from bot.app.intake import signature_for
 from bot.app.server import DB, create_app
-from tests.app.helpers_logic import FAILING, HEALTHY, SECRET, ZERO_TESTS, settings_for
+from tests.app.helpers_logic import (
+    HEALTHY,
+    PYTEST_MASKED,
+    PYTEST_ZERO,
+    SECRET,
+    ZERO_TESTS,
+    settings_for,
+)
 from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
 from tests.fakegithub.server import FakeGitHub
 
@@ -70,7 +77,7 @@ async def app(fake_github: FakeGitHub, tmp_path: Path,
 
 
 async def test_green_run_with_zero_tests_gets_a_failing_check(app: App) -> None:
-    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
+    seeded = seed_workflow_run(app.fake.world, reports={"pytest-report.xml": PYTEST_ZERO})
     [row] = await app.settle(await app.post(seeded.payload))
     assert row["state"] == "done", row
     [cr] = app.checks(seeded.repo)
@@ -112,7 +119,7 @@ async def test_faults_still_give_one_correct_check_run(app: App) -> None:
 
 
 async def test_masked_failure_end_to_end(app: App) -> None:
-    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": FAILING}, jobs=[
+    seeded = seed_workflow_run(app.fake.world, reports={"report.xml": PYTEST_MASKED}, jobs=[
         {"name": "test", "conclusion": "success", "steps": [("pytest || true", "success")]}])
     await app.settle(await app.post(seeded.payload))
     [cr] = app.checks(seeded.repo)
