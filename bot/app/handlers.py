@@ -33,12 +33,16 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
     if inst is None or not isinstance(repo_doc, Mapping):
         return
     repo = Repo.of(repo_doc)
-    if event == "workflow_run" and isinstance(payload.get("workflow_run"), Mapping):
+    wr = payload.get("workflow_run")
+    if event == "workflow_run" and isinstance(wr, Mapping):
+        if not isinstance(wr.get("id"), int) or not isinstance(wr.get("head_sha"), str):
+            log.warning("workflow_run delivery %s without run id or head_sha", delivery.id)
+            return
         gh = await gh_for(inst)
         if action in ("requested", "in_progress"):
-            await on_run_started(gh, repo, payload["workflow_run"], ctx)
+            await on_run_started(gh, repo, wr, ctx)
         elif action == "completed":
-            await on_run_completed(gh, repo, payload["workflow_run"], ctx)
+            await on_run_completed(gh, repo, wr, ctx)
     elif event == "check_run" and action in ("rerequested", "requested_action"):
         await on_check_run(await gh_for(inst), repo, payload, ctx)
     elif event == "check_suite" and action == "rerequested":

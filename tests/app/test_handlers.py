@@ -391,3 +391,10 @@ async def test_rerequested_suite_rechecks_for_writers_only(env: Env) -> None:
     await env.deliver(suite, event="check_suite")
     assert only_check(env, seeded.repo)["conclusion"] == "success"
     assert len(env.check_runs(seeded.repo)) == 1
+
+
+async def test_malformed_run_payload_is_ignored_without_requests(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    del seeded.payload["workflow_run"]["head_sha"]
+    await env.deliver(seeded.payload)
+    assert env.api_calls() == [] and env.check_runs(seeded.repo) == []
