@@ -81,7 +81,7 @@ async def test_client_id_is_a_valid_issuer_and_a_foreign_key_is_not(fake_github,
     assert (await gh.getitem("/app", jwt=fake_github.key.jwt(fake_github.world.app.client_id)))
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    other = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_bytes(
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption()).decode()
     import jwt as pyjwt
