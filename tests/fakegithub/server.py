@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -11,7 +12,7 @@ import secrets
 import ssl
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -183,6 +184,27 @@ class FakeGitHub:
 
     def problems(self) -> list[Problem]:
         return [*self.unexpected, *self.invalid_bodies]
+
+    @contextlib.contextmanager
+    def expecting(self, *reasons: str) -> Iterator[list[Problem]]:
+        """Let the block cause problems whose reasons contain each of ``reasons`` (in order of
+        the list, at least one each); they are removed, anything else stays and fails."""
+        before = (len(self.unexpected), len(self.invalid_bodies))
+        caught: list[Problem] = []
+        yield caught
+        new_unexpected = self.unexpected[before[0]:]
+        new_invalid = self.invalid_bodies[before[1]:]
+        del self.unexpected[before[0]:]
+        del self.invalid_bodies[before[1]:]
+        for problem in [*new_unexpected, *new_invalid]:
+            if any(r in problem.reason for r in reasons):
+                caught.append(problem)
+            elif problem in new_unexpected:
+                self.unexpected.append(problem)
+            else:
+                self.invalid_bodies.append(problem)
+        missing = [r for r in reasons if not any(r in p.reason for p in caught)]
+        assert not missing, f"expected problems not seen: {missing}"
 
     def app_jwt(self, **kw: Any) -> str:
         """A valid App JWT (tests that call /app endpoints themselves)."""

@@ -252,11 +252,21 @@ class FakeRepo:
         issue = {"number": number, "id": self.world.new_id(), "title": title, "body": body,
                  "user": user, "labels": list(labels), "state": state, "state_reason": None,
                  "locked": locked, "active_lock_reason": "resolved" if locked else None,
-                 "created_at": now, "updated_at": now, "closed_at": None, "comments": 0,
+                 "created_at": now, "updated_at": now, "closed_at": None, "closed_by": None,
+                 "comments": 0,
                  "performed_via_github_app": self.world.app_of(user)}
         for name in labels:
             self.ensure_label(name)
         self.issues[number] = issue
+        return issue
+
+    def close_issue(self, number: int, *, by: str = "octocat",
+                    reason: str = "completed") -> dict[str, Any]:
+        """A person (or bot) closes issue ``number`` outside the App."""
+        issue = self.issues[number]
+        now = iso(self.world.now())
+        issue.update({"state": "closed", "state_reason": reason, "closed_at": now,
+                      "closed_by": by, "updated_at": now})
         return issue
 
     def ensure_label(self, name: str, color: str = "ededed",

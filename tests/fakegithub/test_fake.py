@@ -619,3 +619,24 @@ async def test_stale_blob_url_is_refused(fake_github, session):
         assert resp.status == 403 and "AuthenticationFailed" in await resp.text()
     async with session.get(location.replace("sig=", "sig=0")) as resp:
         assert resp.status == 403
+
+
+async def test_expecting_removes_only_the_named_problems(fake_github, session, repo):
+    gh = await token_api(fake_github, session)
+    with fake_github.expecting("not implement") as caught, pytest.raises(GitHubBroken):
+        await gh.getitem(f"/repos/{REPO}/branches")
+    assert len(caught) == 1 and not fake_github.unexpected
+    with pytest.raises(AssertionError, match="expected problems not seen"), \
+            fake_github.expecting("Bad credentials"):
+        await gh.getitem(f"/repos/{REPO}")
+
+
+async def test_issue_closed_by_a_person_shows_who(fake_github, session, repo):
+    issue = repo.add_issue("Phase 1", user="ci-truth[bot]")
+    repo.close_issue(issue["number"], by="alice")
+    gh = await token_api(fake_github, session)
+    got = await gh.getitem(f"/repos/{REPO}/issues/{issue['number']}")
+    assert got["state"] == "closed" and got["closed_by"]["login"] == "alice"
+    again = await gh.patch(f"/repos/{REPO}/issues/{issue['number']}",
+                           data={"state": "open"})
+    assert again["state_reason"] == "reopened" and again["closed_by"] is None

@@ -90,6 +90,7 @@ async def update_issue(call: Call) -> Reply:
         issue["state"] = body["state"]
         closed = body["state"] == "closed"
         issue["closed_at"] = iso(call.world.now()) if closed else None
+        issue["closed_by"] = call.actor if closed else None
         issue["state_reason"] = body.get("state_reason") or ("completed" if closed
                                                              else "reopened")
     elif "state_reason" in body:
