@@ -12,8 +12,8 @@ from aiohttp import web
 from tests.fakegithub.core import Problem
 
 if TYPE_CHECKING:
+    from tests.fakegithub.repo import Artifact
     from tests.fakegithub.server import FakeGitHub
-    from tests.fakegithub.state import Artifact
 
 AZURE_ERROR = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{msg}\n'
                'RequestId:00000000-0000-0000-0000-000000000000\nTime:{time}</Message></Error>')

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
+    from tests.fakegithub.repo import FakeRepo
     from tests.fakegithub.server import FakeGitHub
-    from tests.fakegithub.state import FakeRepo, Token
+    from tests.fakegithub.state import Token
 
 DOCS = "https://docs.github.com/rest"
 

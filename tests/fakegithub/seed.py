@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import CORPUS
-from tests.fakegithub.state import Artifact, FakeRepo, World
+from tests.fakegithub.repo import Artifact, FakeRepo
+from tests.fakegithub.state import World
 
 WEBHOOKS = CORPUS / "webhooks"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Problem, Reply, Routes, not_found
+from tests.fakegithub.repo import iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import iso
 
 routes = Routes()
 READ = ("issues", "read")

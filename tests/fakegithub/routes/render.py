@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from tests.fakegithub.core import Call
+from tests.fakegithub.repo import FakeRepo, iso
 from tests.fakegithub.spec import load_spec
-from tests.fakegithub.state import ACTIONS_APP_ID, FakeRepo, iso
+from tests.fakegithub.state import ACTIONS_APP_ID
 
 EXAMPLE_REPO = "octocat/Hello-World"
 

@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
+from tests.fakegithub.repo import git_sha, iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import git_sha, iso
 
 routes = Routes()
 CONTENTS = ("contents", "read")
