@@ -130,6 +130,11 @@ class Call:
     record: Recorded
 
     @property
+    def accept(self) -> str:
+        """The request's Accept header (media types such as ``application/vnd.github.raw``)."""
+        return self.record.headers.get("accept", "")
+
+    @property
     def world(self) -> Any:
         return self.fake.world
 

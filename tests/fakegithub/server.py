@@ -168,8 +168,9 @@ class FakeGitHub(Controls):
                                      reply.data)
             if problem:
                 self.unexpected.append(Problem(rec, "fake answered off-spec: " + problem))
-        if request.method == "GET" and status == 200 and reply.raw is None:
-            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
+        if request.method == "GET" and status == 200:
+            etag = reply.headers.get("etag") or (
+                'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"')
             headers["etag"] = etag
             if etag in request.headers.get("if-none-match", ""):
                 status, payload = 304, b""
@@ -182,6 +183,8 @@ class FakeGitHub(Controls):
                         "x-ratelimit-used": str(used), "x-ratelimit-reset": str(self.rate_reset),
                         "x-ratelimit-resource": "core"})
         headers.update(reply.headers)
+        if status == 304:
+            headers.pop("content-type", None)
         rec.status = status
         return web.Response(status=status, body=payload or None, headers=headers)
 

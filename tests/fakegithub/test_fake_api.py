@@ -207,3 +207,20 @@ async def test_collaborator_permission(fake_github, session, repo):
     assert (p["permission"], p["role_name"]) == ("write", "maintain")
     p = await gh.getitem(f"/repos/{REPO}/collaborators/stranger/permission")
     assert p["permission"] == "read"
+
+
+async def test_raw_contents_with_etag(fake_github, session, repo):
+    gh = await token_api(fake_github, session)
+    raw = "application/vnd.github.raw+json"
+    text = await gh.getitem(f"/repos/{REPO}/contents/.github/ci-truth.yml", accept=raw)
+    assert text == "gate: {}\n"
+    first = fake_github.calls("GET", "ci-truth.yml")[0]
+    url = f"{fake_github.api_url}/repos/{REPO}/contents/.github/ci-truth.yml"
+    etag = None
+    async with session.get(url, headers={"Authorization": f"token {gh.oauth_token}",
+                                         "Accept": raw}) as resp:
+        etag = resp.headers["etag"]
+    async with session.get(url, headers={"Authorization": f"token {gh.oauth_token}",
+                                         "Accept": raw, "If-None-Match": etag}) as resp:
+        assert resp.status == 304 and await resp.read() == b""
+    assert first.status == 200

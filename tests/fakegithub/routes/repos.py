@@ -48,6 +48,10 @@ async def get_content(call: Call) -> Reply:
         raise not_found()
     path = call.params["path"].strip("/")
     data = commit.files.get(path)
+    if data is not None and "raw" in call.accept:
+        return Reply(200, raw=data, headers={
+            "content-type": "application/vnd.github.raw; charset=utf-8",
+            "etag": f'"{git_sha(data)}"'})
     if data is not None:
         return Reply(200, {**_entry(call, path, data, ref), "encoding": "base64",
                            "content": _b64(data)})
