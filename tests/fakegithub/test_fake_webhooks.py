@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import pytest
 
-from tests.fakegithub import add_delivery, seed_workflow_run
+from tests.fakegithub import add_delivery, seed_workflow_run, zip_reports
 from tests.fakegithub.client import REPO, api, token_api
 
 pytestmark = pytest.mark.fake_github(check_responses=True)  # the fake answers on-spec
@@ -118,3 +121,35 @@ async def test_wait_until_returns_once_the_world_changes(fake_github, session, r
     assert done[0]["conclusion"] == "neutral"
     with pytest.raises(TimeoutError):
         await fake_github.wait_until(lambda: False, timeout=0.05)
+
+
+def test_zip_reports_unpacks_the_gzipped_corpus_report(corpus):
+    big = corpus / "large" / "numpy-pytest.full.junit.xml.gz"
+    data = zip_reports({"numpy/junit.xml": big})
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        head = zf.open("numpy/junit.xml").read(200)
+    assert head.lstrip().startswith(b"<?xml") or head.lstrip().startswith(b"<testsuites")
+
+
+@pytest.mark.slow
+def test_fixture_fails_a_test_that_made_an_unexpected_request(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "test_inner.py").write_text(
+        "import aiohttp\n\n"
+        "async def test_stray(fake_github):\n"
+        "    async with aiohttp.ClientSession() as s:\n"
+        "        async with s.get(fake_github.api_url + '/definitely/not/github') as r:\n"
+        "            assert r.status == 404\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "tests.fakegithub.plugin",
+         "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",
+         "--rootdir", str(tmp_path), "-c", os.devnull, str(tmp_path / "test_inner.py")],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "requests nobody expected" in proc.stdout
+    assert "/definitely/not/github" in proc.stdout
