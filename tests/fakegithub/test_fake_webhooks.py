@@ -153,3 +153,29 @@ def test_fixture_fails_a_test_that_made_an_unexpected_request(tmp_path):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "requests nobody expected" in proc.stdout
     assert "/definitely/not/github" in proc.stdout
+
+
+async def test_fake_and_an_app_under_aiohttp_client_share_the_loop(fake_github, aiohttp_client,
+                                                                  session):
+    """The pattern App tests use: the App in aiohttp_client, GitHub in fake_github."""
+    from aiohttp import web
+    seeded = seed_workflow_run(fake_github.world)
+
+    async def webhook(request: web.Request) -> web.Response:
+        payload = await request.json()
+        gh = await token_api(fake_github, session, payload["installation"]["id"])
+        full = payload["repository"]["full_name"]
+        await gh.post(f"/repos/{full}/check-runs", data={
+            "name": "CI Truth", "head_sha": payload["workflow_run"]["head_sha"],
+            "status": "in_progress"})
+        return web.Response(status=202)
+
+    app = web.Application()
+    app.router.add_post("/webhook", webhook)
+    client = await aiohttp_client(app)
+    fake_github.webhook_url = str(client.make_url("/webhook"))
+    fake_github.webhook_secret = "s3cret"
+    delivered = await fake_github.deliver("workflow_run", seeded.payload)
+    assert delivered.status == 202
+    [cr] = seeded.repo.check_runs.values()
+    assert cr["status"] == "in_progress" and cr["head_sha"] == seeded.run["head_sha"]
