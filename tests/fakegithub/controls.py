@@ -61,10 +61,11 @@ class Controls:
     # -- test-facing helpers -------------------------------------------------------------------
     def inject(self, method: str, path: str, status: int | None = 500, *,
                headers: dict[str, str] | None = None, body: Any = None, times: int | None = 1,
-               delay: float = 0.0) -> Fault:
-        """Answer the next ``times`` matching requests with ``status`` (None: only delay)."""
+               delay: float = 0.0, host: str = "api") -> Fault:
+        """Answer the next ``times`` matching requests with ``status`` (None: only delay);
+        ``host="blob"`` for the artifact download host."""
         fault = Fault(method.upper(), re.compile(path), status, dict(headers or {}), body, times,
-                      delay)
+                      delay, host=host)
         self.faults.append(fault)
         return fault
 

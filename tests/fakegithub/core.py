@@ -64,10 +64,12 @@ class Fault:
     times: int | None      # None: forever
     delay: float
     hits: int = 0
+    host: str = "api"      # or "blob": faults of the artifact download host
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, host: str = "api") -> bool:
         live = self.times is None or self.hits < self.times
-        return live and self.method in ("*", method) and bool(self.path.search(path))
+        return live and host == self.host and self.method in ("*", method) \
+            and bool(self.path.search(path))
 
 
 class ApiError(Exception):

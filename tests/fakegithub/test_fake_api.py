@@ -224,3 +224,21 @@ async def test_raw_contents_with_etag(fake_github, session, repo):
                                          "Accept": raw, "If-None-Match": etag}) as resp:
         assert resp.status == 304 and await resp.read() == b""
     assert first.status == 200
+
+
+async def test_blob_host_faults(fake_github, session):
+    seeded = seed_workflow_run(fake_github.world, raw_artifacts={"r": b"<testsuite/>"})
+    fake_github.inject("GET", r"^/actions-results/", 500, host="blob")
+    fake_github.inject("GET", r"^/actions-results/", 200, host="blob",
+                       body=b"PK\x03\x04truncated")
+    gh = await token_api(fake_github, session)
+    url = (f"{fake_github.api_url}/repos/{seeded.repo.full_name}/actions/artifacts/"
+           f"{seeded.artifacts[0].id}/zip")
+    seen = []
+    for _ in range(3):
+        async with session.get(url, headers={"Authorization": f"token {gh.oauth_token}"},
+                               allow_redirects=False) as resp:
+            location = resp.headers["location"]
+        async with session.get(location) as resp:
+            seen.append((resp.status, await resp.read()))
+    assert seen == [(500, b"fault"), (200, b"PK\x03\x04truncated"), (200, b"<testsuite/>")]
