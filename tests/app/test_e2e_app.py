@@ -183,3 +183,18 @@ async def test_rest_calls_per_completed_run_in_steady_state(app: App) -> None:
     described = [f"{r.method} {r.path}" for r in calls]
     assert len(calls) <= 8, described
     assert not [c for c in described if c.startswith("POST")], "no token mint, no new check"
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (200, b"PK\x03\x04 truncated garbage"),     # corrupt bytes: the digest catches them
+    (500, b"blob store unavailable"),           # the blob host fails
+])
+async def test_a_bad_artifact_download_fails_the_check_with_a_reason(
+        app: App, status: int, body: bytes) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    fault = app.fake.inject("GET", r"^/actions-results/", status, host="blob", body=body)
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "done" and fault.hits == 1
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure", "unread evidence is never green"
+    assert "`unreadable-report`" in cr["output"]["summary"]
