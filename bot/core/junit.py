@@ -70,7 +70,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     flaky = False
     collecting = False
     pending: TestCase | None = None
-    line_base = [0]  # pytest writes 0-based line numbers
+    line_base = [0]  # 1 for pytest: 0-based line numbers, reruns written as repeated testcases
     raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
 
     def collect(data: str) -> None:
@@ -78,6 +78,23 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         if buf_len < max_details:
             buf.append(data)
             buf_len += len(data)
+
+    def recount(first: TestCase, then: TestCase, merged: TestCase) -> None:
+        """Two testcase elements became one test: the integrity tallies follow."""
+        target: list[list[int]] = [raw]
+        if suites:
+            s = suites[-1]
+            tally = [s.tests, s.failing, s.skipped]
+            target.append(tally)
+        for counts in target:
+            counts[0] -= 1
+            for run, sign in ((first, -1), (then, -1), (merged, 1)):
+                if run.outcome is Outcome.SKIPPED:
+                    counts[2] += sign
+                elif run.outcome is not Outcome.PASSED:
+                    counts[1] += sign
+        if suites:
+            suites[-1].tests, suites[-1].failing, suites[-1].skipped = target[1]
 
     def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal depth, case, case_depth, rank, msg, details, err, buf, buf_len, flaky
@@ -186,8 +203,10 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     s.skipped += 1
             if pending is None:
                 pending = tc
-            elif pending.id == tid and tid and pending.outcome in _RERUN_AFTER:
-                pending = merge_runs(pending, tc)
+            elif pending.id == tid and tid and (line_base[0] or pending.outcome in _RERUN_AFTER):
+                merged = merge_runs(pending, tc, last_wins=bool(line_base[0]))
+                recount(pending, tc, merged)
+                pending = merged
             else:
                 emit(pending)
                 pending = tc
