@@ -88,10 +88,10 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             target.append(tally)
         for counts in target:
             counts[0] -= 1
-            for run, sign in ((first, -1), (then, -1), (merged, 1)):
-                if run.outcome is Outcome.SKIPPED:
+            for attempt, sign in ((first, -1), (then, -1), (merged, 1)):
+                if attempt.outcome is Outcome.SKIPPED:
                     counts[2] += sign
-                elif run.outcome is not Outcome.PASSED:
+                elif attempt.outcome is not Outcome.PASSED:
                     counts[1] += sign
         if suites:
             suites[-1].tests, suites[-1].failing, suites[-1].skipped = target[1]
