@@ -281,5 +281,7 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
             chosen[0].finish(error is None)
         except Refused as exc:
             error = error or str(exc)
+        except Exception as exc:  # the sink failed on the last test: still a reason, no trace
+            error = error or f"could not read the report: {type(exc).__name__}: {exc}"
     report.error = error
     return report
