@@ -8,9 +8,9 @@ from bot.core.testcase import Outcome, TestCase
 
 
 def declared_of(attrs: dict[str, str]) -> Declared:
-    """Totals a suite element declares (skipped = skipped|skips + disabled)."""
+    """Totals a suite element declares (skipped = skipped|skips + disabled|ignored)."""
     skipped = parse_int(attrs.get("skipped", attrs.get("skips")))
-    disabled = parse_int(attrs.get("disabled"))
+    disabled = parse_int(attrs.get("disabled", attrs.get("ignored")))  # ignored: Eclipse
     if disabled:
         skipped = (skipped or 0) + disabled
     return Declared(tests=parse_int(attrs.get("tests")),
