@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"ci-truth serve: {exc}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, secrets=[settings.webhook_secret])
     if getattr(args, "check_config", False):
         print("ci-truth serve: settings are valid")
         return 0
+    logs.setup(settings.log_level, secrets=[settings.webhook_secret])
     try:  # the business logic, loaded only when serving
         handle: Handler = importlib.import_module("bot.app.handlers").handle
     except (ImportError, AttributeError) as exc:
