@@ -37,12 +37,15 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     Never raises on bad input: the result's `error` carries the reason.
     """
     found: dict[str, str] = {}
+    outcome: dict[str, str] = {}          # set before raising: xmlstream.run may swallow it
     parser = xmlstream.new_parser()
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if name != "coverage":
-            raise _WrongRoot(f"root element is <{name[:50]}>, not <coverage>")
+            outcome["wrong"] = f"root element is <{name[:50]}>, not <coverage>"
+            raise _WrongRoot(outcome["wrong"])
         found.update(attrs)
+        outcome["stopped"] = "yes"
         raise _Stop
 
     parser.StartElementHandler = start
@@ -55,15 +58,15 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
 
     try:
         problem = xmlstream.run(parser, counted(), max_bytes=MAX_BYTES)
-    except _Stop:
+    except (_Stop, _WrongRoot):
         problem = None
-    except _WrongRoot as err:
-        return Coverage(path, error=str(err))
-    if problem is not None:
+    if "wrong" in outcome:
+        return Coverage(path, error=outcome["wrong"])
+    if problem is not None and "stopped" not in outcome:
         return Coverage(path, error="empty file" if seen[0] == 0 else problem)
+    if "stopped" not in outcome:
+        return Coverage(path, error="no <coverage> element")
     if "line-rate" not in found:
-        if not found:
-            return Coverage(path, error="no <coverage> element")
         return Coverage(path, error="<coverage> has no line-rate attribute")
     try:
         rate = float(found["line-rate"])
