@@ -16,6 +16,8 @@ from pathlib import Path
 SUMMARY_LIMIT = 1024 * 1024          # bytes GitHub accepts per step summary (larger is dropped)
 ANNOTATIONS_PER_LEVEL = 10           # errors / warnings / notices GitHub shows per step
 DEFAULT_CONFIG = ".github/ci-truth.yml"
+INPUTS = ("reports", "config", "baseline", "token", "summary", "annotations", "fail")
+OUTPUTS = ("total", "passed", "failed", "errors", "skipped", "conclusion", "reasons", "state")
 _TRUE = {"true", "True", "TRUE"}     # YAML 1.2 core booleans, as core.getBooleanInput accepts
 _FALSE = {"false", "False", "FALSE"}
 
