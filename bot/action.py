@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import glob
 import json
 import os
@@ -11,17 +13,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+import aiohttp
+
 from bot import __version__
 from bot.action_annotations import plan_annotations
-from bot.core.config import Config, parse_config
+from bot.action_github import Sleep, TokenSession
+from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
 from bot.core.model import Conclusion
 from bot.core.render import render_markdown, render_text
-from bot.core.state import to_json
+from bot.core.state import Baseline, baseline_from_json, to_json
 from bot.ghactions import (
-    DEFAULT_CONFIG,
+    DEFAULT_CONFIG_PATH,
     SUMMARY_LIMIT,
     ActionEnv,
     UsageError,
@@ -33,7 +38,8 @@ from bot.ghactions import (
 from bot.intake import iter_sources
 
 MAX_EVENT_BYTES = 25 * 1024 * 1024
-MAX_BASELINE_BYTES = 64 * 1024 * 1024
+MAX_BASELINE_BYTES = 256 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def add_parser(subparsers: Any) -> None:
@@ -49,40 +55,43 @@ def run(args: argparse.Namespace) -> int:
     return run_action(os.environ, out=sys.stdout)
 
 
+def _read(path: Path, limit: int, what: str) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"input '{what}': cannot read {str(path)!r}: "
+                         f"{exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise UsageError(f"input '{what}': {str(path)!r} is larger than {limit:,} bytes")
+    return data
+
+
 def load_config(env: ActionEnv) -> Config:
     """The config input, else .github/ci-truth.yml when present, else the strict defaults."""
-    name = env.config or DEFAULT_CONFIG
+    name = env.config or DEFAULT_CONFIG_PATH
     path = env.resolve(name)
     if not path.is_file():
         if env.config:
             raise UsageError(f"input 'config': no such file {env.config!r}")
-        return parse_config("", source=name)
+        return DEFAULT_CONFIG
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"input 'config': cannot read {name!r}: {exc}") from None
+        text = _read(path, MAX_CONFIG_BYTES, "config").decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"input 'config': {name!r} is not UTF-8 ({exc.reason})") from None
     return parse_config(text, source=name)
 
 
-def _read_json(path: Path, limit: int) -> Any:
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"larger than {limit:,} bytes")
-    return json.loads(data)
-
-
-def load_baseline(env: ActionEnv) -> Mapping[str, Any] | None:
+def load_baseline(env: ActionEnv) -> Baseline | None:
     """The baseline input (an earlier state JSON); an unusable one is a usage error."""
     if not env.baseline:
         return None
+    data = _read(env.resolve(env.baseline), MAX_BASELINE_BYTES, "baseline")
     try:
-        doc = _read_json(env.resolve(env.baseline), MAX_BASELINE_BYTES)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"input 'baseline': cannot use {env.baseline!r}: {exc}") from None
-    if not isinstance(doc, dict):
-        raise UsageError(f"input 'baseline': {env.baseline!r} is not a ci-truth state object")
-    return doc
+        doc = json.loads(data)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(f"input 'baseline': {env.baseline!r} is not JSON: {exc}") from None
+    return baseline_from_json(doc, source=env.baseline)
 
 
 def load_event(env: ActionEnv) -> Mapping[str, Any]:
@@ -90,8 +99,8 @@ def load_event(env: ActionEnv) -> Mapping[str, Any]:
     if env.event_path is None:
         return {}
     try:
-        doc = _read_json(env.event_path, MAX_EVENT_BYTES)
-    except (OSError, ValueError):
+        doc = json.loads(_read(env.event_path, MAX_EVENT_BYTES, "event"))
+    except (UsageError, ValueError, RecursionError):
         return {}
     return doc if isinstance(doc, dict) else {}
 
@@ -149,7 +158,7 @@ def _log_untrusted(text: str, out: TextIO) -> None:
     print(f"::{token}::", file=out)
 
 
-def judge(env: ActionEnv, config: Config, baseline: Mapping[str, Any] | None,
+def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,
           out: TextIO) -> Result:
     """Expand the globs, read the reports and run the engine."""
     paths, empty = expand_reports(env)
@@ -160,38 +169,83 @@ def judge(env: ActionEnv, config: Config, baseline: Mapping[str, Any] | None,
     return evaluate(iter_sources(list(names.values()), Limits()), config, baseline=baseline)
 
 
-def run_action(environ: Mapping[str, str], *, out: TextIO) -> int:
-    """The whole step, reading `environ` (os.environ in production); returns the exit code."""
+def _write_state(env: ActionEnv, doc: Mapping[str, Any]) -> Path:
+    path = state_path(env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def _summary(env: ActionEnv, result: Result) -> None:
+    if env.step_summary is None:
+        return
+    used = env.step_summary.stat().st_size if env.step_summary.exists() else 0
+    budget = max(SUMMARY_LIMIT - used, 0)
+    append_summary(env.step_summary, render_markdown(result, limit=budget, byte_limit=budget))
+
+
+async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
+                           session: aiohttp.ClientSession | None = None,
+                           sleep: Sleep | None = None) -> int:
+    """The whole step, reading `environ` (os.environ in production); returns the exit code.
+
+    `session` and `sleep` are for tests (the fake GitHub); token mode opens its own session.
+    """
     try:
         env = ActionEnv.from_env(environ)
+        if not env.reports:
+            raise UsageError("input 'reports' is required: the report files or globs to judge")
         config = load_config(env)
-        baseline = load_baseline(env)
+        baseline: Baseline | Mapping[str, Any] | None = load_baseline(env)
     except ConfigError as exc:
-        print(command("error", exc.bare if exc.key == "" else f"{exc.key}: {exc.bare}",
+        print(command("error", f"{exc.key}: {exc.bare}" if exc.key else exc.bare,
                       file=exc.source, line=exc.line, title="CI Truth: configuration"), file=out)
         return 2
     except UsageError as exc:
         print(command("error", str(exc), title="CI Truth: usage"), file=out)
         return 2
-    event = load_event(env)
-    remote = None
-    if env.token:
-        from bot.action_github import TokenSession     # only token mode needs aiohttp/gidgethub
-        remote = TokenSession(env, event)
+    if not env.token:
+        return _finish(env, judge(env, config, baseline, out), out)
+    async with contextlib.AsyncExitStack() as stack:
+        if session is None:
+            session = await stack.enter_async_context(aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=120)))
+        remote = TokenSession(env, load_event(env), session, out=out,
+                              **({"sleep": sleep} if sleep else {}))
         if baseline is None:
-            baseline = remote.fetch_baseline(out)
-    result = judge(env, config, baseline, out)
+            baseline = await remote.fetch_baseline()
+        result = judge(env, config, baseline, out)
+        code = _finish(env, result, out)
+        url = await remote.publish(result)
+        if url:
+            print(f"CI Truth check run: {url}", file=out)
+        await sync_plan(remote, config, result)
+    return code
+
+
+async def sync_plan(remote: TokenSession, config: Config, result: Result) -> None:
+    """Plan issues and dashboard on the default branch (see docs/action.md)."""
+    if getattr(config, "plan", None) is None or not remote.on_default_branch():
+        return
+    print(command("notice", "this config has a plan:, but plan sync from the Action is not "
+                  "available in this version; the CI Truth App syncs plan issues",
+                  title="CI Truth: plan"), file=remote.out)
+
+
+def _finish(env: ActionEnv, result: Result, out: TextIO) -> int:
+    """State file, outputs, summary, log and annotations; the exit code for the verdict."""
     doc = to_json(result, generator=f"ci-truth {__version__}")
-    path = state_path(env)
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False), encoding="utf-8")
-    write_outputs(env.output, step_outputs(doc, path))
+    write_outputs(env.output, step_outputs(doc, _write_state(env, doc)))
     if env.summary:
-        append_summary(env.step_summary, render_markdown(result, max_chars=SUMMARY_LIMIT))
+        _summary(env, result)
     _log_untrusted(render_text(result), out)
     if env.annotations:
         for ann in plan_annotations(result.verdict, result.state, workspace=str(env.workspace)):
             print(ann.render(), file=out)
-    if remote is not None:
-        remote.publish(result, config, out)
     failed = result.verdict.conclusion is Conclusion.FAILURE
     return 1 if failed and env.fail else 0
+
+
+def run_action(environ: Mapping[str, str], *, out: TextIO) -> int:
+    """Synchronous wrapper of run_action_async (the CLI's entry)."""
+    return asyncio.run(run_action_async(environ, out=out))

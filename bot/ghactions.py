@@ -15,7 +15,7 @@ from pathlib import Path
 
 SUMMARY_LIMIT = 1024 * 1024          # bytes GitHub accepts per step summary (larger is dropped)
 ANNOTATIONS_PER_LEVEL = 10           # errors / warnings / notices GitHub shows per step
-DEFAULT_CONFIG = ".github/ci-truth.yml"
+DEFAULT_CONFIG_PATH = ".github/ci-truth.yml"
 INPUTS = ("reports", "config", "baseline", "token", "summary", "annotations", "fail")
 OUTPUTS = ("total", "passed", "failed", "errors", "skipped", "conclusion", "reasons", "state")
 _TRUE = {"true", "True", "TRUE"}     # YAML 1.2 core booleans, as core.getBooleanInput accepts
@@ -78,6 +78,7 @@ class ActionEnv:
     server_url: str = "https://github.com"
     api_url: str = "https://api.github.com"
     run_id: str = ""
+    run_attempt: str = ""
     workflow: str = ""
 
     @classmethod
@@ -106,6 +107,7 @@ class ActionEnv:
             server_url=(environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
             api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             run_id=environ.get("GITHUB_RUN_ID", ""),
+            run_attempt=environ.get("GITHUB_RUN_ATTEMPT", ""),
             workflow=environ.get("GITHUB_WORKFLOW", ""),
         )
 
