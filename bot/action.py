@@ -26,6 +26,7 @@ from bot.core.model import Conclusion
 from bot.core.render import render_markdown, render_text
 from bot.core.state import Baseline, baseline_from_json, to_json
 from bot.ghactions import (
+    ANNOTATIONS_PER_LEVEL,
     DEFAULT_CONFIG_PATH,
     SUMMARY_LIMIT,
     ActionEnv,
@@ -198,8 +199,10 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         config = load_config(env)
         baseline: Baseline | Mapping[str, Any] | None = load_baseline(env)
     except ConfigError as exc:
-        print(command("error", f"{exc.key}: {exc.bare}" if exc.key else exc.bare,
-                      file=exc.source, line=exc.line, title="CI Truth: configuration"), file=out)
+        for err in list(getattr(exc, "errors", None) or [exc])[:ANNOTATIONS_PER_LEVEL]:
+            print(command("error", f"{err.key}: {err.bare}" if err.key else err.bare,
+                          file=err.source, line=err.line, title="CI Truth: configuration"),
+                  file=out)
         return 2
     except UsageError as exc:
         print(command("error", str(exc), title="CI Truth: usage"), file=out)

@@ -182,3 +182,51 @@ def test_append_summary_respects_what_the_file_already_holds(tmp_path: Path) -> 
     append_summary(path, "y\n" * 1_000, limit=1_500)
     data = path.read_bytes()
     assert len(data) <= 1_500 and data.startswith(b"x" * 900) and b"Note:" in data
+
+
+# --- annotation planning -----------------------------------------------------------------------
+
+def test_report_file_paths_become_repository_paths() -> None:
+    from bot.action_annotations import repo_path
+    assert repo_path("/home/runner/work/r/r/tests/a.py", "/home/runner/work/r/r") == "tests/a.py"
+    assert repo_path("tests\\win.py", "") == "tests/win.py"
+    assert repo_path("./src/x.py", "/w") == "src/x.py"
+    for outside in ["/usr/lib/python3/x.py", "../x.py", "a/../../x.py", "C:/x.py", "", None]:
+        assert repo_path(outside, "/home/runner/work/r/r") is None, outside
+
+
+def test_annotations_keep_reasons_first_and_count_what_github_would_hide() -> None:
+    from bot.action_annotations import plan_annotations
+    from bot.core.model import (
+        Conclusion,
+        Counts,
+        FailedTest,
+        MeasuredState,
+        Reason,
+        Verdict,
+    )
+    failures = [FailedTest(id=f"t::{i}", kind="failure", message=f"m{i}", report="r.xml",
+                           file="t.py", line=i + 1) for i in range(30)]
+    state = MeasuredState(totals=Counts(tests=40, failed=40), failures=failures,
+                          failures_omitted=10)
+    verdict = Verdict(Conclusion.FAILURE, [
+        Reason("failures", "40 tests failed"),
+        Reason("totals-mismatch", "declared 3", conclusion=Conclusion.NEUTRAL)])
+    anns = plan_annotations(verdict, state, per_level=10)
+    levels = [a.level for a in anns]
+    assert levels.count("error") == 10 and levels.count("warning") == 1
+    assert anns[0].title == "CI Truth: failures" and anns[0].level == "error"
+    assert anns[-1].level == "notice" and anns[-1].message.startswith("31 more")
+    shown = [a for a in anns if a.title.startswith("failure: ")]
+    assert [a.line for a in shown] == list(range(1, 10)) and shown[0].file == "t.py"
+    assert anns[1].title == "CI Truth: totals-mismatch" and anns[1].level == "warning"
+    rendered = anns[2].render()
+    assert rendered.startswith("::error file=t.py,line=1,title=failure%3A t%3A%3A0::m0")
+
+
+def test_allowed_failures_are_warnings_not_errors() -> None:
+    from bot.action_annotations import plan_annotations
+    from bot.core.model import Conclusion, FailedTest, MeasuredState, Verdict
+    state = MeasuredState(failures=[FailedTest(id="a", kind="error", message="", report="r")])
+    anns = plan_annotations(Verdict(Conclusion.SUCCESS, []), state)
+    assert [(a.level, a.message, a.file) for a in anns] == [("warning", "error", None)]
