@@ -9,15 +9,14 @@ import glob
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import aiohttp
 
 from bot import __version__
 from bot.action_annotations import plan_annotations
-from bot.action_github import Sleep, TokenSession
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
@@ -38,6 +37,10 @@ from bot.ghactions import (
 )
 from bot.intake import iter_sources
 
+if TYPE_CHECKING:
+    from bot.action_github import TokenSession
+
+Sleep = Callable[[float], Awaitable[None]]
 MAX_EVENT_BYTES = 25 * 1024 * 1024
 MAX_BASELINE_BYTES = 256 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -120,12 +123,12 @@ def expand_reports(env: ActionEnv) -> tuple[list[Path], list[str]]:
     return list(found), empty
 
 
-def display_name(path: Path, env: ActionEnv) -> str:
-    """A report path as people see it: relative to the workspace when inside it."""
+def display_name(path: Path, cwd: Path) -> str:
+    """A report path as people see it (and as it opens): relative to `cwd` when inside it."""
     try:
-        return path.relative_to(env.workspace).as_posix()
+        return path.relative_to(cwd).as_posix()
     except ValueError:
-        return path.as_posix()
+        return str(path)
 
 
 def state_path(env: ActionEnv) -> Path:
@@ -166,8 +169,10 @@ def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any]
     for pattern in empty:
         print(command("warning", f"report pattern {pattern!r} matched no file",
                       title="CI Truth: no report"), file=out)
-    names = {display_name(p, env): p for p in paths}
-    return evaluate(iter_sources(list(names.values()), Limits()), config, baseline=baseline)
+    cwd = Path.cwd().resolve()
+    names = [display_name(p.resolve(), cwd) for p in paths]
+    limits = Limits()
+    return evaluate(iter_sources(names, limits), config, baseline=baseline, limits=limits)
 
 
 def _write_state(env: ActionEnv, doc: Mapping[str, Any]) -> Path:
@@ -209,12 +214,12 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         return 2
     if not env.token:
         return _finish(env, judge(env, config, baseline, out), out)
+    from bot.action_github import TokenSession  # token mode only: the App's client stack
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=120)))
-        remote = TokenSession(env, load_event(env), session, out=out,
-                              **({"sleep": sleep} if sleep else {}))
+        remote = TokenSession(env, load_event(env), session, out=out, sleep=sleep)
         if baseline is None:
             baseline = await remote.fetch_baseline()
         result = judge(env, config, baseline, out)

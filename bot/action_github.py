@@ -57,7 +57,7 @@ class TokenSession:
     """GitHub calls the Action makes with its `token` input; failures become warnings."""
 
     def __init__(self, env: ActionEnv, event: Mapping[str, Any], session: aiohttp.ClientSession,
-                 *, out: TextIO, sleep: Sleep = asyncio.sleep, write_spacing: float = 1.0
+                 *, out: TextIO, sleep: Sleep | None = None, write_spacing: float = 1.0
                  ) -> None:
         self.env = env
         self.event = event
@@ -72,7 +72,8 @@ class TokenSession:
 
         transport = Transport(session, settings=settings, metrics=Metrics(),
                               credentials=credentials, unauthorized=lambda: None,
-                              installation_id=0, sleep=sleep, clock=time.time)
+                              installation_id=0, sleep=sleep or asyncio.sleep,
+                              clock=time.time)
         self.gh = InstallationClient(transport, session, credentials)
         self.sha = head_sha(env, event)
         self.branch = default_branch(event)

@@ -8,10 +8,10 @@ import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from bot import __version__, check
+from bot import __version__, action, check
 
 # Each module exposes add_parser(subparsers) -> None and run(args) -> int.
-COMMANDS: list[ModuleType] = [check]
+COMMANDS: list[ModuleType] = [check, action]
 
 EXIT_INTERNAL = 3
 
