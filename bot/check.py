@@ -87,12 +87,12 @@ def run(args: argparse.Namespace) -> int:
     from bot.core.engine import evaluate
     from bot.core.limits import Limits
     from bot.core.model import Conclusion
-    from bot.intake import collect
+    from bot.intake import iter_sources
     try:
         config = load_config(args.config)
         baseline = load_baseline(args.baseline) if args.baseline else None
         limits = Limits()
-        result = evaluate(collect(args.paths, limits=limits), config, baseline=baseline,
+        result = evaluate(iter_sources(args.paths, limits), config, baseline=baseline,
                           limits=limits)
         out = render(result, args.format)
         if args.output:
