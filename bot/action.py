@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import aiohttp
 
@@ -36,9 +36,6 @@ from bot.ghactions import (
     write_outputs,
 )
 from bot.intake import iter_sources
-
-if TYPE_CHECKING:
-    from bot.action_github import TokenSession
 
 Sleep = Callable[[float], Awaitable[None]]
 MAX_EVENT_BYTES = 25 * 1024 * 1024
@@ -213,7 +210,7 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         print(command("error", str(exc), title="CI Truth: usage"), file=out)
         return 2
     if not env.token:
-        return _finish(env, judge(env, config, baseline, out), out)
+        return _finish(env, judge(env, config, baseline, out), out)[0]
     from bot.action_github import TokenSession  # token mode only: the App's client stack
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
@@ -223,25 +220,17 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         if baseline is None:
             baseline = await remote.fetch_baseline()
         result = judge(env, config, baseline, out)
-        code = _finish(env, result, out)
+        code, doc = _finish(env, result, out)
         url = await remote.publish(result)
         if url:
             print(f"CI Truth check run: {url}", file=out)
-        await sync_plan(remote, config, result)
+        if config.plan is not None and remote.on_default_branch():
+            await remote.sync_plan(config.plan, doc)
     return code
 
 
-async def sync_plan(remote: TokenSession, config: Config, result: Result) -> None:
-    """Plan issues and dashboard on the default branch (see docs/action.md)."""
-    if getattr(config, "plan", None) is None or not remote.on_default_branch():
-        return
-    print(command("notice", "this config has a plan:, but plan sync from the Action is not "
-                  "available in this version; the CI Truth App syncs plan issues",
-                  title="CI Truth: plan"), file=remote.out)
-
-
-def _finish(env: ActionEnv, result: Result, out: TextIO) -> int:
-    """State file, outputs, summary, log and annotations; the exit code for the verdict."""
+def _finish(env: ActionEnv, result: Result, out: TextIO) -> tuple[int, dict[str, Any]]:
+    """State file, outputs, summary, log and annotations; the exit code and the state JSON."""
     doc = to_json(result, generator=f"ci-truth {__version__}")
     write_outputs(env.output, step_outputs(doc, _write_state(env, doc)))
     if env.summary:
@@ -251,7 +240,7 @@ def _finish(env: ActionEnv, result: Result, out: TextIO) -> int:
         for ann in plan_annotations(result.verdict, result.state, workspace=str(env.workspace)):
             print(ann.render(), file=out)
     failed = result.verdict.conclusion is Conclusion.FAILURE
-    return 1 if failed and env.fail else 0
+    return (1 if failed and env.fail else 0), doc
 
 
 def run_action(environ: Mapping[str, str], *, out: TextIO) -> int:

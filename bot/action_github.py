@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import aiohttp
@@ -25,6 +26,7 @@ from bot.core.render import render_markdown
 from bot.ghactions import ActionEnv, command
 
 ACTIONS_APP_SLUG = "github-actions"   # check runs made with GITHUB_TOKEN belong to this app
+ACTIONS_LOGIN = "github-actions[bot]"  # ...and issues it opens are authored by this login
 FAILURES = (gidgethub.GitHubException, aiohttp.ClientError, asyncio.TimeoutError, OriginError,
             RateLimited, ValueError, KeyError, TypeError)
 Sleep = Callable[[float], Awaitable[None]]
@@ -151,6 +153,30 @@ class TokenSession:
             return None
         url = done.get("html_url") if isinstance(done, Mapping) else None
         return url if isinstance(url, str) else None
+
+    async def sync_plan(self, plan: Any, doc: Mapping[str, Any]) -> None:
+        """Phase issues and dashboard from this run's state, with the App's plansync code.
+
+        Issues are authored by github-actions[bot] (the token's identity), so only issues
+        that identity created are ever edited.
+        """
+        from bot.app.plansync import repo_files, sync_plan
+        from bot.core.plan import Evidence, evaluate_plan
+        now = datetime.now(UTC)
+        evidence = Evidence(self.env.run_url or "", self.sha, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        try:
+            files = await repo_files(self.gh, self.owner, self.repo, self.sha)
+            result = await sync_plan(
+                self.gh, self.owner, self.repo,
+                lambda claimed: evaluate_plan(plan, doc, claimed=claimed, repo_files=files,
+                                              evidence=evidence),
+                bot_login=ACTIONS_LOGIN, now=now)
+        except FAILURES as exc:
+            self.warn("could not sync the plan's issues (the job needs "
+                      "`permissions: issues: write, contents: read`)", exc)
+            return
+        print(f"CI Truth plan: {result.created} issue(s) created, {result.edited} edited, "
+              f"{result.commented} comment(s)", file=self.out)
 
     def on_default_branch(self) -> bool:
         """A push (or manual/scheduled run) of the default branch itself."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,57 @@ async def test_github_failures_are_warnings_and_the_verdict_still_decides(
 def parse_commands(log: str) -> list[tuple[str, dict[str, str], str]]:
     return [parse_command(line) for line in log.splitlines()
             if line.startswith(("::error", "::warning", "::notice"))]
+
+
+async def test_default_branch_push_syncs_the_plan_issues(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """The GOAP example plan, judged on the real broken suite: phase issues + dashboard."""
+    pytest.importorskip("bot.app.plansync", reason="TEMPORARY until plan lands on main")
+    repo, sha = seeded
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    shutil.copyfile(root / "tests/data/plan/broken/junit.xml", runner.workspace / "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    code, log = await run(runner)
+    assert code == 1                                 # 8 event-loop failures
+    issues = [i for i in repo.issues.values() if i["user"] == "github-actions[bot]"]
+    titles = {i["title"] for i in issues}
+    assert "Test infrastructure: no event-loop conflict, 95%+ passing" in titles
+    assert any(t.startswith("Plan: ") for t in titles)
+    assert len(issues) == len(titles) >= 2
+    infra = next(i for i in issues if i["title"].startswith("Test infrastructure"))
+    assert "measured `signatures.event_loop = 8`" in infra["body"]
+    assert "actions/runs/1234" in next(i for i in issues if i["title"].startswith("Plan: "))["body"]
+    assert len(ours(repo, sha)) == 1
+    assert "CI Truth plan:" in log
+    # The same run again (a re-run): nothing new is written to the issues.
+    def issue_writes() -> int:
+        return len(fake_github.calls("POST", r"/issues")) + len(
+            fake_github.calls("PATCH", r"/issues"))
+
+    writes = issue_writes()
+    await run(runner)
+    assert issue_writes() == writes
+    assert len([i for i in repo.issues.values() if i["user"] == "github-actions[bot]"]) == \
+        len(issues)
+
+
+async def test_plan_is_not_synced_from_a_pull_request(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    pytest.importorskip("bot.app.plansync", reason="TEMPORARY until plan lands on main")
+    repo, _ = seeded
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    shutil.copyfile(root / "tests/data/plan/broken/junit.xml", runner.workspace / "junit.xml")
+    pr_sha = repo.commit({"x": "y"}, branch="feature")
+    token_runner(runner, fake_github, repo, pr_sha).inputs(reports="junit.xml")
+    runner.env.update(GITHUB_EVENT_NAME="pull_request", GITHUB_REF="refs/pull/1/merge",
+                      GITHUB_EVENT_PATH=event_file(runner, "pull_request.opened", repo,
+                                                   sha=pr_sha, ref="feature"))
+    await run(runner)
+    assert repo.issues == {} and fake_github.calls("POST", r"/issues") == []
+    assert len(ours(repo, pr_sha)) == 1
