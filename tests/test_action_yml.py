@@ -143,3 +143,13 @@ def test_ci_runs_tests_lint_types_and_dogfoods_the_action() -> None:
     assert own[0]["if"] == "${{ !cancelled() }}"
     readme_cmd = (ROOT / ".ci" / "run").read_text()
     assert "python -m pytest" in readme_cmd
+
+
+def test_action_is_a_registered_cli_command() -> None:
+    import argparse
+
+    from bot.cli import build_parser
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert "action" in sub.choices
+    assert "INPUT_REPORTS" in (sub.choices["action"].description or "")
