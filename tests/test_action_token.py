@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("bot.app.github", reason="TEMPORARY until app-infra lands on main")
-pytest.importorskip("bot.core.checkrun", reason="TEMPORARY until app-logic lands on main")
-
 from bot.action import run_action_async
 from bot.core.checkrun import NAME, parse_state_block
 from tests.fakegithub.server import FakeGitHub
