@@ -228,3 +228,32 @@ def test_deploy_doc_explains_each_permission_event_and_setting(
         assert re.search(rf"`{setting}`", doc), setting
     assert "app-manifests/CODE/conversions" in doc
     assert "expected source" in doc
+
+
+def test_the_deploy_docs_environment_configures_the_app(tmp_path: Path) -> None:
+    """The variables docs/deploy.md tells people to set are the ones Settings reads."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.app.settings import Settings, SettingsError
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    (tmp_path / "key.pem").write_text(pem)
+    env = {"GITHUB_APP_ID": "123456", "GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "key.pem"),
+           "GITHUB_WEBHOOK_SECRET": "s" * 32, "GITHUB_API_URL": "https://ghe.example.com/api/v3",
+           "CI_TRUTH_DB": "/data/ci-truth.db", "HOST": "0.0.0.0", "PORT": "8080"}
+    s = Settings.from_env(env)
+    assert (s.app_id, s.db_path, s.host, s.port) == (123456, "/data/ci-truth.db", "0.0.0.0",
+                                                     8080)
+    assert s.api_url.startswith("https://ghe.example.com")
+    inline = Settings.from_env({**{k: v for k, v in env.items()
+                                   if k != "GITHUB_PRIVATE_KEY_PATH"},
+                                "GITHUB_PRIVATE_KEY": pem})
+    assert inline.private_key.strip() == pem.strip()
+    with pytest.raises(SettingsError, match="GITHUB_WEBHOOK_SECRET"):
+        Settings.from_env({k: v for k, v in env.items() if k != "GITHUB_WEBHOOK_SECRET"})
+    # The image's ENV gives the same database path and listen address the docs describe.
+    final = final_stage(dockerfile_instructions((ROOT / "Dockerfile").read_text()))
+    image_env = " ".join(a for w, a in final if w == "ENV")
+    assert "CI_TRUTH_DB=/data/ci-truth.db" in image_env and "PORT=8080" in image_env
