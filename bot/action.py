@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import glob
+import io
 import json
 import os
 import sys
@@ -53,6 +54,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Entry point for the CLI: exit 0 ok, 1 failure verdict (when fail), 2 usage/config."""
+    if isinstance(sys.stdout, io.TextIOWrapper):   # Windows runners default to a code page
+        sys.stdout.reconfigure(encoding="utf-8", errors="replace")
     return run_action(os.environ, out=sys.stdout)
 
 
