@@ -153,3 +153,34 @@ def test_action_is_a_registered_cli_command() -> None:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert "action" in sub.choices
     assert "INPUT_REPORTS" in (sub.choices["action"].description or "")
+
+
+def test_the_composite_step_runs_as_written(action: dict[str, Any], tmp_path: Path,
+                                            corpus: Path) -> None:
+    """Run the `truth` step's script with bash, its env rendered as the runner would."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_ghactions import parse_output_file
+    shutil.copyfile(corpus / "junit/publish-unit-test-result-action/python/test/files/"
+                    "junit-xml/no-cases.xml", tmp_path / "junit.xml")
+    (tmp_path / "bot").mkdir()           # a user's own `bot` package must not shadow ours
+    (tmp_path / "bot" / "__main__.py").write_text("raise SystemExit(99)\n")
+    values = {"inputs.reports": "junit.xml", "inputs.config": "", "inputs.baseline": "",
+              "inputs.token": "", "inputs.summary": "true", "inputs.annotations": "true",
+              "inputs.fail": "true", "steps.install.outputs.python": sys.executable}
+    step = next(s for s in action["runs"]["steps"] if s.get("id") == "truth")
+    env = {k: re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", lambda m: values[m.group(1)], v)
+           for k, v in step["env"].items()}
+    out = tmp_path / "output"
+    proc = subprocess.run(
+        [step["shell"], "-c", step["run"]], cwd=tmp_path, capture_output=True, text=True,
+        timeout=120, check=False,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT), "GITHUB_OUTPUT": str(out),
+             "GITHUB_WORKSPACE": str(tmp_path), "RUNNER_TEMP": str(tmp_path)})
+    assert proc.returncode == 1, proc.stderr
+    outputs = parse_output_file(out.read_text())
+    assert outputs["conclusion"] == "failure" and outputs["total"] == "0"
+    assert "::error title=CI Truth%3A zero-tests::" in proc.stdout
