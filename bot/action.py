@@ -12,9 +12,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.action_annotations import plan_annotations
@@ -37,6 +35,9 @@ from bot.ghactions import (
     write_outputs,
 )
 from bot.intake import iter_sources
+
+if TYPE_CHECKING:
+    import aiohttp
 
 Sleep = Callable[[float], Awaitable[None]]
 MAX_EVENT_BYTES = 25 * 1024 * 1024
@@ -214,7 +215,9 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         return 2
     if not env.token:
         return _finish(env, judge(env, config, baseline, out), out)[0]
-    from bot.action_github import TokenSession  # token mode only: the App's client stack
+    import aiohttp  # token mode only: the App's client stack
+
+    from bot.action_github import TokenSession
     async with contextlib.AsyncExitStack() as stack:
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession(

@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from bot import __version__, action, check
+from bot.app import serve
 
 # Each module exposes add_parser(subparsers) -> None and run(args) -> int.
-COMMANDS: list[ModuleType] = [check, action]
+COMMANDS: list[ModuleType] = [check, serve, action]
 
 EXIT_INTERNAL = 3
 
