@@ -257,3 +257,54 @@ def test_the_deploy_docs_environment_configures_the_app(tmp_path: Path) -> None:
     final = final_stage(dockerfile_instructions((ROOT / "Dockerfile").read_text()))
     image_env = " ".join(a for w, a in final if w == "ENV")
     assert "CI_TRUTH_DB=/data/ci-truth.db" in image_env and "PORT=8080" in image_env
+
+
+@pytest.mark.slow
+def test_the_images_command_serves_and_its_health_check_sees_it(tmp_path: Path) -> None:
+    """ENTRYPOINT + CMD (`ci-truth serve`) with the image's env, probed by the HEALTHCHECK."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    docker = dockerfile_instructions((ROOT / "Dockerfile").read_text())
+    final = final_stage(docker)
+    entry = next(exec_form(a) for w, a in final if w == "ENTRYPOINT")
+    cmd = next(exec_form(a) for w, a in final if w == "CMD")
+    probe = exec_form(next(a for w, a in final if w == "HEALTHCHECK").split("CMD", 1)[1])
+    assert entry == ["ci-truth"] and probe[0] == "python"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "GITHUB_APP_ID": "1",
+           "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": "x" * 32,
+           "GITHUB_API_URL": "http://127.0.0.1:9", "CI_TRUTH_APP_SLUG": "ci-truth",
+           "CI_TRUTH_REDELIVERY_INTERVAL": "0", "CI_TRUTH_DB": str(tmp_path / "ci-truth.db"),
+           "HOST": "127.0.0.1", "PORT": port}
+    # `ci-truth` is the console script for bot.cli:main; run it the same way from the tree.
+    server = subprocess.Popen([sys.executable, "-P", "-m", "bot", *cmd], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def health() -> int:
+        return subprocess.run([sys.executable, *probe[1:]], cwd=tmp_path, env=env,
+                              timeout=30, check=False).returncode
+
+    try:
+        deadline = time.monotonic() + 30
+        while health() != 0:
+            assert server.poll() is None, server.communicate()[0].decode(errors="replace")
+            assert time.monotonic() < deadline, "serve never became healthy"
+            time.sleep(0.2)
+        assert (tmp_path / "ci-truth.db").exists()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert server.returncode == 0
+    assert health() == 1
