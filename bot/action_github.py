@@ -8,6 +8,7 @@ check run an Action posts reads exactly like the App's.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -160,16 +161,18 @@ class TokenSession:
         Issues are authored by github-actions[bot] (the token's identity), so only issues
         that identity created are ever edited.
         """
-        from bot.app.plansync import repo_files, sync_plan
-        from bot.core.plan import Evidence, evaluate_plan
+        # Imported by name, like config.py's plan section: the plan modules are optional.
+        plansync = importlib.import_module("bot.app.plansync")
+        plans = importlib.import_module("bot.core.plan")
         now = datetime.now(UTC)
-        evidence = Evidence(self.env.run_url or "", self.sha, now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        evidence = plans.Evidence(self.env.run_url or "", self.sha,
+                                  now.strftime("%Y-%m-%dT%H:%M:%SZ"))
         try:
-            files = await repo_files(self.gh, self.owner, self.repo, self.sha)
-            result = await sync_plan(
+            files = await plansync.repo_files(self.gh, self.owner, self.repo, self.sha)
+            result = await plansync.sync_plan(
                 self.gh, self.owner, self.repo,
-                lambda claimed: evaluate_plan(plan, doc, claimed=claimed, repo_files=files,
-                                              evidence=evidence),
+                lambda claimed: plans.evaluate_plan(plan, doc, claimed=claimed,
+                                                    repo_files=files, evidence=evidence),
                 bot_login=ACTIONS_LOGIN, now=now)
         except FAILURES as exc:
             self.warn("could not sync the plan's issues (the job needs "
