@@ -254,6 +254,24 @@ def test_a_baseline_catches_vanished_tests(runner: Runner) -> None:
     assert "test-drop" in step.rules and step.code == 1
 
 
+@pytest.mark.parametrize(("example", "reports", "code", "rule"), [
+    ("healthy", "examples/healthy/*.xml", 0, None),
+    ("zero-tests", "examples/zero-tests/*.xml", 1, "zero-tests"),
+    ("masked-failures", "examples/masked-failures/*.xml", 1, "failures"),
+    ("sharded", "examples/sharded/shard-1.xml\nexamples/sharded/shard-2.xml", 1, "empty-report"),
+])
+def test_bundled_examples(runner: Runner, example: str, reports: str, code: int,
+                          rule: str | None) -> None:
+    """The examples/ reports (written by real pytest runs) judged through the Action."""
+    shutil.copytree(ROOT / "examples" / example, runner.workspace / "examples" / example)
+    step = runner.inputs(reports=reports).run()
+    assert step.code == code
+    assert (rule in step.rules) if rule else step.rules == []
+    assert step.outputs["conclusion"] == ("success" if code == 0 else "failure")
+    if rule:
+        assert f"CI Truth: {rule}" in [p.get("title") for p, _ in step.annotations("error")]
+
+
 # --- usage and configuration errors: exit 2 with an error annotation ---------------------------
 
 @pytest.mark.parametrize(("inputs", "needle"), [
