@@ -169,13 +169,25 @@ def cut_summary(markdown: str, limit: int = SUMMARY_LIMIT) -> str:
     newline = head.rfind("\n")
     if newline > 0:
         head = head[:newline]
-    closers = ""
-    fences = sum(1 for line in head.split("\n") if line.lstrip().startswith("```"))
-    if fences % 2:
-        closers += "\n```"
+    fence = open_fence(head)
+    closers = f"\n{fence}" if fence else ""
     closers += "\n</details>" * max(head.count("<details>") - head.count("</details>"), 0)
     omitted = len(data) - len(head.encode("utf-8"))
     return head + closers + _cut_note(omitted)
+
+
+def open_fence(markdown: str) -> str | None:
+    """The fence (```` ``` ````, `~~~`, or longer) of a code block left open at the end, if any."""
+    current: str | None = None
+    for line in markdown.split("\n"):
+        text = line.strip()
+        run = len(text) - len(text.lstrip(text[:1])) if text[:1] in ("`", "~") else 0
+        if current is None:
+            if run >= 3:
+                current = text[:run]
+        elif run >= len(current) and text[0] == current[0] and not text[run:].strip():
+            current = None
+    return current
 
 
 def append_summary(path: Path | None, markdown: str, limit: int = SUMMARY_LIMIT) -> None:

@@ -176,6 +176,14 @@ def test_summary_cut_closes_an_open_code_fence_and_details() -> None:
     assert len(cut.encode("utf-8")) <= 2_000
 
 
+def test_summary_cut_closes_the_fence_that_is_actually_open() -> None:
+    md = "````\n" + "```\nnot a close\n" * 2_000 + "````\n"
+    cut = cut_summary(md, limit=3_000)
+    body = cut.split("\n\n> **Note:**")[0]
+    assert body.endswith("\n````") and len(cut.encode()) <= 3_000
+    assert cut_summary("~~~\n" + "x\n" * 5_000, limit=1_000).count("~~~") == 2
+
+
 def test_append_summary_respects_what_the_file_already_holds(tmp_path: Path) -> None:
     path = tmp_path / "summary.md"
     path.write_text("x" * 900, encoding="utf-8")
