@@ -144,6 +144,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
     from tests.fakegithub.server import FakeGitHub
 
+    started = machine()
     report = gzip.decompress(NUMPY_GZ.read_bytes())
     results = []
     with tempfile.TemporaryDirectory(prefix="ci-truth-bench-") as tmp:
@@ -158,7 +159,7 @@ async def main_async(args: argparse.Namespace) -> int:
                 proc.terminate()
                 proc.wait(30)
             problems = [str(p) for p in fake.problems()]
-    print(f"e2e.py — {machine()}")
+    print(f"e2e.py — {started}")
     print(f"numpy report {len(report):,} bytes, 48,021 tests, zipped as the artifact; "
           f"write spacing {args.write_spacing} s; {args.runs} runs")
     cold, warm = [r["cold_s"] for r in results], [r["warm_s"] for r in results]

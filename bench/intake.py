@@ -203,6 +203,7 @@ def main() -> int:
     if args.serve == "verify":
         _serve_verify(args.port)
         return 0
+    started = machine()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk")
     from cryptography.hazmat.primitives import serialization
@@ -233,7 +234,7 @@ def main() -> int:
         for i in range(args.runs):
             for mode in runs:
                 runs[mode].append(_run(mode, args, env, lua, Path(tmp, f"bench{i}.db")))
-    print(f"intake.py — {machine()}")
+    print(f"intake.py — {started}")
     print(f"body {len(body):,} bytes, {args.connections} connections, {args.duration} s each, "
           f"{args.runs} runs alternating, synchronous={args.sync}")
     print(f"  {'route':<44} {'req/s':>7} {'min–max':>13} {'p99 ms':>7} {'min–max':>11} "
