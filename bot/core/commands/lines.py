@@ -12,6 +12,7 @@ anything. Rules (CommonMark 0.31 where it matters):
 - indented code (4+ columns); any line indented 4+ columns is never a command;
 - HTML comments (``<!-- ... -->``) and ``<pre>``/``<script>``/``<style>``/``<textarea>``
   blocks;
+- GFM tables (header row, delimiter row, and every row up to a blank line or a new block);
 - inline code spans and inline HTML comments spanning lines of a paragraph.
 """
 
@@ -26,6 +27,7 @@ _FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
 _LIST = re.compile(r"^([-+*]|\d{1,9}[.)])( +|\t|$)")
 _HTML1 = re.compile(r"^<(pre|script|style|textarea)(\s|>|$)", re.IGNORECASE)
 _HTML1_END = re.compile(r"</(pre|script|style|textarea)>", re.IGNORECASE)
+_DELIM = re.compile(r"^\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _BLOCK_START = re.compile(r"^(#{1,6}(\s|$)|(\*\s*){3,}$|(-\s*){3,}$|(_\s*){3,}$|<)")
 
 
@@ -64,6 +66,20 @@ def _fence_closes(text: str, fence: _Fence) -> bool:
     stripped = text.strip(" \t")
     run = len(stripped) - len(stripped.lstrip(fence.char))
     return run >= fence.length and stripped[run:].strip(" \t") == ""
+
+
+def _cells(row: str) -> int:
+    row = row.strip(" \t")
+    row = row[1:] if row.startswith("|") else row
+    row = row[:-1] if row.endswith("|") and not row.endswith("\\|") else row
+    return len(re.split(r"(?<!\\)\|", row))
+
+
+def _starts_table(paragraph: list[tuple[int, str, bool]], rest: str) -> bool:
+    """Whether `rest` is a delimiter row turning the paragraph's last line into a header."""
+    if not paragraph or "|" not in rest or not _DELIM.match(rest):
+        return False
+    return _cells(paragraph[-1][1]) == _cells(rest)
 
 
 def _hidden_spans(text: str) -> list[tuple[int, int]]:
@@ -135,6 +151,7 @@ def command_lines(body: str) -> list[tuple[int, str]]:
     fence: _Fence | None = None
     html_end: re.Pattern[str] | None = None
     lazy_quote = False
+    table = False
     for lineno, line in enumerate(text.split("\n"), start=1):
         col, chars = _indent(line)
         rest = line[chars:]
@@ -152,8 +169,13 @@ def command_lines(body: str) -> list[tuple[int, str]]:
             continue
         if blank:
             _flush(paragraph, out)
-            lazy_quote = False
+            lazy_quote = table = False
             continue
+        if table:
+            if col >= 4 or not (rest.startswith(">") or _fence_open(rest) or _LIST.match(rest)
+                                or _BLOCK_START.match(rest)):
+                continue   # a table row, whatever it holds
+            table = False
         if col >= 4:
             if paragraph and not lazy_quote:
                 paragraph.append((lineno, rest, False))   # continuation, never a command
@@ -167,6 +189,11 @@ def command_lines(body: str) -> list[tuple[int, str]]:
             if _fence_open(rest) is None and not _LIST.match(rest) and not _BLOCK_START.match(rest):
                 continue   # lazy continuation of the quoted paragraph
             lazy_quote = False
+        if _starts_table(paragraph, rest):
+            paragraph.pop()          # the header row is table content
+            _flush(paragraph, out)
+            table = True
+            continue
         opened = _fence_open(rest)
         if opened is not None:
             _flush(paragraph, out)

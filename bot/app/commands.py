@@ -1,0 +1,209 @@
+"""issue_comment commands: filter, rate-limit, acknowledge, authorise, run, answer once.
+
+Order of work for one comment: cheap payload filters (created only, no bots, not ours,
+not locked, holds a command) → rate limit (a flood costs no API call) → 👀 reaction →
+permission lookup (cached briefly) → each command → one reply comment carrying a marker
+naming the command comment, so a retried job never answers twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import gidgethub
+from cachetools import TTLCache
+
+from bot.app import command_actions as actions
+from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
+from bot.core.commands import (
+    Decision,
+    RateLimiter,
+    allowed,
+    is_ours,
+    level,
+    name_of,
+    needs_lookup,
+    parse_commands,
+)
+from bot.core.commands.authz import REQUIRED
+from bot.core.commands.render import RATE_LIMITED, REPLY_MARK, denied_text, reply_body
+
+log = logging.getLogger(__name__)
+
+PERMISSION_TTL = 60.0            # seconds a permission answer is trusted
+NEEDS_PLAN = frozenset({"plan", "waive"})
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_LIMITER = "commands.ratelimiter"
+_PERMS = "commands.permissions"
+
+
+@dataclass(frozen=True)
+class Thread:
+    """Where the command was written: repository, issue or PR number, and who wrote it."""
+
+    owner: str
+    repo: str
+    repo_id: int
+    private: bool
+    number: int
+    is_pr: bool
+    user: str
+    user_id: int
+    comment_id: int
+    created_at: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.repo}"
+
+
+def _thread(p: Mapping[str, Any]) -> Thread | None:
+    """The validated coordinates of a comment payload, or None when anything is off."""
+    try:
+        repo, issue, comment, sender = p["repository"], p["issue"], p["comment"], p["sender"]
+        t = Thread(owner=repo["owner"]["login"], repo=repo["name"], repo_id=int(repo["id"]),
+                   private=bool(repo.get("private", True)), number=int(issue["number"]),
+                   is_pr=isinstance(issue.get("pull_request"), Mapping),
+                   user=sender["login"], user_id=int(sender["id"]),
+                   comment_id=int(comment["id"]), created_at=str(comment.get("created_at", "")))
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not (_NAME.match(t.owner) and _NAME.match(t.repo) and isinstance(t.user, str)):
+        return None
+    return t
+
+
+def _ignored(p: Mapping[str, Any], ctx: AppContext) -> bool:
+    comment, sender, issue = p.get("comment"), p.get("sender"), p.get("issue")
+    if not (isinstance(comment, Mapping) and isinstance(sender, Mapping)
+            and isinstance(issue, Mapping)):
+        return True
+    if sender.get("type") == "Bot" or sender.get("login") == f"{ctx.app_slug}[bot]":
+        return True
+    user = comment.get("user")
+    if isinstance(user, Mapping) and user.get("type") == "Bot":
+        return True
+    if is_ours(comment, app_id=ctx.app_id, slug=ctx.app_slug):
+        return True
+    return bool(issue.get("locked")) or not isinstance(comment.get("body"), str)
+
+
+def limiter(ctx: AppContext) -> RateLimiter:
+    """The App-wide command rate limiter (lives as long as the process)."""
+    found = ctx.extras.get(_LIMITER)
+    if not isinstance(found, RateLimiter):
+        found = ctx.extras[_LIMITER] = RateLimiter()
+    return found
+
+
+def _perm_cache(ctx: AppContext) -> TTLCache[tuple[int, int, str], str]:
+    found = ctx.extras.get(_PERMS)
+    if not isinstance(found, TTLCache):
+        found = ctx.extras[_PERMS] = TTLCache(maxsize=4096, ttl=PERMISSION_TTL,
+                                              timer=lambda: ctx.clock().timestamp())
+    return found
+
+
+async def permission(gh: GitHub, ctx: AppContext, *, owner: str, repo: str, repo_id: int,
+                     user: str) -> str:
+    """The user's legacy permission (admin/write/read/none) from the API, cached briefly."""
+    cache = _perm_cache(ctx)
+    key = (gh.installation_id, repo_id, user.casefold())
+    if key in cache:
+        return cache[key]
+    try:
+        doc = await gh.getitem("/repos/{owner}/{repo}/collaborators/{user}/permission",
+                               {"owner": owner, "repo": repo, "user": user})
+    except gidgethub.HTTPException as exc:
+        if exc.status_code.value not in (403, 404):
+            raise
+        doc = None                       # not a collaborator, or we may not ask: fail closed
+    cache[key] = level(doc if isinstance(doc, Mapping) else None)
+    return cache[key]
+
+
+async def authorise(gh: GitHub, ctx: AppContext, *, command: str, owner: str, repo: str,
+                    repo_id: int, private: bool, user: str) -> bool:
+    """The one authorisation check for commands and the check run's Recheck button."""
+    if command not in REQUIRED:
+        return False
+    perm = "none"
+    if needs_lookup(command, public_repo=not private):
+        perm = await permission(gh, ctx, owner=owner, repo=repo, repo_id=repo_id, user=user)
+    return allowed(command, perm, public_repo=not private)
+
+
+async def _already_answered(gh: GitHub, t: Thread, ctx: AppContext) -> bool:
+    marker = f"<!-- {REPLY_MARK} comment={t.comment_id} -->"
+    params = {"per_page": 100, **({"since": t.created_at} if t.created_at else {})}
+    seen = 0
+    async for c in gh.getiter("/repos/{owner}/{repo}/issues/{number}/comments",
+                              {"owner": t.owner, "repo": t.repo, "number": t.number},
+                              params=params):
+        seen += 1
+        if (isinstance(c, Mapping) and is_ours(c, app_id=ctx.app_id, slug=ctx.app_slug)
+                and isinstance(c.get("body"), str) and c["body"].startswith(marker)):
+            return True
+        if seen >= 300:
+            break
+    return False
+
+
+async def _post(gh: GitHub, t: Thread, body: str) -> None:
+    try:
+        await gh.post("/repos/{owner}/{repo}/issues/{number}/comments",
+                      {"owner": t.owner, "repo": t.repo, "number": t.number},
+                      data={"body": body})
+    except gidgethub.HTTPException as exc:
+        if exc.status_code.value != 403:      # locked meanwhile: answer nothing
+            raise
+        log.info("reply refused (403) on %s#%d", t.full_name, t.number)
+
+
+async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+    """Handle an issue_comment delivery: run the commands it holds and answer once."""
+    p = delivery.payload
+    inst = delivery.installation_id
+    if delivery.action != "created" or inst is None or _ignored(p, ctx):
+        return
+    t = _thread(p)
+    if t is None:
+        return
+    commands, cut = parse_commands(p["comment"]["body"], slug=ctx.app_slug)
+    if not commands:
+        return
+    decision = limiter(ctx).check((inst, t.user_id), (inst, t.repo_id, t.number),
+                                  now=ctx.clock().timestamp())
+    if decision is Decision.SILENT:
+        return
+    gh = await gh_for(inst)
+    config = None
+    if any(name_of(c) in NEEDS_PLAN for c in commands) or not t.is_pr:
+        config = await actions.read_config(gh, t.owner, t.repo)
+        commands = [c for c in commands if config is not None or name_of(c) not in NEEDS_PLAN]
+        if not commands:
+            return                           # every command needs a config the repo lacks
+    await gh.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+                  {"owner": t.owner, "repo": t.repo, "id": t.comment_id},
+                  data={"content": "eyes"})
+    if await _already_answered(gh, t, ctx):
+        return
+    if decision is Decision.WARN:
+        await _post(gh, t, reply_body(t.comment_id, [RATE_LIMITED]))
+        return
+    job = actions.Job(gh=gh, ctx=ctx, owner=t.owner, repo=t.repo, repo_id=t.repo_id,
+                      number=t.number, is_pr=t.is_pr, user=t.user, user_id=t.user_id,
+                      issue=p["issue"], config=config)
+    sections = []
+    for cmd in commands:
+        name = name_of(cmd)
+        if not await authorise(gh, ctx, command=name, owner=t.owner, repo=t.repo,
+                               repo_id=t.repo_id, private=t.private, user=t.user):
+            sections.append(denied_text(name, REQUIRED[name]))
+            continue
+        sections.append(await actions.run(cmd, job))
+    await _post(gh, t, reply_body(t.comment_id, sections, cut=cut))
