@@ -18,6 +18,7 @@ import gidgethub
 from cachetools import TTLCache
 
 from bot.app import command_actions as actions
+from bot.app.handlers import recheck
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core.commands import (
     Decision,
@@ -181,10 +182,10 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     if decision is Decision.SILENT:
         return
     gh = await gh_for(inst)
-    config = None
-    if any(name_of(c) in NEEDS_PLAN for c in commands) or not t.is_pr:
-        config = await actions.read_config(gh, t.owner, t.repo)
-        commands = [c for c in commands if config is not None or name_of(c) not in NEEDS_PLAN]
+    needs = NEEDS_PLAN if t.is_pr else NEEDS_PLAN | {"status"}
+    if (any(name_of(c) in needs for c in commands)
+            and not await actions.has_config(gh, t.owner, t.repo)):
+        commands = [c for c in commands if name_of(c) not in needs]
         if not commands:
             return                           # every command needs a config the repo lacks
     await gh.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions",
@@ -195,9 +196,8 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     if decision is Decision.WARN:
         await _post(gh, t, reply_body(t.comment_id, [RATE_LIMITED]))
         return
-    job = actions.Job(gh=gh, ctx=ctx, owner=t.owner, repo=t.repo, repo_id=t.repo_id,
-                      number=t.number, is_pr=t.is_pr, user=t.user, user_id=t.user_id,
-                      issue=p["issue"], config=config)
+    job = actions.Job(gh=gh, ctx=ctx, repository=p["repository"], number=t.number,
+                      is_pr=t.is_pr, user=t.user, user_id=t.user_id, issue=p["issue"])
     sections = []
     for cmd in commands:
         name = name_of(cmd)
@@ -207,3 +207,44 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
             continue
         sections.append(await actions.run(cmd, job))
     await _post(gh, t, reply_body(t.comment_id, sections, cut=cut))
+    for follow_up in job.after:              # e.g. plan sync once a waiver is on record
+        await follow_up()
+
+
+RECHECK_ACTION = "recheck"     # the check run's button identifier (allowlist of one)
+
+
+async def on_requested_action(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+    """The check run's Recheck button: same authorisation and rate limit as `/truth recheck`."""
+    p = delivery.payload
+    inst = delivery.installation_id
+    cr, ra, sender, repo = (p.get("check_run"), p.get("requested_action"), p.get("sender"),
+                            p.get("repository"))
+    if (delivery.action != "requested_action" or inst is None
+            or not all(isinstance(x, Mapping) for x in (cr, ra, sender, repo))):
+        return
+    assert isinstance(cr, Mapping) and isinstance(ra, Mapping)
+    assert isinstance(sender, Mapping) and isinstance(repo, Mapping)
+    app = cr.get("app")
+    if not (isinstance(app, Mapping) and app.get("id") == ctx.app_id):
+        return
+    if ra.get("identifier") != RECHECK_ACTION or sender.get("type") == "Bot":
+        return
+    try:
+        owner, name, repo_id = repo["owner"]["login"], repo["name"], int(repo["id"])
+        user, user_id, sha = sender["login"], int(sender["id"]), cr["head_sha"]
+    except (KeyError, TypeError, ValueError):
+        return
+    if not (_NAME.match(owner) and _NAME.match(name) and isinstance(user, str)
+            and isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha)):
+        return
+    if limiter(ctx).check((inst, user_id), (inst, repo_id, sha),
+                          now=ctx.clock().timestamp()) is not Decision.ALLOW:
+        return
+    gh = await gh_for(inst)
+    if not await authorise(gh, ctx, command="recheck", owner=owner, repo=name,
+                           repo_id=repo_id, private=bool(repo.get("private", True)), user=user):
+        log.info("recheck button refused for a user without write access on %s/%s",
+                 owner, name)
+        return
+    await recheck(gh, repo, sha, ctx)

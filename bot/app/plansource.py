@@ -1,0 +1,61 @@
+"""The plan as commands see it: config from the default branch, its latest evidence, a sync."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.app import judging, plansync
+from bot.app.judging import Repo
+from bot.app.ports import AppContext, GitHub
+from bot.core import checkrun
+from bot.core.plan import Evaluation, Evidence, Waiver, evaluate_plan
+
+NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `plan:` section."
+
+
+async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
+                               ) -> tuple[Mapping[str, Any], Evidence]:
+    """The default branch's latest successful CI Truth state (empty when there is none)."""
+    doc = await gh.getitem("/repos/{owner}/{repo}/commits/{ref}/check-runs",
+                           dict(repo.vars, ref=repo.default_branch),
+                           params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
+                                   "per_page": 100})
+    runs = doc.get("check_runs") if isinstance(doc, Mapping) else None
+    state = checkrun.baseline_from_check_runs(runs if isinstance(runs, list) else [],
+                                              ctx.app_id)
+    if state is None:
+        return {}, Evidence()
+    src = state.get("source") or {}
+    return state, Evidence(sha=str(src.get("head_sha") or ""))
+
+
+async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], *,
+                     waivers: Iterable[Waiver] = ()) -> Evaluation | str:
+    """The plan evaluated on the latest evidence, or a sentence saying why it cannot be."""
+    repo = Repo.of(repository)
+    config, error = await judging.load_config(gh, repo)
+    if error is not None:
+        return f"The configuration cannot be used: {error}"
+    if config.plan is None:
+        return NO_PLAN
+    state, evidence = await default_branch_state(gh, ctx, repo)
+    return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence)
+
+
+async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], *,
+               extra: Iterable[Waiver] = ()) -> None:
+    """Bring the phase issues and the dashboard in line (after a waiver was recorded)."""
+    repo = Repo.of(repository)
+    config, error = await judging.load_config(gh, repo)
+    if error is not None or config.plan is None:
+        return
+    plan = config.plan
+    state, evidence = await default_branch_state(gh, ctx, repo)
+    ws = list(extra)
+
+    def evaluate(claimed: frozenset[str]) -> Evaluation:
+        return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence)
+
+    await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
+                             bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock())
