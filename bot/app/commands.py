@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 PERMISSION_TTL = 60.0            # seconds a permission answer is trusted
 NEEDS_PLAN = frozenset({"plan", "waive"})
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-_LIMITER = "commands.ratelimiter"
-_PERMS = "commands.permissions"
 
 
 @dataclass(frozen=True)
@@ -93,27 +91,34 @@ def _ignored(p: Mapping[str, Any], ctx: AppContext) -> bool:
     return bool(issue.get("locked")) or not isinstance(comment.get("body"), str)
 
 
+class _Shared:
+    """Per-process command state: the worker builds a fresh AppContext for every job."""
+
+    def __init__(self) -> None:
+        self.limiter = RateLimiter()
+        self.permissions: TTLCache[tuple[int, int, int, str], str] = TTLCache(
+            maxsize=4096, ttl=PERMISSION_TTL)
+
+
+_shared = _Shared()
+
+
+def reset_shared_state() -> None:
+    """Forget rate-limit buckets and cached permissions (tests; a new process does it too)."""
+    global _shared
+    _shared = _Shared()
+
+
 def limiter(ctx: AppContext) -> RateLimiter:
-    """The App-wide command rate limiter (lives as long as the process)."""
-    found = ctx.extras.get(_LIMITER)
-    if not isinstance(found, RateLimiter):
-        found = ctx.extras[_LIMITER] = RateLimiter()
-    return found
-
-
-def _perm_cache(ctx: AppContext) -> TTLCache[tuple[int, int, str], str]:
-    found = ctx.extras.get(_PERMS)
-    if not isinstance(found, TTLCache):
-        found = ctx.extras[_PERMS] = TTLCache(maxsize=4096, ttl=PERMISSION_TTL,
-                                              timer=lambda: ctx.clock().timestamp())
-    return found
+    """The process-wide command rate limiter."""
+    return _shared.limiter
 
 
 async def permission(gh: GitHub, ctx: AppContext, *, owner: str, repo: str, repo_id: int,
                      user: str) -> str:
     """The user's legacy permission (admin/write/read/none) from the API, cached briefly."""
-    cache = _perm_cache(ctx)
-    key = (gh.installation_id, repo_id, user.casefold())
+    cache = _shared.permissions
+    key = (ctx.app_id, gh.installation_id, repo_id, user.casefold())
     if key in cache:
         return cache[key]
     try:
