@@ -2,8 +2,8 @@
 
 Order of work for one comment: cheap payload filters (created only, no bots, not ours,
 not locked, holds a command) → rate limit (a flood costs no API call) → 👀 reaction →
-permission lookup (cached briefly) → each command → one reply comment carrying a marker
-naming the command comment, so a retried job never answers twice.
+permission (command_authz, cached briefly) → each command → one reply comment carrying
+a marker naming the command comment, so a retried job never answers twice.
 """
 
 from __future__ import annotations
@@ -15,27 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import gidgethub
-from cachetools import TTLCache
 
 from bot.app import command_actions as actions
-from bot.app.handlers import recheck
+from bot.app.command_authz import authorise
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
-from bot.core.commands import (
-    Decision,
-    RateLimiter,
-    allowed,
-    is_ours,
-    level,
-    name_of,
-    needs_lookup,
-    parse_commands,
-)
+from bot.core.commands import Decision, RateLimiter, is_ours, name_of, parse_commands
 from bot.core.commands.authz import REQUIRED
 from bot.core.commands.render import RATE_LIMITED, REPLY_MARK, denied_text, reply_body
 
 log = logging.getLogger(__name__)
 
-PERMISSION_TTL = 60.0            # seconds a permission answer is trusted
 NEEDS_PLAN = frozenset({"plan", "waive"})
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -47,7 +36,6 @@ class Thread:
     owner: str
     repo: str
     repo_id: int
-    private: bool
     number: int
     is_pr: bool
     user: str
@@ -65,7 +53,7 @@ def _thread(p: Mapping[str, Any]) -> Thread | None:
     try:
         repo, issue, comment, sender = p["repository"], p["issue"], p["comment"], p["sender"]
         t = Thread(owner=repo["owner"]["login"], repo=repo["name"], repo_id=int(repo["id"]),
-                   private=bool(repo.get("private", True)), number=int(issue["number"]),
+                   number=int(issue["number"]),
                    is_pr=isinstance(issue.get("pull_request"), Mapping),
                    user=sender["login"], user_id=int(sender["id"]),
                    comment_id=int(comment["id"]), created_at=str(comment.get("created_at", "")))
@@ -91,56 +79,18 @@ def _ignored(p: Mapping[str, Any], ctx: AppContext) -> bool:
     return bool(issue.get("locked")) or not isinstance(comment.get("body"), str)
 
 
-class _Shared:
-    """Per-process command state: the worker builds a fresh AppContext for every job."""
-
-    def __init__(self) -> None:
-        self.limiter = RateLimiter()
-        self.permissions: TTLCache[tuple[int, int, int, str], str] = TTLCache(
-            maxsize=4096, ttl=PERMISSION_TTL)
+_limiter = RateLimiter()
 
 
-_shared = _Shared()
+def reset_rate_limits() -> None:
+    """Forget every bucket (tests; a new process starts with full buckets too)."""
+    global _limiter
+    _limiter = RateLimiter()
 
 
-def reset_shared_state() -> None:
-    """Forget rate-limit buckets and cached permissions (tests; a new process does it too)."""
-    global _shared
-    _shared = _Shared()
-
-
-def limiter(ctx: AppContext) -> RateLimiter:
-    """The process-wide command rate limiter."""
-    return _shared.limiter
-
-
-async def permission(gh: GitHub, ctx: AppContext, *, owner: str, repo: str, repo_id: int,
-                     user: str) -> str:
-    """The user's legacy permission (admin/write/read/none) from the API, cached briefly."""
-    cache = _shared.permissions
-    key = (ctx.app_id, gh.installation_id, repo_id, user.casefold())
-    if key in cache:
-        return cache[key]
-    try:
-        doc = await gh.getitem("/repos/{owner}/{repo}/collaborators/{user}/permission",
-                               {"owner": owner, "repo": repo, "user": user})
-    except gidgethub.HTTPException as exc:
-        if exc.status_code.value not in (403, 404):
-            raise
-        doc = None                       # not a collaborator, or we may not ask: fail closed
-    cache[key] = level(doc if isinstance(doc, Mapping) else None)
-    return cache[key]
-
-
-async def authorise(gh: GitHub, ctx: AppContext, *, command: str, owner: str, repo: str,
-                    repo_id: int, private: bool, user: str) -> bool:
-    """The one authorisation check for commands and the check run's Recheck button."""
-    if command not in REQUIRED:
-        return False
-    perm = "none"
-    if needs_lookup(command, public_repo=not private):
-        perm = await permission(gh, ctx, owner=owner, repo=repo, repo_id=repo_id, user=user)
-    return allowed(command, perm, public_repo=not private)
+def limiter() -> RateLimiter:
+    """The process-wide command rate limiter (the worker builds a new context per job)."""
+    return _limiter
 
 
 async def _already_answered(gh: GitHub, t: Thread, ctx: AppContext) -> bool:
@@ -182,7 +132,7 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     commands, cut = parse_commands(p["comment"]["body"], slug=ctx.app_slug)
     if not commands:
         return
-    decision = limiter(ctx).check((inst, t.user_id), (inst, t.repo_id, t.number),
+    decision = limiter().check((inst, t.user_id), (inst, t.repo_id, t.number),
                                   now=ctx.clock().timestamp())
     if decision is Decision.SILENT:
         return
@@ -206,8 +156,8 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     sections = []
     for cmd in commands:
         name = name_of(cmd)
-        if not await authorise(gh, ctx, command=name, owner=t.owner, repo=t.repo,
-                               repo_id=t.repo_id, private=t.private, user=t.user):
+        if not await authorise(gh, ctx, command=name, repository=p["repository"],
+                               user=t.user):
             sections.append(denied_text(name, REQUIRED[name]))
             continue
         sections.append(await actions.run(cmd, job))
@@ -215,41 +165,3 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     for follow_up in job.after:              # e.g. plan sync once a waiver is on record
         await follow_up()
 
-
-RECHECK_ACTION = "recheck"     # the check run's button identifier (allowlist of one)
-
-
-async def on_requested_action(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
-    """The check run's Recheck button: same authorisation and rate limit as `/truth recheck`."""
-    p = delivery.payload
-    inst = delivery.installation_id
-    cr, ra, sender, repo = (p.get("check_run"), p.get("requested_action"), p.get("sender"),
-                            p.get("repository"))
-    if (delivery.action != "requested_action" or inst is None
-            or not all(isinstance(x, Mapping) for x in (cr, ra, sender, repo))):
-        return
-    assert isinstance(cr, Mapping) and isinstance(ra, Mapping)
-    assert isinstance(sender, Mapping) and isinstance(repo, Mapping)
-    app = cr.get("app")
-    if not (isinstance(app, Mapping) and app.get("id") == ctx.app_id):
-        return
-    if ra.get("identifier") != RECHECK_ACTION or sender.get("type") == "Bot":
-        return
-    try:
-        owner, name, repo_id = repo["owner"]["login"], repo["name"], int(repo["id"])
-        user, user_id, sha = sender["login"], int(sender["id"]), cr["head_sha"]
-    except (KeyError, TypeError, ValueError):
-        return
-    if not (_NAME.match(owner) and _NAME.match(name) and isinstance(user, str)
-            and isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{40}", sha)):
-        return
-    if limiter(ctx).check((inst, user_id), (inst, repo_id, sha),
-                          now=ctx.clock().timestamp()) is not Decision.ALLOW:
-        return
-    gh = await gh_for(inst)
-    if not await authorise(gh, ctx, command="recheck", owner=owner, repo=name,
-                           repo_id=repo_id, private=bool(repo.get("private", True)), user=user):
-        log.info("recheck button refused for a user without write access on %s/%s",
-                 owner, name)
-        return
-    await recheck(gh, repo, sha, ctx)
