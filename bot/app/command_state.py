@@ -135,3 +135,17 @@ async def accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
     from bot.app import publish
     found = await publish.find_check(gh, repo, sha, ctx)
     return find_accepted_drop(text_of(found), sha) if found else None
+
+
+async def honour_accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext,
+                               verdict: Verdict, details: str) -> tuple[Verdict, str]:
+    """For the App's re-judging: keep a drop acceptance recorded for this very SHA.
+
+    Costs a request only when the fresh verdict holds a `test-drop` reason.
+    """
+    if not has_drop(verdict):
+        return verdict, details
+    rec = await accepted_drop(gh, repo, sha, ctx)
+    if rec is None:
+        return verdict, details
+    return without_drop(verdict), drop_block(rec) + "\n\n" + details

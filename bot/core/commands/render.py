@@ -6,6 +6,7 @@ Everything echoed from a comment, a report or a workflow goes through ``text.cod
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from bot.core.commands.text import block, code
 from bot.core.model import Rule
 
 REPLY_MARK = "ci-truth:reply"
+_RULE_ID = re.compile(r"^[a-z][a-z-]{0,39}$")
 MAX_REPLY = 60_000
 
 RULE_HELP: Mapping[str, str] = {
@@ -85,6 +87,12 @@ def _conclusion(state: Mapping[str, Any]) -> str:
     return c if c in ("success", "failure", "neutral") else "unknown"
 
 
+def _rule(value: Any) -> str:
+    """A rule id as a plain code span when it looks like one, else escaped."""
+    text = str(value)
+    return f"`{text}`" if _RULE_ID.match(text) else code(text, limit=40)
+
+
 def _num(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "?"
@@ -101,7 +109,8 @@ def _runs(state: Mapping[str, Any], repo: str) -> list[str]:
         link = (f"[run {rid}](https://github.com/{repo}/actions/runs/{rid})"
                 if isinstance(rid, int) and not isinstance(rid, bool) else "run unknown")
         concl = run.get("conclusion")
-        out.append(f"- {code(str(name), limit=100)}: {code(str(concl), limit=30)}, {link}")
+        state = f"{code(concl, limit=30)}, " if isinstance(concl, str) else ""
+        out.append(f"- {code(str(name), limit=100)}: {state}{link}")
     return out[:20]
 
 
@@ -121,7 +130,7 @@ def status_text(state: Mapping[str, Any] | None, *, head_sha: str, repo: str,
     reasons = _reasons(state)
     if reasons:
         lines += ["", "Reasons:"]
-        lines += [f"- {code(str(r.get('rule')), limit=40)} ({code(str(r.get('conclusion')))}): "
+        lines += [f"- {_rule(r.get('rule'))} ({_rule(r.get('conclusion'))}): "
                   f"{code(str(r.get('message')), limit=300)}" for r in reasons[:20]]
     if accepted is not None:
         lines += ["", f"Test-count drop accepted by {code(accepted.user)}: "
@@ -164,7 +173,7 @@ def _reason_line(r: Mapping[str, Any]) -> str:
     if isinstance(details, Mapping) and details:
         pairs = [f"{k}={v}" for k, v in list(details.items())[:8]]
         values = f" Values: {code(', '.join(pairs), limit=300)}."
-    return (f"- {code(str(r.get('rule')), limit=40)}: {code(str(r.get('message')), limit=400)}."
+    return (f"- {_rule(r.get('rule'))}: {code(str(r.get('message')), limit=400)}."
             f"{values}")
 
 
