@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 import pytest
+from tests.app.helpers_logic import Env
 
 from bot.app import command_authz, commands
-from tests.app.helpers_logic import Env
 from tests.conftest import CORPUS
 
 _BASE = json.loads((CORPUS / "webhooks" / "issue_comment.created.json").read_text("utf-8"))

@@ -10,15 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from bot.core.checkrun import parse_state_block
-from bot.core.commands import find_accepted_drop
-from tests.app.helpers_commands import (
-    comment_event,
-    fresh_command_state,  # noqa: F401  (autouse)
-    reactions,
-    replies,
-)
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
@@ -28,6 +20,14 @@ from tests.app.helpers_logic import (
     env_fixture,  # noqa: F401  (the `env` fixture)
 )
 from tests.fakegithub.seed import load_payload, seed_workflow_run
+
+from bot.core.commands import find_accepted_drop
+from tests.app.helpers_commands import (
+    comment_event,
+    fresh_command_state,  # noqa: F401  (autouse)
+    reactions,
+    replies,
+)
 
 
 def pr_run(env: Env, report: Any, **changes: Any) -> tuple[Any, dict[str, Any], int]:
@@ -182,7 +182,7 @@ async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: 
     repo = main.repo
     repo.branches[repo.default_branch] = main.run["head_sha"]
     await env.deliver(main.payload)
-    seeded, pr, n = pr_run(env, SMALL, id=main.run["id"] + 5, head_sha="ef" * 20)
+    seeded, _, n = pr_run(env, SMALL, id=main.run["id"] + 5, head_sha="ef" * 20)
     await env.deliver(seeded.payload)
     [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
     assert cr["conclusion"] == "failure" and "`test-drop`" in cr["output"]["summary"]
