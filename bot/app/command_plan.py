@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from bot.app import command_actions as actions
 from bot.app import plansource
 from bot.core.commands import Plan as PlanCmd
-from bot.core.commands import Status, Waive, is_ours, waivers_from_comments
+from bot.core.commands import Status, Waive, is_ours
 from bot.core.commands.text import code
 from bot.core.plan import Evaluation
 from bot.core.plan import Status as PhaseStatus
-from bot.core.plan import Waiver as PlanWaiver
 from bot.core.plan.issuebody import marker_of
 from bot.core.plan.render import DASHBOARD_MARKER, duration
 
@@ -33,27 +31,6 @@ def is_dashboard(job: actions.Job) -> bool:
     body = job.issue.get("body")
     return (not job.is_pr and is_ours(job.issue, app_id=job.ctx.app_id, slug=job.ctx.app_slug)
             and isinstance(body, str) and DASHBOARD_MARKER in body)
-
-
-async def waivers(job: actions.Job) -> list[PlanWaiver]:
-    """Waivers recorded in ci-truth's comments on its phase issues (author AND marker)."""
-    out: list[PlanWaiver] = []
-    async for issue in job.gh.getiter("/repos/{owner}/{repo}/issues", job.url_vars,
-                                      params={"creator": f"{job.ctx.app_slug}[bot]",
-                                              "state": "all", "per_page": 100}):
-        if not (isinstance(issue, Mapping) and isinstance(issue.get("number"), int)
-                and is_ours(issue, app_id=job.ctx.app_id, slug=job.ctx.app_slug)):
-            continue
-        phase = marker_of(issue.get("body") if isinstance(issue.get("body"), str) else None)
-        if phase is None or not issue.get("comments"):
-            continue
-        comments = [c async for c in job.gh.getiter(
-            "/repos/{owner}/{repo}/issues/{number}/comments",
-            {**job.url_vars, "number": issue["number"]}, params={"per_page": 100})]
-        for w in waivers_from_comments(comments, app_id=job.ctx.app_id, slug=job.ctx.app_slug):
-            if w.phase == phase:
-                out.append(PlanWaiver(w.criterion, w.user, w.reason))
-    return out
 
 
 def plan_text(ev: Evaluation) -> str:
@@ -98,7 +75,7 @@ async def run(cmd: Any, job: actions.Job) -> str:
         return NOT_HERE.format(name="waive")
     if isinstance(cmd, Status) and phase is None and not is_dashboard(job):
         return NOT_HERE.format(name="status")
-    ws = await waivers(job)
+    ws = await plansource.read_waivers(job.gh, job.ctx, job.repository)
     ev = await plansource.evaluation(job.gh, job.ctx, job.repository, waivers=ws)
     if isinstance(ev, str):
         return ev                                   # why the plan cannot be evaluated
@@ -112,7 +89,5 @@ async def run(cmd: Any, job: actions.Job) -> str:
         return (f"Phase {code(phase, limit=64)} has no criterion {code(cmd.criterion)}. "
                 "Its criteria: " + ", ".join(code(i, limit=64) for i in sorted(ids)) + ".")
     record = actions.waiver_record(job, phase, cmd)
-    everything = [*ws, PlanWaiver(cmd.criterion, job.user, cmd.reason)]
-    job.after.append(lambda: plansource.sync(job.gh, job.ctx, job.repository,
-                                             extra=everything))
+    job.after.append(lambda: plansource.sync(job.gh, job.ctx, job.repository))
     return record

@@ -9,7 +9,9 @@ from bot.app import judging, plansync
 from bot.app.judging import Repo
 from bot.app.ports import AppContext, GitHub
 from bot.core import checkrun
+from bot.core.commands import is_ours, waivers_from_comments
 from bot.core.plan import Evaluation, Evidence, Waiver, evaluate_plan
+from bot.core.plan.issuebody import marker_of
 
 NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `plan:` section."
 
@@ -26,8 +28,37 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
                                               ctx.app_id)
     if state is None:
         return {}, Evidence()
+    tests = dict(state.get("tests") or {})
+    total, skipped = int(tests.get("total") or 0), int(tests.get("skipped") or 0)
+    executed = total - skipped
+    tests.setdefault("pass_rate", int(tests.get("passed") or 0) / executed if executed else 0.0)
+    tests.setdefault("skipped_ratio", skipped / total if total else 0.0)
     src = state.get("source") or {}
-    return state, Evidence(sha=str(src.get("head_sha") or ""))
+    return dict(state, tests=tests), Evidence(sha=str(src.get("head_sha") or ""))
+
+
+async def read_waivers(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]
+                       ) -> list[Waiver]:
+    """Waivers recorded in ci-truth's comments on its own phase issues (author AND marker)."""
+    repo = Repo.of(repository)
+    out: list[Waiver] = []
+    async for issue in gh.getiter("/repos/{owner}/{repo}/issues", repo.vars,
+                                  params={"creator": f"{ctx.app_slug}[bot]", "state": "all",
+                                          "per_page": 100}):
+        if not (isinstance(issue, Mapping) and isinstance(issue.get("number"), int)
+                and is_ours(issue, app_id=ctx.app_id, slug=ctx.app_slug)):
+            continue
+        body = issue.get("body")
+        phase = marker_of(body if isinstance(body, str) else None)
+        if phase is None or not issue.get("comments"):
+            continue
+        comments = [c async for c in gh.getiter(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            dict(repo.vars, number=issue["number"]), params={"per_page": 100})]
+        out += [Waiver(w.criterion, w.user, w.reason)
+                for w in waivers_from_comments(comments, app_id=ctx.app_id, slug=ctx.app_slug)
+                if w.phase == phase]
+    return out
 
 
 async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], *,
@@ -43,16 +74,15 @@ async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
     return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence)
 
 
-async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], *,
-               extra: Iterable[Waiver] = ()) -> None:
-    """Bring the phase issues and the dashboard in line (after a waiver was recorded)."""
+async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> None:
+    """Bring the phase issues and the dashboard in line, waivers included."""
     repo = Repo.of(repository)
     config, error = await judging.load_config(gh, repo)
     if error is not None or config.plan is None:
         return
     plan = config.plan
     state, evidence = await default_branch_state(gh, ctx, repo)
-    ws = list(extra)
+    ws = await read_waivers(gh, ctx, repository)
 
     def evaluate(claimed: frozenset[str]) -> Evaluation:
         return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence)

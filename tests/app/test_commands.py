@@ -73,7 +73,7 @@ async def test_explain_gives_reasons_values_and_failed_tests(env: Env) -> None:
     failed_id = annotation["title"].partition(": ")[2]
     await say(env, seeded.repo, n, f"/truth explain {failed_id}")
     one = last_reply(env, seeded.repo, n)
-    assert f"{failed_id} ` failed" in one
+    assert f"{failed_id}` failed" in one
     assert annotation["message"].split("\n")[0][:30] in one
     await say(env, seeded.repo, n, "/truth explain zero-tests")
     assert "did not fire" in last_reply(env, seeded.repo, n)
@@ -197,7 +197,7 @@ async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: 
     assert parse_state_block(cr["output"]["text"]) is not None         # state block intact
     assert "`test-drop`" not in cr["output"]["summary"]
     await say(env, repo, n, "/truth status")
-    assert "drop accepted by ` maint `" in last_reply(env, repo, n)
+    assert "drop accepted by `maint`" in last_reply(env, repo, n)
     # A recheck of the same head keeps the acceptance; a new head does not inherit it.
     await say(env, repo, n, "/truth recheck", user="maint")
     assert cr["conclusion"] == "success"

@@ -249,11 +249,11 @@ def test_rate_limiter_memory_is_bounded_and_clock_skew_safe() -> None:
 ])
 def test_code_span_is_inert(hostile: str) -> None:
     out = code(hostile)
-    fence = out.split(" ")[0]
-    assert set(fence) == {"`"}
-    inner = out[len(fence) + 1: -len(fence) - 1]
-    assert out.endswith(" " + fence)
+    fence = out[: len(out) - len(out.lstrip("`"))]
+    assert out.endswith(fence) and len(out) > 2 * len(fence)
+    inner = out[len(fence): -len(fence)]
     assert fence not in inner                      # nothing inside can close the span
+    assert not inner.startswith("`") and not inner.endswith("`")
     assert "<!--" not in out and "-->" not in out
     assert "\u202e" not in out and "\x00" not in out
 
@@ -319,7 +319,7 @@ def test_status_and_explain_render_values_and_links_safely() -> None:
     assert "failure" in s and "total 120" in s
     assert "(https://github.com/o/r/actions/runs/555)" in s
     assert "(https://github.com/o/r/runs/99)" in s
-    assert "<script>" not in s.replace("` CI <script> `", "")
+    assert "<script>" not in s.replace("`CI <script>`", "")
     e = explain_text(STATE, None, head_sha="c" * 40, repo="o/r")
     assert "before=160, after=120" in e
     r = explain_text(STATE, "test-drop", head_sha="c" * 40, repo="o/r")

@@ -109,8 +109,8 @@ def _runs(state: Mapping[str, Any], repo: str) -> list[str]:
         link = (f"[run {rid}](https://github.com/{repo}/actions/runs/{rid})"
                 if isinstance(rid, int) and not isinstance(rid, bool) else "run unknown")
         concl = run.get("conclusion")
-        state = f"{code(concl, limit=30)}, " if isinstance(concl, str) else ""
-        out.append(f"- {code(str(name), limit=100)}: {state}{link}")
+        shown = f"{code(concl, limit=30)}, " if isinstance(concl, str) else ""
+        out.append(f"- {code(str(name), limit=100)}: {shown}{link}")
     return out[:20]
 
 

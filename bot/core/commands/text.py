@@ -20,7 +20,7 @@ def code(text: str, *, limit: int = 300) -> str:
     """Untrusted text as an inline code span: no Markdown, HTML, mentions or links apply.
 
     The backtick run is longer than any run inside (CommonMark closes a span only on an
-    equal run), with spaces around so edge backticks stay literal. HTML comment markers
+    equal run); spaces pad it only where an edge backtick would otherwise join the fence. HTML comment markers
     are broken even here, so no marker can be forged inside our own comments.
     """
     body = neutral(text, limit=limit)
@@ -28,7 +28,10 @@ def code(text: str, *, limit: int = 300) -> str:
         return "(empty)"
     longest = max((len(r) for r in re.findall(r"`+", body)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {body} {fence}"
+    if body.startswith("`") or body.endswith("`") or (
+            body.startswith(" ") and body.endswith(" ")):
+        body = f" {body} "          # CommonMark strips one space each side, keeps the rest
+    return f"{fence}{body}{fence}"
 
 
 def block(text: str, *, limit: int = 4000) -> str:
