@@ -17,3 +17,5 @@ def corpus() -> Path:
     """The real-input corpus (../shared/corpus); tests fail loudly if it is missing."""
     assert CORPUS.is_dir(), f"corpus not found at {CORPUS}: put shared/ beside the checkout"
     return CORPUS
+
+pytest_plugins = ["tests.fakegithub.plugin"]  # the fake_github fixture (tests/fakegithub/README.md)

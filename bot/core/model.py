@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 STATE_SCHEMA = "ci-truth/state@1"
 
 
-class Conclusion(str, Enum):
+class Conclusion(StrEnum):
     """Check-run conclusions the engine can reach (GitHub's own vocabulary)."""
 
     SUCCESS = "success"
@@ -18,7 +18,7 @@ class Conclusion(str, Enum):
     NEUTRAL = "neutral"
 
 
-class Rule(str, Enum):
+class Rule(StrEnum):
     """Stable rule ids: a public contract shared by config, docs, check runs and other tools."""
 
     NO_EVIDENCE = "no-evidence"
@@ -189,7 +189,7 @@ class MeasuredState:
     failures: list[FailedTest] = field(default_factory=list)   # capped; see failures_omitted
     failures_omitted: int = 0
     signatures: dict[str, int] = field(default_factory=dict)
-    test_ids: list[str] = field(default_factory=list)          # sorted, capped; see test_ids_complete
+    test_ids: list[str] = field(default_factory=list)  # sorted, capped (test_ids_complete)
     test_ids_complete: bool = True
     # Filled by adapters that know more than the reports (the App, the Action):
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -1,0 +1,110 @@
+"""`ci-truth check`: read reports from paths, judge them, print text, JSON or Markdown."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from bot.core.config import DEFAULT_CONFIG, Config, parse_config
+from bot.core.errors import ConfigError
+from bot.core.state import Baseline, baseline_from_json
+
+DEFAULT_CONFIG_PATH = Path(".github/ci-truth.yml")
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_BASELINE_BYTES = 256 * 1024 * 1024
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable inputs the user named: exit 2 with this message."""
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register `check`."""
+    p = subparsers.add_parser(
+        "check", help="judge test reports (exit 0 ok/neutral, 1 failure, 2 usage error)",
+        description="Read test reports (files, directories, .zip, .gz) and say whether they "
+        "are real evidence that the tests ran and passed.")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="report files, directories (searched recursively), .zip or .gz")
+    p.add_argument("--config", metavar="FILE",
+                   help="configuration (default: .github/ci-truth.yml when it exists)")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="an earlier `check --format json` output, for the test-drop rule")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+
+
+def _read(path: str, cap: int, what: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(cap + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > cap:
+        raise UsageError(f"{what} {path} is larger than {cap} bytes")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path} is not UTF-8 text ({exc.reason} at byte "
+                         f"{exc.start})") from None
+
+
+def load_config(path: str | None) -> Config:
+    """The named config, else .github/ci-truth.yml if present, else the defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.is_file():
+            return DEFAULT_CONFIG
+        path = str(DEFAULT_CONFIG_PATH)
+    return parse_config(_read(path, MAX_CONFIG_BYTES, "config"), source=path)
+
+
+def load_baseline(path: str) -> Baseline:
+    """Read an earlier JSON output for the test-drop rule."""
+    text = _read(path, MAX_BASELINE_BYTES, "baseline")
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise UsageError(f"baseline {path} is not JSON: {exc}") from None
+    return baseline_from_json(doc, source=path)
+
+
+def render(result: Any, fmt: str) -> str:
+    """The chosen rendering of a Result."""
+    from bot.core.render import render_markdown, render_text
+    from bot.core.state import to_json
+    if fmt == "json":
+        return json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n"
+    if fmt == "markdown":
+        return render_markdown(result) + "\n"
+    return render_text(result)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 for success or neutral, 1 for a failing verdict, 2 for usage/config errors."""
+    from bot.core.engine import evaluate
+    from bot.core.limits import Limits
+    from bot.core.model import Conclusion
+    from bot.intake import iter_sources
+    try:
+        config = load_config(args.config)
+        baseline = load_baseline(args.baseline) if args.baseline else None
+        limits = Limits()
+        result = evaluate(iter_sources(args.paths, limits), config, baseline=baseline,
+                          limits=limits)
+        out = render(result, args.format)
+        if args.output:
+            try:
+                Path(args.output).write_text(out, encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}"
+                                 ) from None
+        else:
+            sys.stdout.buffer.write(out.encode("utf-8", errors="replace"))
+            sys.stdout.flush()
+    except (ConfigError, UsageError) as exc:
+        print(f"ci-truth: error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if result.verdict.conclusion is Conclusion.FAILURE else 0

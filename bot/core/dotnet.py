@@ -1,0 +1,257 @@
+"""The .NET report dialects: xUnit.net v1/v2 XML, NUnit 2 and 3 XML, MSTest/VSTest TRX."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bot.core.model import Declared
+from bot.core.reportbase import Context, compare, cut, first_line, parse_int, parse_time
+from bot.core.testcase import Outcome, TestCase, make_id
+from bot.core.xmlstream import Refused
+
+P, S, F, E = Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED, Outcome.ERROR
+# Result words of each dialect, lower-cased; anything unknown counts as an error (never a pass).
+XUNIT = {"pass": P, "fail": F, "skip": S, "notrun": S}
+NUNIT = {"success": P, "passed": P, "failure": F, "failed": F, "error": E, "ignored": S,
+         "skipped": S, "notrunnable": E, "inconclusive": S, "warning": P, "cancelled": E}
+NUNIT3_LABEL = {"error": E, "invalid": E, "cancelled": E}
+TRX = {"passed": P, "passedbutrunaborted": P, "completed": P, "warning": P, "failed": F,
+       "error": E, "timeout": E, "aborted": E, "notrunnable": E, "notexecuted": S,
+       "inconclusive": S, "pending": S, "disconnected": E, "inprogress": E}
+# Text inside a test worth keeping: element → which buffer it fills.
+TEXT = {"message": "msg", "Message": "msg", "stack-trace": "details", "StackTrace": "details",
+        "StdErr": "err", "reason": "msg"}
+
+
+class _Cases:
+    """Shared handler: one element per test, result in attributes, text in child elements."""
+
+    case_elements: frozenset[str] = frozenset()
+
+    def __init__(self, ctx: Context, parser: Any) -> None:
+        self.ctx = ctx
+        self.parser = parser
+        self.limits = ctx.limits
+        self.depth = 0
+        self.case: dict[str, str] | None = None
+        self.case_depth = 0
+        self.case_name = ""
+        self.failure_child = False
+        self.bufs: dict[str, list[str]] = {}
+        self.buf: list[str] = []
+        self.buf_len = 0
+        self.suite = ""
+        self.seen = 0
+        self.failing = 0
+        self.skipped = 0
+        self.declared: Declared | None = None
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        self.depth += 1
+        if self.depth > self.limits.max_depth:
+            raise Refused(f"refused: XML nested deeper than {self.limits.max_depth} levels "
+                          f"(limits.max_depth)")
+        if name in self.case_elements:
+            if self.case is None:
+                self.case, self.case_depth, self.bufs = attrs, self.depth, {}
+                self.case_name = name
+                self.failure_child = False
+        elif self.case is not None:
+            if name == "failure":
+                self.failure_child = True
+            target = TEXT.get(name)
+            if target is not None:
+                self.buf = self.bufs.setdefault(target, [])
+                self.buf_len = sum(map(len, self.buf))
+                self.parser.CharacterDataHandler = self._collect
+        else:
+            self.other(name, attrs)
+
+    def end(self, name: str) -> None:
+        if self.case is not None:
+            if self.depth == self.case_depth and name == self.case_name:
+                attrs, self.case = self.case, None
+                self.case_test(attrs)
+            elif name in TEXT:
+                self.parser.CharacterDataHandler = None
+        self.depth -= 1
+
+    def _collect(self, data: str) -> None:
+        if self.buf_len < self.limits.max_details:
+            self.buf.append(data)
+            self.buf_len += len(data)
+
+    def text(self, key: str, limit: int) -> str:
+        return cut("".join(self.bufs.get(key, ())).strip(), limit)
+
+    def build(self, name: str, classname: str, outcome: Outcome, time: float) -> TestCase:
+        """A TestCase from the current test's attributes and collected text."""
+        lim = self.limits
+        if classname and name.startswith(classname + "."):
+            name = name[len(classname) + 1:]  # "Ns.Class.Method(x)" under class "Ns.Class"
+        details = self.text("details", lim.max_details) if outcome is not P else ""
+        msg = self.text("msg", lim.max_message) if outcome is not P else ""
+        name, classname = cut(name, lim.max_name), cut(classname, lim.max_name)
+        self.seen += 1
+        self.failing += outcome is F or outcome is E
+        self.skipped += outcome is S
+        return TestCase(id=make_id(classname, name, self.suite), name=name,
+                        classname=classname, outcome=outcome, time=time,
+                        message=msg or first_line(details, lim.max_message), details=details,
+                        system_err=self.text("err", lim.max_details))
+
+    def other(self, name: str, attrs: dict[str, str]) -> None:
+        """Elements outside a test (suites, summaries)."""
+
+    def case_test(self, attrs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def finish(self, complete: bool) -> None:
+        """Check the declared totals against the tests present when the file was complete."""
+        self.ctx.report.declared = self.declared
+        if complete and self.declared is not None:
+            compare(self.ctx, "the report's summary", self.declared, self.seen, self.failing,
+                    self.skipped)
+
+
+class XUnit(_Cases):
+    """xUnit.net v2 (<assemblies>) and v1 (<assembly>) XML: <test result="Pass|Fail|Skip">."""
+
+    case_elements = frozenset({"test", "error"})  # <errors><error>: failures outside tests
+
+    def other(self, name: str, attrs: dict[str, str]) -> None:
+        if name == "assembly":
+            d = Declared(tests=parse_int(attrs.get("total")),
+                         failures=parse_int(attrs.get("failed")),
+                         skipped=parse_int(attrs.get("skipped")))
+            if self.declared is None:
+                self.declared = d
+            else:
+                for field in ("tests", "failures", "skipped"):
+                    a, b = getattr(self.declared, field), getattr(d, field)
+                    setattr(self.declared, field, None if a is None or b is None else a + b)
+            self.suite = attrs.get("name", "")
+
+    def case_test(self, attrs: dict[str, str]) -> None:
+        if self.case_name == "error":  # e.g. a class fixture's cleanup threw: not a pass
+            what = " ".join(filter(None, (attrs.get("type"), attrs.get("name"))))
+            tc = self.build(what or "error", "", E, 0.0)
+            self.seen -= 1  # not counted in the assembly's declared totals
+            self.failing -= 1
+            self.ctx.emit(tc)
+            return
+        outcome = XUNIT.get(attrs.get("result", "").lower(), E)
+        self.ctx.emit(self.build(attrs.get("name", ""), attrs.get("type", ""), outcome,
+                                 parse_time(attrs.get("time"))))
+
+
+class NUnit(_Cases):
+    """NUnit 2 (<test-results>) and NUnit 3 (<test-run>, <test-suite>) XML: <test-case>."""
+
+    case_elements = frozenset({"test-case"})
+
+    def other(self, name: str, attrs: dict[str, str]) -> None:
+        if self.depth == 1:
+            self.declared = nunit_declared(name, attrs)
+        if name == "test-suite":
+            self.suite = attrs.get("fullname") or attrs.get("name", "")
+
+    def case_test(self, attrs: dict[str, str]) -> None:
+        result = attrs.get("result")
+        if result is None:  # NUnit 2.0-2.4: executed/success and a <failure> child only
+            if attrs.get("executed", "").lower() == "false":
+                result = "skipped"
+            elif self.failure_child or attrs.get("success", "true").lower() != "true":
+                result = "failure"
+            else:
+                result = "success"
+        outcome = NUNIT.get(result.lower(), E)
+        if outcome is F:
+            outcome = NUNIT3_LABEL.get(attrs.get("label", "").lower(), F)
+        if attrs.get("executed", "").lower() == "false" and outcome is P:
+            outcome = S
+        name = attrs.get("name", "")
+        classname = attrs.get("classname", "")
+        if not classname:
+            classname, name = split_full_name(attrs.get("fullname", name))
+        time = parse_time(attrs.get("duration", attrs.get("time")))
+        self.ctx.emit(self.build(name, classname, outcome, time))
+
+
+def split_full_name(full: str) -> tuple[str, str]:
+    """"Ns.Class.Method(1.5)" → ("Ns.Class", "Method(1.5)"); no dot → ("", full)."""
+    head = full.split("(", 1)[0]
+    cut_at = head.rfind(".")
+    return (full[:cut_at], full[cut_at + 1:]) if cut_at > 0 else ("", full)
+
+
+def nunit_declared(root: str, attrs: dict[str, str]) -> Declared:
+    """NUnit 2 `total` leaves out not-run tests and counts invalid ones apart; NUnit 3's
+    `failed` includes errors."""
+    total = parse_int(attrs.get("total"))
+    if root == "test-results":
+        not_run = parse_int(attrs.get("not-run")) or 0
+        errors = parse_int(attrs.get("errors"))
+        invalid = parse_int(attrs.get("invalid")) or 0
+        return Declared(tests=None if total is None else total + not_run,
+                        failures=parse_int(attrs.get("failures")),
+                        errors=None if errors is None else errors + invalid)
+    return Declared(tests=total, failures=parse_int(attrs.get("failed")))
+
+
+class Trx(_Cases):
+    """MSTest/VSTest TRX: <UnitTestResult outcome=...>; class names come later, in definitions.
+
+    TRX writes <Results> before <TestDefinitions>, so results are held until the end of the
+    file to give them their class names (bounded by limits.max_testcases).
+    """
+
+    case_elements = frozenset({"UnitTestResult"})
+
+    def __init__(self, ctx: Context, parser: Any) -> None:
+        super().__init__(ctx, parser)
+        self.held: list[tuple[str, TestCase]] = []
+        self.classes: dict[str, str] = {}
+        self.unit = ""
+
+    def other(self, name: str, attrs: dict[str, str]) -> None:
+        if name == "UnitTest":
+            self.unit = attrs.get("id", "")
+        elif name == "TestMethod" and self.unit:
+            self.classes[self.unit] = attrs.get("className", "").split(",")[0].strip()
+        elif name == "Counters":
+            errors = [parse_int(attrs.get(k)) for k in ("error", "timeout", "aborted",
+                                                         "notRunnable", "disconnected")]
+            self.declared = Declared(tests=parse_int(attrs.get("total")),
+                                     failures=parse_int(attrs.get("failed")),
+                                     errors=sum(e or 0 for e in errors))
+
+    def case_test(self, attrs: dict[str, str]) -> None:
+        outcome = TRX.get(attrs.get("outcome", "").lower(), E)
+        tc = self.build(attrs.get("testName", ""), "", outcome,
+                        parse_time(attrs.get("duration")))
+        if len(self.held) >= self.limits.max_testcases:
+            raise Refused(f"refused: the report holds more than {self.limits.max_testcases:,} "
+                          f"test results (limits.max_testcases)")
+        self.held.append((attrs.get("testId", ""), tc))
+
+    def finish(self, complete: bool) -> None:
+        held, self.held = self.held, []
+        for test_id, tc in held:
+            classname = cut(self.classes.get(test_id, ""), self.limits.max_name)
+            if classname:
+                if tc.name.startswith(classname + "."):
+                    tc.name = tc.name[len(classname) + 1:]
+                tc.classname = classname
+                tc.id = make_id(classname, tc.name, "")
+            self.ctx.emit(tc)
+        super().finish(complete)
+
+
+Factory = Callable[[Context, Any], Any]
+ROOTS: dict[str, tuple[str, Factory]] = {
+    "assemblies": ("xunit2", XUnit), "assembly": ("xunit2", XUnit),
+    "test-results": ("nunit2", NUnit), "test-run": ("nunit3", NUnit),
+    "test-suite": ("nunit3", NUnit), "TestRun": ("trx", Trx),
+}

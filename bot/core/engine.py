@@ -1,0 +1,62 @@
+"""The pipeline: Sources → streaming parser → Measurer → judge → Result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from bot.core.config import DEFAULT_CONFIG, Config
+from bot.core.junit import parse_report
+from bot.core.limits import Limits
+from bot.core.measure import Measurer
+from bot.core.model import MeasuredState, Reason, Source, Verdict
+from bot.core.state import Baseline, baseline_from_json
+from bot.core.verdict import judge
+
+__all__ = ["Result", "Source", "evaluate", "measure"]
+
+
+@dataclass(slots=True)
+class Result:
+    """What one evaluation found and concluded."""
+
+    state: MeasuredState
+    verdict: Verdict
+
+
+def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
+            limits: Limits | None = None) -> MeasuredState:
+    """Parse every source into one measured state (no verdict).
+
+    A source with `.error` (refused by its reader) becomes an unreadable report. Once
+    the evaluation has read `limits.max_testcases` testcases, the remaining sources are
+    recorded as unreadable instead of parsed.
+    """
+    limits = limits or Limits()
+    measurer = Measurer(config.signatures, max_failures=limits.max_failures_kept,
+                        max_test_ids=limits.max_test_ids)
+    seen = 0
+    for source in sources:
+        if source.error is not None or source.chunks is None:
+            measurer.unreadable(source.path, source.error or "no content to read")
+            continue
+        if seen >= limits.max_testcases:
+            measurer.unreadable(source.path, f"not read: this evaluation already holds "
+                                f"{limits.max_testcases} testcases (the cap)")
+            continue
+        report = parse_report(source.chunks, path=source.path,
+                              sink=measurer.sink_for(source.path), limits=limits)
+        seen += report.counts.tests
+        measurer.add_file(report)
+    return measurer.state()
+
+
+def evaluate(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
+             baseline: Baseline | Mapping[str, object] | None = None,
+             extra_reasons: Sequence[Reason] = (), limits: Limits | None = None) -> Result:
+    """Measure the sources and judge them; a Mapping baseline is read with baseline_from_json."""
+    if baseline is not None and not isinstance(baseline, Baseline):
+        baseline = baseline_from_json(baseline)
+    state = measure(sources, config, limits=limits)
+    verdict = judge(state, config, baseline=baseline, extra_reasons=extra_reasons)
+    return Result(state=state, verdict=verdict)

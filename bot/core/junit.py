@@ -1,0 +1,266 @@
+"""Streaming JUnit-family parser (pyexpat handlers) and parse_report, which picks the dialect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bot.core import dotnet
+from bot.core.limits import DEFAULT_LIMITS, Limits
+from bot.core.model import Declared, FileReport
+from bot.core.reportbase import (
+    MAX_SECONDS,
+    Context,
+    Dialect,
+    compare,
+    cut,
+    first_line,
+    parse_int,
+    parse_time,
+)
+from bot.core.suites import Suite, declared_of, merge_runs, sum_declared
+from bot.core.testcase import Outcome, TestCase
+from bot.core.xmlstream import Refused, new_parser, run
+
+_OUTCOMES = (Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED, Outcome.ERROR)
+_SKIP_STATUS = frozenset({"disabled", "notrun", "skipped", "skip", "ignored", "suppressed"})
+_KNOWN = ("testsuites, testsuite, assemblies, assembly, test-results, test-run, test-suite, "
+          "TestRun")
+
+
+_CHILD = {"skipped": 1, "failure": 2, "error": 3, "system-err": 0,
+          "flakyFailure": -1, "flakyError": -1}
+_RERUN_AFTER = frozenset({Outcome.FAILED, Outcome.ERROR})  # tools rerun failed tests only
+_PYTEST_SUITES = frozenset({"pytest", "pytest tests"})
+_SUITE = frozenset({"testsuite", "testsuites", "testrun"})
+
+
+class _Handlers:
+    __slots__ = ("end", "finish", "start")
+
+    def __init__(self, start: Callable[[str, dict[str, str]], None], end: Callable[[str], None],
+                 finish: Callable[[bool], None]) -> None:
+        self.start = start
+        self.end = end
+        self.finish = finish
+
+
+def junit(ctx: Context, parser: Any) -> Dialect:
+    """Handlers for <testsuites>/<testsuite> reports (and Eclipse <testrun>).
+
+    Closures over local variables, because this runs for every element of reports that
+    can be gigabytes long: only the current testcase is held, its text capped while read.
+    """
+    lim = ctx.limits
+    max_depth, max_name = lim.max_depth, lim.max_name
+    max_message, max_details = lim.max_message, lim.max_details
+    emit = ctx.emit
+    suites: list[Suite] = []
+    top: list[Declared] = []
+    root: list[Declared] = []
+    depth = 0
+    case: dict[str, str] | None = None
+    case_depth = -9
+    rank = 0
+    msg = ""
+    details: list[str] = []
+    err: list[str] = []
+    buf: list[str] = details
+    buf_len = 0
+    flaky = False
+    collecting = False
+    pending: TestCase | None = None
+    line_base = [0]  # pytest writes 0-based line numbers
+    raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
+
+    def collect(data: str) -> None:
+        nonlocal buf_len
+        if buf_len < max_details:
+            buf.append(data)
+            buf_len += len(data)
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth, case, case_depth, rank, msg, details, err, buf, buf_len, flaky
+        nonlocal collecting
+        depth += 1
+        if depth > max_depth:
+            raise Refused(f"refused: XML nested deeper than {max_depth} levels "
+                          f"(limits.max_depth)")
+        if name == "testcase":
+            if case is None:
+                case, case_depth, rank, flaky = attrs, depth, 0, False
+            return
+        if case is not None:
+            if depth == case_depth + 1:
+                code = _CHILD.get(name)
+                if code is None:
+                    return
+                if code == 0:
+                    if err:
+                        buf, buf_len = err, sum(map(len, err))
+                    else:
+                        buf = err = []
+                        buf_len = 0
+                elif code > rank:
+                    rank, msg = code, attrs.get("message", "")
+                    buf = details = []
+                    buf_len = 0
+                elif code < 0:
+                    flaky = True
+                    return
+                else:
+                    return
+                collecting = True
+                parser.CharacterDataHandler = collect
+            return
+        if name in _SUITE:
+            if attrs.get("name") in _PYTEST_SUITES:
+                line_base[0] = 1
+            declared = declared_of(attrs)
+            if depth == 1 and name != "testsuite":
+                if declared != Declared():
+                    root.append(declared)
+                return
+            if not suites:
+                top.append(declared)
+            suites.append(Suite(cut(attrs.get("name", ""), max_name), declared, depth))
+
+    def end(name: str) -> None:
+        nonlocal depth, case, collecting, pending, err, details
+        if collecting and depth == case_depth + 1:
+            parser.CharacterDataHandler = None
+            collecting = False
+        elif depth == case_depth and case is not None:
+            attrs, case = case, None
+            r = rank
+            if r == 0 and ("status" in attrs or "result" in attrs):
+                status = attrs.get("status") or attrs.get("result") or ""
+                if status.lower() in _SKIP_STATUS:
+                    r = 1
+            name = attrs.get("name", "")
+            if len(name) > max_name:
+                name = cut(name, max_name)
+            classname = attrs.get("classname", "")
+            if len(classname) > max_name:
+                classname = cut(classname, max_name)
+            if classname:
+                tid = classname + "::" + name
+            elif suites and suites[-1].name:
+                tid = suites[-1].name + "::" + name
+            else:
+                tid = name
+            text = message = ""
+            if r:
+                text = cut("".join(details), max_details)
+                message = msg or (first_line(text, max_message) if r > 1 else "")
+                if len(message) > max_message:
+                    message = cut(message, max_message)
+            line = attrs.get("line")
+            seconds = attrs.get("time")
+            if seconds is None:
+                secs = 0.0
+            else:
+                try:
+                    secs = float(seconds)
+                except ValueError:
+                    secs = parse_time(seconds)
+                if not 0.0 <= secs < MAX_SECONDS:
+                    secs = parse_time(seconds)
+            tc = TestCase(tid, name, classname, _OUTCOMES[r], secs,
+                          message, text, cut("".join(err), max_details) if err else "",
+                          attrs.get("file"), None if line is None else _line(line, line_base[0]),
+                          flaky and r == 0)
+            if err:
+                err = []
+            if details:
+                details = []
+            raw[0] += 1
+            if r:
+                raw[1 if r > 1 else 2] += 1
+            if suites:
+                s = suites[-1]
+                s.tests += 1
+                if r > 1:
+                    s.failing += 1
+                elif r:
+                    s.skipped += 1
+            if pending is None:
+                pending = tc
+            elif pending.id == tid and tid and pending.outcome in _RERUN_AFTER:
+                pending = merge_runs(pending, tc)
+            else:
+                emit(pending)
+                pending = tc
+        elif suites and suites[-1].depth == depth:
+            suite = suites.pop()
+            where = f"suite {suite.name!r}" if suite.name else "an unnamed suite"
+            compare(ctx, where, suite.declared, suite.tests, suite.failing, suite.skipped)
+            if suites:
+                parent = suites[-1]
+                parent.tests += suite.tests
+                parent.failing += suite.failing
+                parent.skipped += suite.skipped
+        depth -= 1
+
+    def finish(complete: bool) -> None:
+        nonlocal pending
+        if pending is not None:
+            last, pending = pending, None
+            emit(last)
+        if not complete:
+            return
+        if root:
+            ctx.report.declared = root[0]
+            compare(ctx, "the report's root", root[0], raw[0], raw[1], raw[2])
+        else:
+            ctx.report.declared = sum_declared(top)
+
+    return _Handlers(start, end, finish)
+
+
+def _line(text: str, base: int) -> int | None:
+    value = parse_int(text)
+    return None if value is None else value + base
+
+
+_DIALECTS: dict[str, tuple[str, Callable[[Context, Any], Dialect]]] = {
+    "testsuites": ("junit", junit), "testsuite": ("junit", junit), "testrun": ("junit", junit),
+    **dotnet.ROOTS,
+}
+
+
+def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase], None],
+                 limits: Limits = DEFAULT_LIMITS) -> FileReport:
+    """Read one report; never raises on bad input (FileReport.error says why it is unreadable).
+
+    The dialect is chosen by the root element: testsuites/testsuite → junit, assemblies →
+    xunit2, test-results → nunit2, test-run → nunit3, TestRun → trx.
+    """
+    report = FileReport(path=path)
+    ctx = Context(report, sink, limits)
+    parser = new_parser()
+    chosen: list[Dialect] = []
+
+    def root(name: str, attrs: dict[str, str]) -> None:
+        entry = _DIALECTS.get(name)
+        if entry is None:
+            raise Refused(f"not a test report: the root element is <{cut(name, 64)}>; "
+                          f"known report roots are {_KNOWN}")
+        report.format, factory = entry
+        dialect = factory(ctx, parser)
+        chosen.append(dialect)
+        parser.StartElementHandler = dialect.start
+        parser.EndElementHandler = dialect.end
+        dialect.start(name, attrs)
+
+    parser.StartElementHandler = root
+    error = run(parser, chunks, max_bytes=limits.max_file_bytes)
+    parser.StartElementHandler = parser.EndElementHandler = None
+    parser.CharacterDataHandler = None
+    if chosen:
+        try:
+            chosen[0].finish(error is None)
+        except Refused as exc:
+            error = error or str(exc)
+    report.error = error
+    return report

@@ -1,0 +1,37 @@
+"""Every cap the readers enforce (Limits) and the exception a capped stream raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on what one evaluation reads; documented in docs/parsing.md ("Safety caps")."""
+
+    max_file_bytes: int = 512 * MiB      # decompressed bytes of one report
+    max_total_bytes: int = 2 * GiB       # all reports of one evaluation
+    max_zip_members: int = 1000
+    max_member_bytes: int = 512 * MiB
+    max_zip_ratio: float = 200.0
+    max_testcases: int = 5_000_000       # per evaluation (parse_report applies it per file)
+    max_name: int = 512
+    max_message: int = 2048
+    max_details: int = 8192
+    max_failures_kept: int = 2000
+    max_test_ids: int = 100_000
+    max_depth: int = 64                  # XML element nesting
+
+
+DEFAULT_LIMITS = Limits()
+
+
+class InputRefused(Exception):
+    """Raised by a chunk stream (gzip, zip member, file) that hit a cap or found corrupt data.
+
+    ``str(err)`` is a sentence a person understands; parse_report turns it into
+    FileReport.error instead of letting it escape.
+    """

@@ -1,0 +1,84 @@
+"""Measurer: a bounded-memory sink for parsed testcases and file reports → MeasuredState."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
+
+if TYPE_CHECKING:
+    from bot.core.testcase import TestCase
+
+_KIND = {"failed": "failure", "error": "error"}
+
+
+class Measurer:
+    """Accumulates what every report yielded; memory is bounded by the Limits caps.
+
+    Per testcase it keeps: failing tests (first `max_failures_kept`, the count stays
+    exact in `failures_omitted`), signature counts and test ids (first `max_test_ids`
+    distinct ids; beyond that `test_ids_complete` becomes False). Totals are the sum
+    of the FileReport counts the parser produced, unreadable files included (whatever
+    was read before the problem), so totals and the per-file table always agree.
+
+    A signature counts testcases, not matches: a failed or errored testcase counts
+    once when its regex matches its message, details or system-err; any other
+    testcase counts once when the regex matches its system-err.
+    """
+
+    def __init__(self, signatures: Mapping[str, re.Pattern[str]] | None = None, *,
+                 max_failures: int = 2000, max_test_ids: int = 100_000) -> None:
+        """Caps normally come from Limits.max_failures_kept and Limits.max_test_ids."""
+        self._max_failures = max_failures
+        self._max_test_ids = max_test_ids
+        self._signatures = dict(signatures or {})
+        self._state = MeasuredState(signatures={name: 0 for name in self._signatures})
+        self._ids: set[str] = set()
+
+    def sink_for(self, report: str) -> Callable[[TestCase], None]:
+        """A sink for the testcases of one report file (named `report` in failures)."""
+
+        def sink(case: TestCase) -> None:
+            self.add_case(case, report)
+
+        return sink
+
+    def add_case(self, case: TestCase, report: str) -> None:
+        """Record one testcase read from `report`."""
+        state = self._state
+        outcome = str(getattr(case.outcome, "value", case.outcome))
+        kind = _KIND.get(outcome)
+        if kind is not None:
+            if len(state.failures) < self._max_failures:
+                state.failures.append(FailedTest(
+                    id=case.id, kind=kind, message=case.message, report=report,
+                    file=case.file, line=case.line, details=case.details))
+            else:
+                state.failures_omitted += 1
+        if self._signatures:
+            texts = (case.message, case.details, case.system_err) if kind else \
+                (case.system_err,)
+            for name, pattern in self._signatures.items():
+                if any(text and pattern.search(text) for text in texts):
+                    state.signatures[name] += 1
+        if state.test_ids_complete and case.id not in self._ids:
+            if len(self._ids) < self._max_test_ids:
+                self._ids.add(case.id)
+            else:
+                state.test_ids_complete = False
+
+    def add_file(self, report: FileReport) -> None:
+        """Record a parsed (or refused) report file; its counts join the totals."""
+        self._state.files.append(report)
+        self._state.totals.add(report.counts)
+
+    def unreadable(self, path: str, reason: str) -> None:
+        """Record a source that could not be read at all."""
+        self.add_file(FileReport(path=path, counts=Counts(), error=reason))
+
+    def state(self) -> MeasuredState:
+        """The measured state so far (test ids sorted)."""
+        self._state.test_ids = sorted(self._ids)
+        return self._state

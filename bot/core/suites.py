@@ -1,0 +1,62 @@
+"""JUnit suite bookkeeping: declared totals, per-suite tallies, and merging consecutive reruns."""
+
+from __future__ import annotations
+
+from bot.core.model import Declared
+from bot.core.reportbase import parse_int
+from bot.core.testcase import Outcome, TestCase
+
+
+def declared_of(attrs: dict[str, str]) -> Declared:
+    """Totals a suite element declares (skipped = skipped|skips + disabled)."""
+    skipped = parse_int(attrs.get("skipped", attrs.get("skips")))
+    disabled = parse_int(attrs.get("disabled"))
+    if disabled:
+        skipped = (skipped or 0) + disabled
+    return Declared(tests=parse_int(attrs.get("tests")),
+                    failures=parse_int(attrs.get("failures")),
+                    errors=parse_int(attrs.get("errors")), skipped=skipped)
+
+
+class Suite:
+    """One open <testsuite>: its name, what it declares, and the testcases counted inside."""
+
+    __slots__ = ("declared", "depth", "failing", "name", "skipped", "tests")
+
+    def __init__(self, name: str, declared: Declared, depth: int) -> None:
+        self.name = name
+        self.declared = declared
+        self.depth = depth
+        self.tests = 0
+        self.failing = 0
+        self.skipped = 0
+
+
+def sum_declared(items: list[Declared]) -> Declared | None:
+    """Field-wise sum of declared totals (None where no suite declared the field)."""
+    if not items:
+        return None
+
+    def total(values: list[int | None]) -> int | None:
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+    return Declared(tests=total([d.tests for d in items]),
+                    failures=total([d.failures for d in items]),
+                    errors=total([d.errors for d in items]),
+                    skipped=total([d.skipped for d in items]))
+
+
+def merge_runs(first: TestCase, then: TestCase) -> TestCase:
+    """One test written twice in a row (a rerun): passed once and failed once is flaky,
+    all runs failing is the worst failure, and the times add up."""
+    runs = {first.outcome, then.outcome}
+    failing = runs & {Outcome.FAILED, Outcome.ERROR}
+    if Outcome.PASSED in runs and failing:
+        winner = first if first.outcome is Outcome.PASSED else then
+        winner.flaky = True
+    elif failing:
+        winner = first if first.outcome is Outcome.ERROR or then.outcome not in failing else then
+    else:
+        winner = then if then.outcome is Outcome.PASSED else first
+    winner.time = first.time + then.time
+    return winner

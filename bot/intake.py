@@ -1,0 +1,101 @@
+"""Filesystem adapter: paths (files, directories, .zip, .gz) → core Sources, read lazily.
+
+Directory rule: walked recursively in sorted order without following symlinked directories;
+only report-like names are read (archive.REPORT_NAME: *.xml, *.trx, *.junit-xml, *.junit,
+each optionally .gz); zips inside directories are not opened. A path given explicitly is
+always read, whatever its name: its first bytes decide zip, gzip or XML.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+
+from bot.core.archive import CHUNK, REPORT_NAME, ArchiveStats, iter_gzip, iter_zip, sniff
+from bot.core.limits import DEFAULT_LIMITS, InputRefused, Limits
+from bot.core.model import Source
+from bot.core.xmlstream import size
+
+
+class _Budget:
+    """Bytes read across every source of one evaluation (limits.max_total_bytes)."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.left = limits.max_total_bytes
+        self.cap = limits.max_total_bytes
+
+    def take(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.left -= len(chunk)
+            if self.left < 0:
+                raise InputRefused(f"refused: all reports together exceed the {size(self.cap)} "
+                                   f"cap (limits.max_total_bytes)")
+            yield chunk
+
+
+def _file_chunks(path: str) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise InputRefused(f"could not read {path}: {exc.strerror or exc}") from exc
+
+
+def _gzip_chunks(path: str, limits: Limits) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as fh:
+            yield from iter_gzip(fh, name=path, limits=limits)
+    except OSError as exc:
+        raise InputRefused(f"could not read {path}: {exc.strerror or exc}") from exc
+
+
+def _one_file(path: str, limits: Limits, budget: _Budget,
+              stats: ArchiveStats | None) -> Iterator[Source]:
+    try:
+        with open(path, "rb") as fh:
+            kind = sniff(fh.read(8))
+    except OSError as exc:
+        yield Source(path, error=f"could not read {path}: {exc.strerror or exc}")
+        return
+    if kind == "zip":
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - stays open while members are read lazily
+        except OSError as exc:
+            yield Source(path, error=f"could not read {path}: {exc.strerror or exc}")
+            return
+        for member in iter_zip(fh, name=path, limits=limits, stats=stats):
+            chunks = None if member.chunks is None else budget.take(iter(member.chunks))
+            yield Source(member.name, chunks=chunks, error=member.error)
+    elif kind == "gzip":
+        yield Source(path, chunks=budget.take(_gzip_chunks(path, limits)))
+    else:
+        yield Source(path, chunks=budget.take(_file_chunks(path)))
+
+
+def _walk(root: str) -> Iterator[str]:
+    for top, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if REPORT_NAME.search(name):
+                full = os.path.join(top, name)
+                if os.path.isfile(full):
+                    yield full
+
+
+def iter_sources(paths: Sequence[str], limits: Limits = DEFAULT_LIMITS, *,
+                 stats: ArchiveStats | None = None) -> Iterator[Source]:
+    """One Source per report found under `paths`; a missing path is a Source with an error.
+
+    Nothing is read until a Source's chunks are iterated (1 MiB at a time); zip members
+    are checked against the caps on the archive's directory before any is decompressed.
+    """
+    budget = _Budget(limits)
+    for path in paths:
+        if os.path.isdir(path):
+            for file in _walk(path):  # an empty directory yields nothing: no-evidence
+                yield from _one_file(file, limits, budget, stats)
+        elif os.path.exists(path):
+            yield from _one_file(path, limits, budget, stats)
+        else:
+            yield Source(path, error=f"no such file or directory: {path}")

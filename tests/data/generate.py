@@ -1,0 +1,209 @@
+"""Reproduce the real-tool reports under tests/data/generated/ and examples/.
+
+Every file is written by a real test tool run here (pytest, node's test runner, ctest);
+nothing is hand-edited. The one exception is documented where it happens: the
+"truncated" report is a real pytest report cut at a byte offset, because pytest writes
+its report in one go at exit and cannot be killed half-way through writing it.
+
+Usage: python tests/data/generate.py  (from the repository root; needs pytest, node, cmake)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+GEN = ROOT / "tests" / "data" / "generated"
+EX = ROOT / "examples"
+PYTHON = os.environ.get("CI_TRUTH_PYTHON", sys.executable)
+
+HEALTHY = {
+    "test_math.py": """
+        import math
+        import pytest
+
+        def test_sqrt():
+            assert math.sqrt(9) == 3
+
+        @pytest.mark.parametrize("n", [1, 2, 3])
+        def test_square(n):
+            assert n * n == n ** 2
+
+        def test_floor():
+            assert math.floor(2.5) == 2
+    """,
+    "test_text.py": """
+        import sys
+
+        def test_upper():
+            assert "ci".upper() == "CI"
+
+        def test_prints_to_stderr():
+            print("warning: This event loop is already running", file=sys.stderr)
+            assert True
+    """,
+}
+
+FAILING = {
+    "test_orders.py": """
+        import pytest
+
+        def test_total():
+            assert sum([1, 2, 3]) == 6
+
+        def test_discount():
+            price = 100
+            assert price * 0.9 == 91, "discount is wrong"
+
+        def test_tax():
+            raise RuntimeError("tax service unreachable")
+
+        @pytest.fixture
+        def broken():
+            raise ValueError("fixture exploded")
+
+        def test_uses_broken_fixture(broken):
+            assert broken
+
+        @pytest.mark.skip(reason="not ready")
+        def test_refund():
+            pass
+
+        @pytest.mark.xfail(reason="known bug")
+        def test_known_bug():
+            assert False
+
+        @pytest.mark.xfail(reason="fixed?", strict=True)
+        def test_strict_xpass():
+            assert True
+    """,
+}
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> int:
+    print("+", " ".join(cmd), f"(in {cwd.name})", file=sys.stderr)
+    full_env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+    full_env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(cmd, cwd=cwd, env=full_env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, check=False).returncode
+
+
+def project(base: Path, name: str, files: dict[str, str]) -> Path:
+    where = base / name
+    where.mkdir()
+    for rel, text in files.items():
+        (where / rel).parent.mkdir(parents=True, exist_ok=True)
+        (where / rel).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return where
+
+
+def pytest(where: Path, out: Path, *args: str) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={out}", *args],
+               where)
+
+
+def generate_pytest(base: Path) -> None:
+    healthy = project(base, "healthy", HEALTHY)
+    assert pytest(healthy, EX / "healthy" / "pytest-report.xml") == 0
+    assert pytest(healthy, GEN / "pytest-xunit1-file-line.xml", "-o", "junit_family=xunit1",
+                  "-o", "junit_logging=system-err") == 0
+
+    # Zero tests: the project names its tests check_*.py, pytest looks for test_*.py (exit 5).
+    zero = project(base, "zero", {"check_math.py": "def test_add():\n    assert 1 + 1 == 2\n"})
+    assert pytest(zero, EX / "zero-tests" / "pytest-report.xml") == 5
+    shutil.copy(EX / "zero-tests" / "pytest-report.xml", GEN / "pytest-pattern-mismatch.xml")
+
+    # Broken discovery: the only test module fails to import (collection error, exit 2).
+    broken = project(base, "broken", {"test_app.py": "import app_that_does_not_exist\n\n"
+                                                      "def test_app():\n    assert True\n"})
+    assert pytest(broken, GEN / "pytest-import-error.xml") == 2
+
+    # importorskip: every module skips itself because a dependency is missing (pytest 9
+    # exits 5, "no tests ran"; a workflow that allows exit 5 shows green).
+    skipping = project(base, "skipping", {
+        "test_gpu.py": "import pytest\ncuda = pytest.importorskip('cuda_not_here')\n\n"
+                       "def test_kernel():\n    assert cuda\n",
+        "test_db.py": "import pytest\npsycopg = pytest.importorskip('psycopg_not_here')\n\n"
+                      "def test_query():\n    assert psycopg\n",
+    })
+    assert pytest(skipping, GEN / "pytest-importorskip-all.xml") == 5
+
+    # Masked failures: the run fails, the workflow step ran `pytest ... || true`.
+    failing = project(base, "failing", FAILING)
+    code = pytest(failing, EX / "masked-failures" / "pytest-report.xml")
+    assert code == 1, code
+    shutil.copy(EX / "masked-failures" / "pytest-report.xml", GEN / "pytest-failures.xml")
+
+    # Sharded: shard 1 runs the suite, shard 2 selected nothing (-k matched no test, exit 5).
+    assert pytest(healthy, EX / "sharded" / "shard-1.xml") == 0
+    assert pytest(healthy, EX / "sharded" / "shard-2.xml", "-k", "no_such_test") == 5
+
+    # Truncated: a real report cut at a byte offset (see the module docstring).
+    whole = (GEN / "pytest-failures.xml").read_bytes()
+    (GEN / "pytest-truncated.xml").write_bytes(whole[: len(whole) * 3 // 5])
+
+
+def generate_node(base: Path) -> None:
+    if not shutil.which("node"):
+        print("node not found: skipping node --test", file=sys.stderr)
+        return
+    where = project(base, "node", {"math.test.mjs": """
+        import { test, describe } from 'node:test';
+        import assert from 'node:assert';
+
+        describe('math', () => {
+          test('adds', () => { assert.strictEqual(1 + 1, 2); });
+          test('multiplies', () => { assert.strictEqual(2 * 3, 7); });
+          test('skipped one', { skip: 'not today' }, () => {});
+          test('todo one', { todo: true }, () => {});
+        });
+        test('top level passes', () => { assert.ok(true); });
+    """})
+    out = GEN / "node-test-junit.xml"
+    run(["node", "--test", "--test-reporter=junit", f"--test-reporter-destination={out}",
+         "math.test.mjs"], where)
+
+
+def generate_ctest(base: Path) -> None:
+    if not shutil.which("cmake") or not shutil.which("ctest"):
+        print("cmake/ctest not found: skipping ctest", file=sys.stderr)
+        return
+    where = project(base, "ctest", {"CMakeLists.txt": """
+        cmake_minimum_required(VERSION 3.16)
+        project(ctruth NONE)
+        enable_testing()
+        add_test(NAME passes COMMAND ${CMAKE_COMMAND} -E true)
+        add_test(NAME fails COMMAND ${CMAKE_COMMAND} -E false)
+        add_test(NAME prints_and_passes COMMAND ${CMAKE_COMMAND} -E echo hello)
+        add_test(NAME disabled_one COMMAND ${CMAKE_COMMAND} -E true)
+        set_tests_properties(disabled_one PROPERTIES DISABLED TRUE)
+        add_test(NAME skipped_by_code COMMAND ${CMAKE_COMMAND} -E false)
+        set_tests_properties(skipped_by_code PROPERTIES SKIP_RETURN_CODE 1)
+    """})
+    build = where / "build"
+    build.mkdir()
+    assert run(["cmake", "-S", str(where), "-B", str(build)], where) == 0
+    run(["ctest", "--test-dir", str(build), "--output-junit", str(GEN / "ctest-junit.xml")],
+        where)
+
+
+def main() -> None:
+    GEN.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ci-truth-gen-") as tmp:
+        base = Path(tmp)
+        generate_pytest(base)
+        generate_node(base)
+        generate_ctest(base)
+    for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
+        print(path.relative_to(ROOT), path.stat().st_size, "bytes")
+
+
+if __name__ == "__main__":
+    main()

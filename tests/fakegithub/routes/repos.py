@@ -1,0 +1,157 @@
+"""Repository endpoints: repo, contents, git trees, pulls, collaborator permission, statuses."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
+from tests.fakegithub.routes import render
+from tests.fakegithub.state import git_sha, iso
+
+routes = Routes()
+CONTENTS = ("contents", "read")
+PULLS = ("pull_requests", "read")
+META = ("metadata", "read")
+
+
+@routes.get("/repos/{owner}/{repo}", perm=META)
+async def get_repo(call: Call) -> Reply:
+    return Reply(200, render.repo(call, call.repo))
+
+
+def _b64(data: bytes) -> str:
+    text = base64.b64encode(data).decode()
+    return "".join(text[i:i + 60] + "\n" for i in range(0, len(text), 60))
+
+
+def _entry(call: Call, path: str, data: bytes | None, ref: str) -> dict[str, Any]:
+    r = call.repo
+    kind = "dir" if data is None else "file"
+    sha = git_sha(data) if data is not None else git_sha(path.encode(), "tree")
+    url = call.url(f"/repos/{r.full_name}/contents/{path}?ref={ref}")
+    git_url = call.url(f"/repos/{r.full_name}/git/{'blobs' if data is not None else 'trees'}/{sha}")
+    html = f"https://github.com/{r.full_name}/{'blob' if data is not None else 'tree'}/{ref}/{path}"
+    return {"type": kind, "size": len(data) if data is not None else 0,
+            "name": path.rsplit("/", 1)[-1], "path": path, "sha": sha, "url": url,
+            "git_url": git_url, "html_url": html,
+            "download_url": None if data is None else
+            f"https://raw.githubusercontent.com/{r.full_name}/{ref}/{path}",
+            "_links": {"self": url, "git": git_url, "html": html}}
+
+
+@routes.get("/repos/{owner}/{repo}/contents/{path}", perm=CONTENTS)
+async def get_content(call: Call) -> Reply:
+    ref = call.query.get("ref") or call.repo.default_branch
+    commit = call.repo.resolve(ref)
+    if commit is None:
+        raise not_found()
+    path = call.params["path"].strip("/")
+    data = commit.files.get(path)
+    if data is not None:
+        return Reply(200, {**_entry(call, path, data, ref), "encoding": "base64",
+                           "content": _b64(data)})
+    prefix = path + "/"
+    children: dict[str, bytes | None] = {}
+    for p, d in commit.files.items():
+        if p.startswith(prefix):
+            rest = p[len(prefix):]
+            name = rest.split("/", 1)[0]
+            children[prefix + name] = d if "/" not in rest else None
+    if not children:
+        raise not_found()
+    return Reply(200, [_entry(call, p, d, ref) for p, d in sorted(children.items())])
+
+
+@routes.get("/repos/{owner}/{repo}/git/trees/{tree_sha}", perm=CONTENTS)
+async def get_tree(call: Call) -> Reply:
+    commit = call.repo.resolve(call.params["tree_sha"])
+    if commit is None:
+        raise not_found()
+    recursive = call.query.get("recursive") not in (None, "", "0", "false")
+    entries: dict[str, dict[str, Any]] = {}
+    for path, data in sorted(commit.files.items()):
+        parts = path.split("/")
+        if not recursive and len(parts) > 1:
+            entries.setdefault(parts[0], {"path": parts[0], "mode": "040000", "type": "tree",
+                                          "sha": git_sha(parts[0].encode(), "tree")})
+            continue
+        for i in range(1, len(parts)):
+            d = "/".join(parts[:i])
+            entries.setdefault(d, {"path": d, "mode": "040000", "type": "tree",
+                                   "sha": git_sha(d.encode(), "tree")})
+        sha = git_sha(data)
+        entries[path] = {"path": path, "mode": "100644", "type": "blob", "sha": sha,
+                         "size": len(data),
+                         "url": call.url(f"/repos/{call.repo.full_name}/git/blobs/{sha}")}
+    tree = [entries[k] for k in sorted(entries)]
+    return Reply(200, {"sha": commit.sha,
+                       "url": call.url(f"/repos/{call.repo.full_name}/git/trees/{commit.sha}"),
+                       "tree": tree, "truncated": False})
+
+
+@routes.get("/repos/{owner}/{repo}/pulls/{pull_number}", perm=PULLS)
+async def get_pull(call: Call) -> Reply:
+    p = call.repo.pulls.get(call.int_param("pull_number"))
+    if p is None:
+        raise not_found()
+    return Reply(200, render.pull(call, call.repo, p))
+
+
+@routes.get("/repos/{owner}/{repo}/pulls", perm=PULLS)
+async def list_pulls(call: Call) -> Reply:
+    state = call.query.get("state", "open")
+    head = call.query.get("head")
+    base = call.query.get("base")
+    out = []
+    for p in sorted(call.repo.pulls.values(), key=lambda p: -p["number"]):
+        if state != "all" and p["state"] != state:
+            continue
+        if head and f"{p['_head_repo'].split('/')[0]}:{p['head_ref']}".lower() != head.lower():
+            continue
+        if base and p["base_ref"] != base:
+            continue
+        out.append(render.pull(call, call.repo, p))
+    return call.paginate(out)
+
+
+@routes.get("/repos/{owner}/{repo}/commits/{commit_sha}/pulls", perm=PULLS)
+async def commit_pulls(call: Call) -> Reply:
+    sha = call.params["commit_sha"]
+    hits = [p for p in call.repo.pulls.values() if p["head_sha"] == sha and p["state"] == "open"]
+    return call.paginate([render.pull(call, call.repo, p)
+                          for p in sorted(hits, key=lambda p: -p["number"])])
+
+
+@routes.get("/repos/{owner}/{repo}/collaborators/{username}/permission", perm=META)
+async def permission(call: Call) -> Reply:
+    login = call.params["username"]
+    default = ("none", "none") if call.repo.private else ("read", "read")
+    perm, role = call.repo.permissions.get(login, default)
+    return Reply(200, {"permission": perm, "role_name": role,
+                       "user": {**render.user(call, login),
+                                "permissions": {"admin": perm == "admin",
+                                                "maintain": role in ("maintain", "admin"),
+                                                "push": perm in ("write", "admin"),
+                                                "triage": role != "none" and perm != "none"
+                                                and role != "read",
+                                                "pull": perm != "none"},
+                                "role_name": role}})
+
+
+@routes.post("/repos/{owner}/{repo}/statuses/{sha}", perm=("statuses", "write"))
+async def create_status(call: Call) -> Reply:
+    sid = call.world.new_id()
+    body = call.body
+    if len(body.get("description") or "") > 140:
+        raise ApiError(422, "Validation Failed", invalid=True, errors=[{
+            "resource": "Status", "code": "custom", "field": "description",
+            "message": "description is too long (maximum is 140 characters)"}])
+    status = {"id": sid, "node_id": f"SC_{sid}", "avatar_url": None, "state": body["state"],
+              "description": body.get("description"), "target_url": body.get("target_url"),
+              "context": body.get("context", "default"), "sha": call.params["sha"],
+              "created_at": iso(call.world.now()), "updated_at": iso(call.world.now()),
+              "creator": render.user(call, call.actor),
+              "url": call.url(f"/repos/{call.repo.full_name}/statuses/{call.params['sha']}")}
+    call.repo.statuses.append(status)
+    return Reply(201, status)

@@ -1,0 +1,254 @@
+"""`ci-truth check` end to end: real reports in, exit codes and JSON fields out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, ROOT
+
+PUTRA = CORPUS / "junit/publish-unit-test-result-action/python/test/files/junit-xml"
+HEALTHY = PUTRA / "pytest/junit.gloo.elastic.spark.torch.xml"        # 22 passed
+HEALTHY_2 = PUTRA / "pytest/junit.gloo.elastic.spark.tf.xml"          # 20 passed, 2 skipped
+CORRUPT = PUTRA / "pytest/corrupt-xml.xml"                            # truncated document
+NO_CASES = PUTRA / "no-cases.xml"                                     # a suite, no testcase
+NO_CASES_BUT_TESTS = PUTRA / "no-cases-but-tests.xml"                 # declares 6, holds 0
+FAILING = CORPUS / "junit/junitparser/tests/data/pytest_error.xml"   # 1 failure
+ALL_SKIPPED = CORPUS / "junit/go-junit-report/testdata/107-report.xml"
+NUMPY = CORPUS / "large/numpy-pytest.full.junit.xml.gz"
+
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def check(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot", "check", *map(str, args)], cwd=cwd,
+                          env=ENV, capture_output=True, text=True, timeout=120, check=False)
+
+
+def check_json(*args: str | Path) -> tuple[int, dict]:
+    proc = check(*args, "--format", "json")
+    assert proc.stderr == "" or proc.returncode == 2, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def rules(doc: dict) -> list[str]:
+    return [r["rule"] for r in doc["verdict"]["reasons"]]
+
+
+def test_healthy_report_succeeds() -> None:
+    code, doc = check_json(HEALTHY)
+    assert code == 0
+    assert doc["schema"] == "ci-truth/state@1"
+    assert doc["tests"]["total"] == 22 and doc["tests"]["passed"] == 22
+    assert doc["verdict"] == {"conclusion": "success", "reasons": []}
+    assert len(doc["test_ids"]) == 22 and doc["test_ids_complete"] is True
+
+
+def test_json_carries_the_contract_fields() -> None:
+    code, doc = check_json(FAILING)
+    assert code == 1
+    for key in ("total", "passed", "failed", "errors", "skipped"):
+        assert isinstance(doc["tests"][key], int)
+    assert doc["tests"]["failed"] == 1
+    reason = doc["verdict"]["reasons"][0]
+    assert reason["rule"] == "failures" and "tests.test_cli::test_merge" in reason["message"]
+    assert doc["failures"][0]["message"] == "NameError: name 'file' is not defined"
+
+
+def test_no_evidence_from_an_empty_directory(tmp_path: Path) -> None:
+    code, doc = check_json(tmp_path)
+    assert code == 1 and rules(doc) == ["no-evidence"]
+
+
+def test_no_paths_is_no_evidence() -> None:
+    code, doc = check_json()
+    assert code == 1 and rules(doc) == ["no-evidence"]
+
+
+def test_unreadable_report_fails_with_its_reason() -> None:
+    code, doc = check_json(CORRUPT, HEALTHY)
+    assert code == 1 and "unreadable-report" in rules(doc)
+    assert doc["unreadable"][0]["path"].endswith("corrupt-xml.xml")
+    assert doc["unreadable"][0]["reason"]
+
+
+def test_missing_path_is_unreadable_evidence_not_a_crash(tmp_path: Path) -> None:
+    code, doc = check_json(tmp_path / "never-written.xml")
+    assert code == 1
+    assert rules(doc)[0] in ("unreadable-report", "no-evidence")
+
+
+def test_zero_tests() -> None:
+    code, doc = check_json(NO_CASES)
+    assert code == 1 and rules(doc) == ["zero-tests"]
+
+
+def test_zero_tests_with_declared_totals_is_also_a_mismatch() -> None:
+    code, doc = check_json(NO_CASES_BUT_TESTS)
+    assert code == 1 and set(rules(doc)) >= {"zero-tests", "totals-mismatch"}
+
+
+def test_all_skipped() -> None:
+    code, doc = check_json(ALL_SKIPPED)
+    assert code == 1 and rules(doc) == ["all-skipped"]
+    assert doc["tests"]["skipped"] == doc["tests"]["total"] == 2
+
+
+def test_empty_report_among_healthy_shards() -> None:
+    code, doc = check_json(HEALTHY, NO_CASES)
+    assert code == 1 and rules(doc) == ["empty-report"]
+    assert "no-cases.xml" in doc["verdict"]["reasons"][0]["message"]
+
+
+def test_min_tests_from_config(tmp_path: Path) -> None:
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text("gate:\n  min_tests: 100\n")
+    code, doc = check_json(HEALTHY, "--config", cfg)
+    assert code == 1 and rules(doc) == ["min-tests"]
+
+
+def test_allow_failures_is_neutral_and_exits_0(tmp_path: Path) -> None:
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text("gate: {allow_failures: true}\n")
+    code, doc = check_json(FAILING, HEALTHY, "--config", cfg)
+    assert code == 0 and doc["verdict"]["conclusion"] == "neutral"
+
+
+def test_test_drop_against_an_earlier_json_output(tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    proc = check(HEALTHY, HEALTHY_2, "--format", "json", "--output", baseline)
+    assert proc.returncode == 0 and proc.stdout == ""
+    before = json.loads(baseline.read_text())
+    code, doc = check_json(HEALTHY, "--baseline", baseline)
+    assert code == 1 and rules(doc) == ["test-drop"]
+    details = doc["verdict"]["reasons"][0]["details"]
+    assert details["baseline"] == before["tests"]["total"] == 44
+    assert details["vanished_count"] == 22
+    _, only_tf = check_json(HEALTHY_2)
+    assert set(details["vanished"]) == set(only_tf["test_ids"])
+    code, _ = check_json(HEALTHY, HEALTHY_2, "--baseline", baseline)
+    assert code == 0
+
+
+def test_forbidden_signature_from_a_real_pytest_run(tmp_path: Path) -> None:
+    (tmp_path / "test_loop.py").write_text(textwrap.dedent("""\
+        import sys
+
+        def test_ok():
+            print("RuntimeError: This event loop is already running", file=sys.stderr)
+
+        def test_other():
+            assert True
+        """))
+    report = tmp_path / "report.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={report}", "-o", "junit_logging=system-err",
+                    str(tmp_path / "test_loop.py")], cwd=tmp_path, check=True,
+                   capture_output=True, timeout=120)
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text("signatures:\n  event_loop: 'This event loop is already running'\n"
+                   "gate:\n  forbid: [event_loop]\n")
+    code, doc = check_json(report, "--config", cfg)
+    assert doc["tests"]["passed"] == 2
+    assert doc["signatures"] == {"event_loop": 1}
+    assert code == 1 and rules(doc) == ["forbidden-signature"]
+
+
+def test_numpy_suite_counts_and_failures() -> None:
+    code, doc = check_json(NUMPY)
+    assert code == 1
+    assert doc["tests"]["total"] == 48021
+    assert doc["tests"]["failed"] == 2 and doc["tests"]["errors"] == 39
+    assert doc["tests"]["skipped"] == 426
+    assert rules(doc) == ["failures"]
+    assert len(doc["failures"]) == 41
+
+
+def test_text_and_markdown_formats() -> None:
+    proc = check(FAILING)
+    assert proc.returncode == 1 and proc.stdout.startswith("ci-truth: FAILURE\n")
+    assert "[x] failures:" in proc.stdout
+    proc = check(FAILING, "--format", "markdown")
+    assert proc.returncode == 1 and proc.stdout.startswith("## ❌ ci-truth: failure")
+    assert "`tests.test_cli::test_merge`" in proc.stdout
+
+
+def test_markdown_of_the_numpy_suite_fits_65535() -> None:
+    proc = check(NUMPY, "--format", "markdown")
+    assert proc.returncode == 1
+    assert len(proc.stdout.rstrip("\n")) <= 65535
+
+
+@pytest.mark.parametrize(("config", "fragment"), [
+    ("gate:\n  min_test: 3\n", "ci-truth.yml:2: gate.min_test: unknown key"),
+    ("signatures:\n  x: '('\n", "signatures.x: invalid regular expression"),
+    ("gate: [\n", "invalid YAML"),
+])
+def test_config_errors_exit_2_with_message(tmp_path: Path, config: str, fragment: str) -> None:
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text(config)
+    proc = check(HEALTHY, "--config", cfg)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_default_config_is_read_from_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github/ci-truth.yml").write_text("gate: {min_tests: 23}\n")
+    proc = check(HEALTHY, "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert [r["rule"] for r in json.loads(proc.stdout)["verdict"]["reasons"]] == ["min-tests"]
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"tests": {"total": "x"}}',
+                                     '{"schema": "other", "tests": {"total": 1}}'])
+def test_garbage_baseline_exits_2(tmp_path: Path, content: str) -> None:
+    baseline = tmp_path / "b.json"
+    baseline.write_text(content)
+    proc = check(HEALTHY, "--baseline", baseline)
+    assert proc.returncode == 2 and "b.json" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["--format", "yaml"], ["--bogus"],
+                                  ["--config", "/nonexistent/ci-truth.yml"],
+                                  ["--baseline", "/nonexistent/b.json"]])
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    proc = check(HEALTHY, *args)
+    assert proc.returncode == 2 and proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unwritable_output_exits_2(tmp_path: Path) -> None:
+    proc = check(HEALTHY, "--output", tmp_path / "missing-dir" / "out.json")
+    assert proc.returncode == 2 and "cannot write" in proc.stderr
+
+
+def test_no_command_exits_2_and_version_works() -> None:
+    proc = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "choose a command" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "bot", "--version"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0 and proc.stdout.startswith("ci-truth ")
+
+
+def test_garbage_input_never_tracebacks(tmp_path: Path) -> None:
+    files = {"bin.xml": bytes(range(256)) * 4, "empty.xml": b"",
+             "bomb.xml": b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+                         b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]><testsuite>&b;'
+                         b"</testsuite>",
+             "fake.zip": b"PK\x03\x04garbage", "fake.gz": b"\x1f\x8bgarbage",
+             "html.xml": b"<html><body>503</body></html>"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    code, doc = check_json(*[tmp_path / n for n in files])
+    assert code == 1
+    assert doc["verdict"]["conclusion"] == "failure"
+    assert len(doc["unreadable"]) >= 5

@@ -1,0 +1,100 @@
+"""Filesystem intake: files, directories, zips and gzips become lazy Sources."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import zipfile
+from pathlib import Path
+
+from bot.core.archive import ArchiveStats
+from bot.core.junit import parse_report
+from bot.core.limits import Limits
+from bot.core.model import FileReport, Source
+from bot.intake import iter_sources
+from tests.core.readers import EXAMPLES, GENERATED
+
+
+def _parse(source: Source) -> FileReport:
+    assert source.chunks is not None, source.error
+    return parse_report(source.chunks, path=source.path, sink=lambda _: None)
+
+
+def _tree(tmp_path: Path) -> Path:
+    root = tmp_path / "artifacts"
+    (root / "shard-1" / "nested").mkdir(parents=True)
+    (root / "shard-2").mkdir()
+    shutil.copy(EXAMPLES / "sharded" / "shard-1.xml", root / "shard-1" / "nested" / "TEST-a.xml")
+    shutil.copy(EXAMPLES / "sharded" / "shard-2.xml", root / "shard-2" / "report.junit-xml")
+    (root / "shard-2" / "report.xml.gz").write_bytes(
+        gzip.compress((GENERATED / "pytest-failures.xml").read_bytes()))
+    (root / "shard-2" / "coverage.json").write_text("{}")
+    (root / "shard-2" / "notes.txt").write_text("<testsuite><testcase/></testsuite>")
+    return root
+
+
+def test_directory_is_walked_recursively_for_report_names_only(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    sources = list(iter_sources([str(root)]))
+    names = [Path(s.path).relative_to(root).as_posix() for s in sources]
+    assert names == ["shard-1/nested/TEST-a.xml", "shard-2/report.junit-xml",
+                     "shard-2/report.xml.gz"]
+    tests = [_parse(s).counts.tests for s in sources]
+    assert tests == [7, 0, 7]
+
+
+def test_explicit_file_is_read_whatever_its_name(tmp_path: Path) -> None:
+    odd = tmp_path / "results.log"
+    shutil.copy(EXAMPLES / "healthy" / "pytest-report.xml", odd)
+    [source] = iter_sources([str(odd)])
+    assert _parse(source).counts.passed == 7
+
+
+def test_zip_members_become_sources(tmp_path: Path) -> None:
+    artifact = tmp_path / "artifact.zip"
+    with zipfile.ZipFile(artifact, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.write(EXAMPLES / "healthy" / "pytest-report.xml", "unit/pytest.xml")
+        zf.write(GENERATED / "node-test-junit.xml", "node.xml")
+        zf.writestr("../evil.xml", "<testsuite/>")
+        zf.writestr("README.md", "hi")
+    stats = ArchiveStats()
+    sources = list(iter_sources([str(artifact)], stats=stats))
+    assert [s.path for s in sources] == [f"{artifact}!unit/pytest.xml", f"{artifact}!node.xml",
+                                         f"{artifact}!../evil.xml"]
+    assert [_parse(s).counts.tests for s in sources[:2]] == [7, 5]
+    assert sources[2].error is not None and "climbs out" in sources[2].error
+    assert stats.skipped == 1
+
+
+def test_gzip_by_content(tmp_path: Path) -> None:
+    packed = tmp_path / "report.bin"
+    packed.write_bytes(gzip.compress((GENERATED / "pytest-failures.xml").read_bytes()))
+    [source] = iter_sources([str(packed)])
+    assert _parse(source).counts.failed == 3
+
+
+def test_missing_path_is_a_source_with_an_error(tmp_path: Path) -> None:
+    [source] = iter_sources([str(tmp_path / "nope.xml")])
+    assert source.chunks is None
+    assert source.error == f"no such file or directory: {tmp_path / 'nope.xml'}"
+
+
+def test_empty_directory_yields_nothing(tmp_path: Path) -> None:
+    assert list(iter_sources([str(tmp_path)])) == []
+
+
+def test_reading_is_lazy(tmp_path: Path) -> None:
+    report = tmp_path / "r.xml"
+    shutil.copy(EXAMPLES / "healthy" / "pytest-report.xml", report)
+    [source] = iter_sources([str(report)])
+    report.unlink()  # the Source exists, nothing was read yet
+    result = _parse(source)
+    assert result.error is not None and result.error.startswith("could not read")
+
+
+def test_total_cap_across_sources(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    sources = list(iter_sources([str(root)], Limits(max_total_bytes=1000)))
+    errors = [_parse(s).error for s in sources]
+    assert errors[0] is None
+    assert errors[-1] is not None and "all reports together exceed" in errors[-1]
