@@ -264,7 +264,7 @@ def test_block_fence_is_longer_than_any_run_inside() -> None:
     assert first == "`````text"
     assert out.endswith("\n`````")
     assert "<!--" not in out
-    assert "\n indented\n" in out                 # tab kept as space, not dropped
+    assert "\n    indented\n" in out              # tab kept as spaces, not dropped
 
 
 # --- records --------------------------------------------------------------------------

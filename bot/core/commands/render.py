@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.core.commands.grammar import MAX_COMMANDS, USAGE
 from bot.core.commands.records import AcceptedDrop
-from bot.core.commands.text import block, code
+from bot.core.commands.text import block, code, plain
 from bot.core.model import Rule
 
 REPLY_MARK = "ci-truth:reply"
@@ -131,7 +131,7 @@ def status_text(state: Mapping[str, Any] | None, *, head_sha: str, repo: str,
     if reasons:
         lines += ["", "Reasons:"]
         lines += [f"- {_rule(r.get('rule'))} ({_rule(r.get('conclusion'))}): "
-                  f"{code(str(r.get('message')), limit=300)}" for r in reasons[:20]]
+                  f"{plain(str(r.get('message')), limit=300)}" for r in reasons[:20]]
     if accepted is not None:
         lines += ["", f"Test-count drop accepted by {code(accepted.user)}: "
                       f"{code(accepted.reason)}."]
@@ -173,7 +173,7 @@ def _reason_line(r: Mapping[str, Any]) -> str:
     if isinstance(details, Mapping) and details:
         pairs = [f"{k}={v}" for k, v in list(details.items())[:8]]
         values = f" Values: {code(', '.join(pairs), limit=300)}."
-    return (f"- {_rule(r.get('rule'))}: {code(str(r.get('message')), limit=400)}."
+    return (f"- {_rule(r.get('rule'))}: {plain(str(r.get('message')), limit=400)}"
             f"{values}")
 
 
@@ -188,7 +188,7 @@ def _explain_test(state: Mapping[str, Any], target: str, head_sha: str) -> str:
             kind = "errored" if f.get("kind") == "error" else "failed"
             out = [f"Test {code(target, limit=512)} {kind}{where} "
                    f"(report {code(str(f.get('report')), limit=200)}):",
-                   code(str(f.get("message", "")), limit=500)]
+                   plain(str(f.get("message", "")), limit=500)]
             if isinstance(f.get("details"), str) and f["details"]:
                 out += ["", block(f["details"], limit=3000)]
             return "\n".join(out)
