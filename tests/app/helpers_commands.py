@@ -12,10 +12,10 @@ import json
 from typing import Any
 
 import pytest
-from tests.app.helpers_logic import Env
 
 from bot.app import command_authz, commands
 from tests.conftest import CORPUS
+from tests.fakegithub.server import FakeGitHub
 
 _BASE = json.loads((CORPUS / "webhooks" / "issue_comment.created.json").read_text("utf-8"))
 
@@ -36,12 +36,12 @@ def repository_payload(repo: Any) -> dict[str, Any]:
     return out
 
 
-def comment_event(env: Env, repo: Any, number: int, body: str, *, user: str = "alice",
+def comment_event(fake: FakeGitHub, repo: Any, number: int, body: str, *, user: str = "alice",
                   action: str = "created", pr: bool = True, locked: bool = False,
                   via_app: bool = False) -> dict[str, Any]:
     """issue_comment.<action> for a new comment by `user` on issue/PR `number`."""
     c = repo.add_comment(number, body, user=user)
-    who = env.fake.world.user(user)
+    who = fake.world.user(user)
     person = dict(copy.deepcopy(_BASE["sender"]), login=user, id=who["id"], type=who["type"])
     payload = copy.deepcopy(_BASE)
     issue = repo.issues[number]
@@ -49,9 +49,9 @@ def comment_event(env: Env, repo: Any, number: int, body: str, *, user: str = "a
                    installation={"id": 1, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uMQ=="})
     payload["issue"].update(number=number, title=issue["title"], body=issue["body"],
                             locked=locked, active_lock_reason="resolved" if locked else None,
-                            user=dict(person, **_issue_author(env, issue["user"])),
+                            user=dict(person, **_issue_author(fake, issue["user"])),
                             performed_via_github_app=(
-                                {"id": env.ctx.app_id} if issue["performed_via_github_app"]
+                                {"id": fake.world.app.id} if issue["performed_via_github_app"]
                                 else None))
     if pr:
         html = f"https://github.com/{repo.full_name}/pull/{number}"
@@ -62,19 +62,19 @@ def comment_event(env: Env, repo: Any, number: int, body: str, *, user: str = "a
         payload["issue"].pop("pull_request", None)
     payload["comment"].update(id=c["id"], body=body, user=person, created_at=c["created_at"],
                               updated_at=c["updated_at"],
-                              performed_via_github_app={"id": env.ctx.app_id} if via_app
+                              performed_via_github_app={"id": fake.world.app.id} if via_app
                               else None)
     return payload
 
 
-def _issue_author(env: Env, login: str) -> dict[str, Any]:
-    u = env.fake.world.user(login)
+def _issue_author(fake: FakeGitHub, login: str) -> dict[str, Any]:
+    u = fake.world.user(login)
     return {"login": login, "id": u["id"], "type": u["type"]}
 
 
-def replies(repo: Any, number: int, env: Env) -> list[dict[str, Any]]:
+def replies(fake: FakeGitHub, repo: Any, number: int) -> list[dict[str, Any]]:
     """ci-truth's replies to commands on issue/PR `number` (not its sticky comment)."""
-    bot = env.fake.world.app.bot_login
+    bot = fake.world.app.bot_login
     return [c for c in repo.comments.values() if c["issue_number"] == number
             and c["user"] == bot and c["body"].startswith("<!-- ci-truth:reply ")]
 

@@ -19,7 +19,6 @@ from tests.app.helpers_logic import (
     Env,
     env_fixture,  # noqa: F401  (the `env` fixture)
 )
-from tests.fakegithub.seed import load_payload, seed_workflow_run
 
 from bot.core.commands import find_accepted_drop
 from tests.app.helpers_commands import (
@@ -28,6 +27,7 @@ from tests.app.helpers_commands import (
     reactions,
     replies,
 )
+from tests.fakegithub.seed import load_payload, seed_workflow_run
 
 
 def pr_run(env: Env, report: Any, **changes: Any) -> tuple[Any, dict[str, Any], int]:
@@ -41,13 +41,13 @@ def pr_run(env: Env, report: Any, **changes: Any) -> tuple[Any, dict[str, Any], 
 
 async def say(env: Env, repo: Any, number: int, body: str, **kw: Any) -> dict[str, Any]:
     """Post a comment and deliver its issue_comment event; return the payload."""
-    payload = comment_event(env, repo, number, body, **kw)
+    payload = comment_event(env.fake, repo, number, body, **kw)
     await env.deliver(payload, event="issue_comment", delivery_id=f"c-{payload['comment']['id']}")
     return payload
 
 
 def last_reply(env: Env, repo: Any, number: int) -> str:
-    return str(replies(repo, number, env)[-1]["body"])
+    return str(replies(env.fake, repo, number)[-1]["body"])
 
 
 async def test_status_answers_once_with_the_measured_state(env: Env) -> None:
@@ -55,7 +55,7 @@ async def test_status_answers_once_with_the_measured_state(env: Env) -> None:
     await env.deliver(seeded.payload)
     p = await say(env, seeded.repo, n, "Why is this red?\n\n/truth status")
     assert reactions(seeded.repo, p["comment"]["id"]) == ["eyes"]
-    [reply] = replies(seeded.repo, n, env)
+    [reply] = replies(env.fake, seeded.repo, n)
     body = reply["body"]
     assert body.startswith(f"<!-- ci-truth:reply comment={p['comment']['id']} -->")
     assert "failure" in body and "total 0" in body and "`zero-tests`" in body
@@ -158,23 +158,23 @@ async def test_flood_gets_one_polite_answer_then_silence(env: Env) -> None:
     await env.deliver(seeded.payload)
     for i in range(6):
         await say(env, seeded.repo, n, f"/truth help {i}")
-    assert len(replies(seeded.repo, n, env)) == 6
+    assert len(replies(env.fake, seeded.repo, n)) == 6
     await say(env, seeded.repo, n, "/truth help again")
     assert "Too many commands" in last_reply(env, seeded.repo, n)
     start = len(env.fake.requests)
     for _ in range(5):
         await say(env, seeded.repo, n, "/truth help")
     assert env.api_calls(start) == []                                # silence costs nothing
-    assert len(replies(seeded.repo, n, env)) == 7
+    assert len(replies(env.fake, seeded.repo, n)) == 7
 
 
 async def test_a_redelivered_comment_is_answered_once(env: Env) -> None:
     seeded, _, n = pr_run(env, HEALTHY)
     await env.deliver(seeded.payload)
-    p = comment_event(env, seeded.repo, n, "/truth status")
+    p = comment_event(env.fake, seeded.repo, n, "/truth status")
     await env.deliver(p, event="issue_comment", delivery_id="first")
     await env.deliver(p, event="issue_comment", delivery_id="redelivered")
-    assert len(replies(seeded.repo, n, env)) == 1
+    assert len(replies(env.fake, seeded.repo, n)) == 1
 
 
 async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: Env) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from tests.app.helpers_logic import HEALTHY, Env, env_fixture  # noqa: F401
-from tests.fakegithub.seed import load_payload, seed_workflow_run
 
 from bot.app import plansource
 from bot.core.commands import waivers_from_comments
@@ -21,6 +20,7 @@ from tests.app.helpers_commands import (
     replies,
     repository_payload,
 )
+from tests.fakegithub.seed import load_payload, seed_workflow_run
 
 PLAN = """\
 plan:
@@ -75,9 +75,9 @@ async def planned_repo(env: Env) -> tuple[Any, dict[str, int]]:
 
 
 async def say(env: Env, repo: Any, number: int, body: str, **kw: Any) -> str:
-    payload = comment_event(env, repo, number, body, pr=False, **kw)
+    payload = comment_event(env.fake, repo, number, body, pr=False, **kw)
     await env.deliver(payload, event="issue_comment", delivery_id=f"c-{payload['comment']['id']}")
-    mine = replies(repo, number, env)
+    mine = replies(env.fake, repo, number)
     return str(mine[-1]["body"]) if mine else ""
 
 
@@ -130,7 +130,7 @@ async def test_waive_is_refused_for_readers_elsewhere_and_for_unknown_criteria(e
 async def test_plan_commands_without_a_config_are_ignored(env: Env) -> None:
     main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     number = main.repo.add_issue("Where is the plan?")["number"]
-    payload = comment_event(env, main.repo, number, "/truth plan", pr=False)
+    payload = comment_event(env.fake, main.repo, number, "/truth plan", pr=False)
     await env.deliver(payload, event="issue_comment")
-    assert replies(main.repo, number, env) == []
+    assert replies(env.fake, main.repo, number) == []
     assert reactions(main.repo, payload["comment"]["id"]) == []
