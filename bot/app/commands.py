@@ -109,6 +109,20 @@ async def _already_answered(gh: GitHub, t: Thread, ctx: AppContext) -> bool:
     return False
 
 
+async def _acknowledge(gh: GitHub, t: Thread) -> bool:
+    """React 👀 at once; False when the comment no longer exists (deleted meanwhile)."""
+    try:
+        await gh.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+                      {"owner": t.owner, "repo": t.repo, "id": t.comment_id},
+                      data={"content": "eyes"})
+    except gidgethub.HTTPException as exc:
+        if exc.status_code.value == 404:
+            return False
+        if exc.status_code.value not in (403, 422):    # locked meanwhile: answer anyway
+            raise
+    return True
+
+
 async def _post(gh: GitHub, t: Thread, body: str) -> None:
     try:
         await gh.post("/repos/{owner}/{repo}/issues/{number}/comments",
@@ -143,9 +157,8 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
         commands = [c for c in commands if name_of(c) not in needs]
         if not commands:
             return                           # every command needs a config the repo lacks
-    await gh.post("/repos/{owner}/{repo}/issues/comments/{id}/reactions",
-                  {"owner": t.owner, "repo": t.repo, "id": t.comment_id},
-                  data={"content": "eyes"})
+    if not await _acknowledge(gh, t):
+        return                               # the comment is gone: nobody to answer
     if await _already_answered(gh, t, ctx):
         return
     if decision is Decision.WARN:
