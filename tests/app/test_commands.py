@@ -249,3 +249,12 @@ async def test_pr_only_commands_in_a_plain_issue(env: Env) -> None:
     [call] = env.api_calls(start)                                   # the config lookup only
     assert call.startswith("GET ") and call.endswith("/contents/.github/ci-truth.yml")
     assert reactions(seeded.repo, p["comment"]["id"]) == []
+
+
+async def test_a_comment_deleted_before_the_reaction_gets_no_answer(env: Env) -> None:
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)
+    env.fake.inject("POST", r"/reactions$", 404)
+    await say(env, seeded.repo, n, "/truth help")
+    assert replies(env.fake, seeded.repo, n) == []
+    assert env.fake.calls("POST", r"/issues/\d+/comments$") == []
