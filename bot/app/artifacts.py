@@ -1,0 +1,93 @@
+"""Artifact download: the API's 302 followed by hand to an allowlisted blob host, no credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from yarl import URL
+
+from bot.app.logs import describe
+from bot.app.ports import ArtifactError
+from bot.app.settings import is_loopback
+
+CHUNK = 64 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def check_location(location: str, *, allowed_hosts: Sequence[str],
+                   allow_loopback_http: bool = False) -> str:
+    """The redirect target if it is safe to fetch without credentials; ArtifactError otherwise.
+
+    https only (http only to a loopback host when explicitly enabled for tests), no userinfo,
+    and the host must equal an allowlisted name or end with ``"." + name``.
+    """
+    parts = urlsplit(location)
+    host = (parts.hostname or "").lower()
+    if parts.username is not None or parts.password is not None:
+        raise ArtifactError("artifact redirect carries credentials in the URL; refused")
+    if parts.scheme != "https" and not (parts.scheme == "http" and allow_loopback_http
+                                        and is_loopback(host)):
+        raise ArtifactError(f"artifact redirect is not https ({parts.scheme or 'no scheme'}); "
+                            "refused")
+    if not any(host == h or host.endswith("." + h) for h in allowed_hosts):
+        raise ArtifactError(f"artifact redirect goes to {host or 'no host'}, which is not an "
+                            "allowed artifact host (CI_TRUTH_ARTIFACT_HOSTS)")
+    return location
+
+
+async def download_artifact(session: aiohttp.ClientSession, url: str, *, authorization: str,
+                            max_bytes: int, allowed_hosts: Sequence[str],
+                            allow_loopback_http: bool = False, timeout: float = 60.0,
+                            user_agent: str = "ci-truth") -> bytes:
+    """Bytes of ``GET …/actions/artifacts/{id}/zip``; raises ArtifactError with a reason.
+
+    The API answers 302 with a short-lived blob URL; that URL is fetched without
+    Authorization or cookies, without further redirects, with a timeout and a byte cap.
+    """
+    limit = aiohttp.ClientTimeout(total=timeout)
+    try:
+        async with session.get(url, headers={"Authorization": authorization,
+                                             "Accept": "application/vnd.github+json",
+                                             "User-Agent": user_agent},
+                               allow_redirects=False, timeout=limit) as resp:
+            if resp.status == 200:  # served directly by the API origin (some GHES setups)
+                return await _read_capped(resp, max_bytes)
+            if resp.status in (404, 410):
+                raise ArtifactError(f"artifact not found or expired (HTTP {resp.status})")
+            if resp.status in (401, 403):
+                raise ArtifactError(f"not allowed to download the artifact (HTTP {resp.status}; "
+                                    "the App needs Actions: read)")
+            if resp.status not in _REDIRECTS:
+                raise ArtifactError(f"artifact download answered HTTP {resp.status}")
+            location = resp.headers.get("Location", "")
+        if not location:
+            raise ArtifactError("artifact download redirect has no Location")
+        target = check_location(urljoin(url, location), allowed_hosts=allowed_hosts,
+                                allow_loopback_http=allow_loopback_http)
+        async with session.get(URL(target, encoded=True), headers={"User-Agent": user_agent},
+                               allow_redirects=False, timeout=limit) as blob:
+            if blob.status != 200:
+                raise ArtifactError(f"artifact storage answered HTTP {blob.status}")
+            return await _read_capped(blob, max_bytes)
+    except ArtifactError:
+        raise
+    except TimeoutError:
+        raise ArtifactError(f"artifact download timed out after {timeout:g} s") from None
+    except aiohttp.ClientError as exc:
+        raise ArtifactError(f"artifact download failed: {describe(exc)}") from None
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        raise ArtifactError(f"artifact is {declared} bytes, above the {max_bytes}-byte cap")
+    parts: list[bytes] = []
+    total = 0
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        total += len(chunk)
+        if total > max_bytes:
+            raise ArtifactError(f"artifact exceeds the {max_bytes}-byte cap")
+        parts.append(chunk)
+    return b"".join(parts)

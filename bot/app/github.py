@@ -1,0 +1,310 @@
+"""GitHub REST access on gidgethub: origin guard, rate limits, write serialisation, ETags, 401s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import aiohttp
+import gidgethub
+import gidgethub.aiohttp
+from cachetools import LRUCache
+
+from bot.app import artifacts
+from bot.app.auth import AppJWT, InstallationTokens
+from bot.app.metrics import Metrics
+from bot.app.settings import Settings, origin_of
+
+log = logging.getLogger(__name__)
+USER_AGENT = "ci-truth"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Requests that notify people: GitHub (and Octokit) want these further apart.
+_NOTIFYING = re.compile(r"/issues(?:/\d+/comments)?$|/pulls/\d+/(?:comments|reviews)$")
+_RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class OriginError(ValueError):
+    """A URL outside GITHUB_API_URL's origin: credentials are never sent there."""
+
+
+class RateLimited(Exception):
+    """GitHub asked us to wait longer than we wait inside a job; retry the job at ``retry_at``."""
+
+    def __init__(self, retry_at: float, reason: str) -> None:
+        self.retry_at = retry_at
+        super().__init__(reason)
+
+
+class Limiter:
+    """Per-installation pacing: a shared 'blocked until' time and serialised, spaced writes."""
+
+    def __init__(self, *, spacing: float, sleep: Sleep, clock: Callable[[], float]) -> None:
+        self.spacing = spacing
+        self.blocked_until = 0.0
+        self._sleep = sleep
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+        self._last_write = float("-inf")
+
+    async def wait(self) -> None:
+        """Sleep while a rate limit blocks this installation (again if it was extended)."""
+        slept_for = None
+        while (until := self.blocked_until) != slept_for and until > self._clock():
+            slept_for = until
+            await self._sleep(until - self._clock())
+
+    def block_for(self, seconds: float) -> None:
+        """Hold every request of this installation for ``seconds``."""
+        self.blocked_until = max(self.blocked_until, self._clock() + seconds)
+
+    async def write(self, send: Callable[[], Awaitable[Any]], spacing: float) -> Any:
+        """Run a mutating request alone, at least ``spacing`` seconds after the previous one."""
+        async with self._write_lock:
+            delay = self._last_write + spacing - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            try:
+                return await send()
+            finally:
+                self._last_write = self._clock()
+
+
+class Transport(gidgethub.aiohttp.GitHubAPI):
+    """gidgethub's aiohttp adapter, with credentials added per request and policy hooks."""
+
+    def __init__(self, session: aiohttp.ClientSession, *, settings: Settings, metrics: Metrics,
+                 credentials: Callable[[], Awaitable[str]], unauthorized: Callable[[], None],
+                 installation_id: int, sleep: Sleep, clock: Callable[[], float],
+                 cache: LRUCache[str, Any] | None = None) -> None:
+        super().__init__(session, USER_AGENT, cache=cache, base_url=settings.api_url)
+        self.settings = settings
+        self.metrics = metrics
+        self.installation_id = installation_id
+        self.limiter = Limiter(spacing=settings.write_spacing, sleep=sleep, clock=clock)
+        self._credentials = credentials
+        self._unauthorized = unauthorized
+        self._sleep = sleep
+        self._clock = clock
+        self._origin = origin_of(settings.api_url)
+
+    def __repr__(self) -> str:
+        return f"Transport(installation_id={self.installation_id})"
+
+    async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds)
+
+    async def _request(self, method: str, url: str, headers: Mapping[str, str],
+                       body: bytes = b"") -> tuple[int, Mapping[str, str], bytes]:
+        if origin_of(url) != self._origin:  # pagination links included: same origin only
+            raise OriginError(f"refusing to send credentials to {urlsplit(url).netloc}")
+        headers = {**headers, "authorization": await self._credentials()}
+
+        async def send() -> tuple[int, Mapping[str, str], bytes]:
+            try:
+                result = await super(Transport, self)._request(method, url, headers, body)
+            except Exception:
+                self.metrics.github_call("error")
+                raise
+            status, resp_headers, _ = result
+            self.metrics.github_call(status)
+            remaining = resp_headers.get("x-ratelimit-remaining")
+            if remaining is not None and remaining.isdigit():
+                self.metrics.rate_limit(self.installation_id, int(remaining))
+            return result
+
+        if method in SAFE_METHODS or url.endswith("/access_tokens"):  # minting creates no content
+            return await send()
+        spacing = self.limiter.spacing
+        if method == "POST" and _NOTIFYING.search(urlsplit(url).path):
+            spacing *= 3
+        result: tuple[int, Mapping[str, str], bytes] = await self.limiter.write(send, spacing)
+        return result
+
+    async def manage_rate_limit(self, *, method: str, url: str) -> None:
+        await self.limiter.wait()
+
+    async def handle_rate_limit_error(self, *, method: str, url: str,
+                                      exception: gidgethub.HTTPException, attempt: int) -> bool:
+        """Decide whether gidgethub retries: rate limits, a first 401, idempotent 5xx."""
+        status, headers = exception.status_code, exception.headers
+        if status == 401 and attempt == 1:
+            self._unauthorized()
+            return True
+        if is_rate_limited(status, headers, str(exception)):
+            wait = rate_limit_wait(headers, attempt, now=self._clock())
+            too_long = wait > self.settings.rate_limit_max_wait
+            if attempt > self.settings.rate_limit_retries or too_long:
+                raise RateLimited(self._clock() + wait,
+                                  f"GitHub rate limit (HTTP {status}); retry in {wait:.0f} s")
+            log.warning("rate limited installation=%s status=%s wait=%.0fs attempt=%s",
+                        self.installation_id, status, wait, attempt)
+            self.limiter.block_for(wait)
+            return True
+        if (status in _RETRYABLE_5XX and method != "POST"
+                and attempt <= self.settings.rate_limit_retries):
+            await self._sleep(min(30.0, 2.0 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+            return True
+        return False
+
+
+def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bool:
+    """429, or 403 that is a primary (remaining 0) or secondary rate limit."""
+    if status == 429:
+        return True
+    return status == 403 and ("retry-after" in headers
+                              or headers.get("x-ratelimit-remaining") == "0"
+                              or "rate limit" in message.lower())
+
+
+def rate_limit_wait(headers: Mapping[str, str], attempt: int, *, now: float) -> float:
+    """GitHub's documented order: retry-after, else the reset time, else ≥ 60 s with backoff."""
+    retry_after = headers.get("retry-after", "")
+    if retry_after.strip().isdigit():
+        return float(retry_after)
+    reset = headers.get("x-ratelimit-reset", "")
+    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        return max(1.0, float(reset) - now + 1)
+    return float(60.0 * 2 ** (attempt - 1) * random.uniform(1.0, 1.25))  # noqa: S311
+
+
+class InstallationClient:
+    """ports.GitHub for one installation: relative URLs only, params, artifact download."""
+
+    def __init__(self, transport: Transport, session: aiohttp.ClientSession,
+                 credentials: Callable[[], Awaitable[str]]) -> None:
+        self.transport = transport
+        self.installation_id = transport.installation_id
+        self._session = session
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"InstallationClient(installation_id={self.installation_id})"
+
+    def _url(self, url: str, params: Mapping[str, Any] | None) -> str:
+        if "://" in url or url.startswith("//"):
+            if origin_of(url) != self.transport._origin:
+                raise OriginError(f"refusing to send credentials to {urlsplit(url).netloc}")
+        elif not url.startswith("/"):
+            raise OriginError("API paths must start with '/'")
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(
+                {k: v for k, v in params.items() if v is not None}, doseq=True)
+        return url
+
+    async def getitem(self, url: str, url_vars: Mapping[str, Any] | None = None, *,
+                      params: Mapping[str, Any] | None = None) -> Any:
+        return await self.transport.getitem(self._url(url, params), dict(url_vars or {}))
+
+    async def getiter(self, url: str, url_vars: Mapping[str, Any] | None = None, *,
+                      params: Mapping[str, Any] | None = None,
+                      iterable_key: str | None = None) -> AsyncIterator[Any]:
+        async for item in self.transport.getiter(self._url(url, params), dict(url_vars or {}),
+                                                 iterable_key=iterable_key or "items"):
+            yield item
+
+    async def post(self, url: str, url_vars: Mapping[str, Any] | None = None, *,
+                   data: Any) -> Any:
+        return await self.transport.post(self._url(url, None), dict(url_vars or {}), data=data)
+
+    async def patch(self, url: str, url_vars: Mapping[str, Any] | None = None, *,
+                    data: Any) -> Any:
+        return await self.transport.patch(self._url(url, None), dict(url_vars or {}), data=data)
+
+    async def put(self, url: str, url_vars: Mapping[str, Any] | None = None, *,
+                  data: Any = None) -> Any:
+        return await self.transport.put(self._url(url, None), dict(url_vars or {}),
+                                        data=b"" if data is None else data)
+
+    async def delete(self, url: str, url_vars: Mapping[str, Any] | None = None) -> None:
+        await self.transport.delete(self._url(url, None), dict(url_vars or {}))
+
+    async def download_artifact(self, owner: str, repo: str, artifact_id: int, *,
+                                max_bytes: int) -> bytes:
+        """Bytes of an artifact (see bot.app.artifacts); ArtifactError with a reason."""
+        settings = self.transport.settings
+        await self.transport.limiter.wait()
+        url = (f"{settings.api_url}/repos/{_seg(owner)}/{_seg(repo)}"
+               f"/actions/artifacts/{int(artifact_id)}/zip")
+        return await artifacts.download_artifact(
+            self._session, url, authorization=await self._credentials(), max_bytes=max_bytes,
+            allowed_hosts=settings.artifact_hosts,
+            allow_loopback_http=settings.artifact_allow_loopback_http,
+            timeout=settings.artifact_timeout, user_agent=USER_AGENT)
+
+
+def _seg(value: str) -> str:
+    if not value or "/" in value or value in (".", "..") or not value.isprintable():
+        raise OriginError(f"invalid owner or repository name {value[:60]!r}")
+    return value
+
+
+class GitHubClients:
+    """The App's GitHub access: an App-JWT client, installation clients and the token cache.
+
+    Calling it (``await clients(installation_id)``) is the handlers' ``gh_for``.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics, *,
+                 sleep: Sleep = asyncio.sleep, clock: Callable[[], float] = time.time) -> None:
+        self.session = session
+        self.settings = settings
+        self.metrics = metrics
+        self._sleep = sleep
+        self._clock = clock
+        self.jwt = AppJWT(settings.app_id, settings.private_key, clock=clock)
+        self.tokens = InstallationTokens(self._mint, clock=clock)
+        self.app = Transport(session, settings=settings, metrics=metrics,
+                             credentials=self._app_auth, unauthorized=self.jwt.reset,
+                             installation_id=0, sleep=sleep, clock=clock)
+        self._clients: LRUCache[int, InstallationClient] = LRUCache(maxsize=1000)
+
+    def __repr__(self) -> str:
+        return f"GitHubClients(api_url={self.settings.api_url!r})"
+
+    async def _app_auth(self) -> str:
+        return f"Bearer {self.jwt.get()}"
+
+    async def _mint(self, installation_id: int) -> Mapping[str, Any]:
+        data = await self.app.post("/app/installations/{installation_id}/access_tokens",
+                                   {"installation_id": installation_id}, data={})
+        if not isinstance(data, Mapping):
+            raise ValueError("unexpected token response")
+        return data
+
+    async def __call__(self, installation_id: int) -> InstallationClient:
+        client = self._clients.get(installation_id)
+        if client is None:
+            async def credentials() -> str:
+                return f"token {await self.tokens.get(installation_id)}"
+
+            transport = Transport(
+                self.session, settings=self.settings, metrics=self.metrics,
+                credentials=credentials, unauthorized=lambda: self.tokens.evict(installation_id),
+                installation_id=installation_id, sleep=self._sleep, clock=self._clock,
+                cache=LRUCache(maxsize=500))
+            client = InstallationClient(transport, self.session, credentials)
+            self._clients[installation_id] = client
+        return client
+
+    def evict(self, installation_id: int) -> None:
+        """Forget the installation's token, ETag cache and rate state (deleted, suspended)."""
+        self.tokens.evict(installation_id)
+        self._clients.pop(installation_id, None)
+
+    async def app_slug(self) -> str:
+        """The App's slug from GET /app (the bot login is ``<slug>[bot]``)."""
+        if self.settings.app_slug:
+            return self.settings.app_slug
+        data = await self.app.getitem("/app")
+        slug = data.get("slug") if isinstance(data, Mapping) else None
+        if not isinstance(slug, str) or not slug:
+            raise ValueError("GET /app returned no slug")
+        return slug

@@ -1,0 +1,198 @@
+"""Webhook handlers: workflow_run → the CI Truth check run; check_run recheck; installation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from bot.app import judging, publish
+from bot.app.judging import Repo, RunEvidence
+from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
+from bot.core import checkrun, runs
+from bot.core.config import Config
+
+log = logging.getLogger(__name__)
+EVICT_ACTIONS = {"deleted", "suspend", "new_permissions_accepted"}
+
+
+class RunNotSettled(Exception):
+    """The API does not show the completed attempt yet: the worker retries later."""
+
+
+async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+    """Dispatch one recorded delivery (ports.Handler). Idempotent: state is re-read each time."""
+    event, action, payload = delivery.event, delivery.action, delivery.payload
+    if event == "installation":
+        inst = delivery.installation_id
+        if action in EVICT_ACTIONS and inst is not None:
+            ctx.evict_installation(inst)
+        return
+    inst = delivery.installation_id
+    repo_doc = payload.get("repository")
+    if inst is None or not isinstance(repo_doc, Mapping):
+        return
+    repo = Repo.of(repo_doc)
+    if event == "workflow_run" and isinstance(payload.get("workflow_run"), Mapping):
+        gh = await gh_for(inst)
+        if action in ("requested", "in_progress"):
+            await on_run_started(gh, repo, payload["workflow_run"], ctx)
+        elif action == "completed":
+            await on_run_completed(gh, repo, payload["workflow_run"], ctx)
+    elif event == "check_run" and action in ("rerequested", "requested_action"):
+        await on_check_run(await gh_for(inst), repo, payload, ctx)
+
+
+async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: AppContext) -> None:
+    """A declared evidence workflow started: create the check run in progress (only once)."""
+    config, error = await judging.load_config(gh, repo)
+    policy = runs.policy_from_config(config)
+    if error is not None or not runs.is_evidence_run(wr, policy):
+        return            # undeclared runs are judged once their artifacts exist: quiet until then
+    if runs.is_fork(wr, repo.id) and policy.forks == "ignore":
+        return
+    sha = str(wr["head_sha"])
+    ref = checkrun.RunRef(id=int(wr["id"]), attempt=int(wr.get("run_attempt") or 1),
+                          name=str(wr.get("name") or ""))
+    await publish.start_check(gh, repo, sha, ref, ctx)
+
+
+async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
+                           ctx: AppContext) -> None:
+    """Re-read the run; unless stale or not evidence, judge it and complete the check run."""
+    config, error = await judging.load_config(gh, repo)
+    policy = runs.policy_from_config(config)
+    if policy.declared and policy.producer_for(wr) is None:
+        return
+    run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
+                           dict(repo.vars, run_id=int(wr["id"])))
+    now, sent = int(run.get("run_attempt") or 1), int(wr.get("run_attempt") or 1)
+    if now > sent or run.get("head_sha") != wr.get("head_sha"):
+        log.info("stale workflow_run %s attempt %s ignored", wr.get("id"), sent)
+        return
+    if now < sent or run.get("status") != "completed":
+        raise RunNotSettled(f"run {wr.get('id')} attempt {sent} is not completed in the API yet")
+    fork = runs.is_fork(run, repo.id)
+    if fork and policy.forks == "ignore":
+        return
+    sha = str(run["head_sha"])
+    artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
+    if error is None and not runs.is_evidence_run(run, policy, artifacts):
+        return            # no config and no report-like artifact: not our business, stay quiet
+    pulls: list[dict[str, Any]] = []
+    events = (str(run.get("event") or ""), str(wr.get("event") or ""))
+    if fork or any(e.startswith("pull_request") for e in events) or _listed_pulls(wr, repo):
+        pulls = await publish.open_pulls(gh, repo, sha)
+        if not pulls:
+            log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
+            return
+    await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls)
+
+
+async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
+                  ctx: AppContext) -> bool:
+    """Re-read the evidence runs recorded in our check run for `head_sha` and re-judge.
+
+    Used by the check run's Recheck button, "Re-run" in the Checks UI and PR-comment
+    commands. Returns False when there is nothing of ours to recheck on that commit.
+    """
+    repo = Repo.of(repo)
+    found = await publish.find_check(gh, repo, head_sha, ctx)
+    if found is None:
+        return False
+    state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
+    ids = [int(r["id"]) for r in state.get("runs") or []
+           if isinstance(r, Mapping) and isinstance(r.get("id"), int)]
+    ext = str(found.get("external_id") or "").split(":")[0]
+    if not ids and ext.isdigit():
+        ids = [int(ext)]
+    if not ids:
+        return False
+    run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
+                           dict(repo.vars, run_id=int(ids[0])))
+    if run.get("status") != "completed" or run.get("head_sha") != head_sha:
+        return False
+    config, error = await judging.load_config(gh, repo)
+    artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
+    pulls = None
+    if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
+        pulls = await publish.open_pulls(gh, repo, head_sha)
+    await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls)
+    return True
+
+
+async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
+                       ctx: AppContext) -> None:
+    """Recheck from our own check run, for senders with write access, fixed identifiers only."""
+    cr = payload.get("check_run") or {}
+    if (cr.get("app") or {}).get("id") != ctx.app_id or cr.get("name") != checkrun.NAME:
+        return
+    if payload.get("action") == "requested_action":
+        ident = (payload.get("requested_action") or {}).get("identifier")
+        if ident != checkrun.RECHECK["identifier"]:
+            return
+    login = (payload.get("sender") or {}).get("login")
+    if not isinstance(login, str) or not await publish.sender_can_write(gh, repo, login):
+        log.info("recheck refused for sender without write access")
+        return
+    await recheck(gh, repo, str(cr.get("head_sha")), ctx)
+
+
+async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, Any],
+                             artifacts: list[dict[str, Any]], config: Config, error: str | None,
+                             ctx: AppContext, pulls: list[dict[str, Any]] | None) -> None:
+    policy = runs.policy_from_config(config)
+    if error is not None:
+        state, verdict = judging.config_failure(error)
+        evidence = [RunEvidence(run=run)]
+    else:
+        evidence = [await judging.read_run(gh, repo, run, policy, artifacts)]
+        evidence += await _other_producers(gh, repo, sha, run, policy, ctx)
+        extra = (runs.missing_producers(policy, [e.run for e in evidence])
+                 if len(policy.producers) > 1 else [])
+        base = await judging.baseline(gh, repo, sha, ctx)
+        state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
+    refs = [e.ref(repo) for e in evidence]
+    details = judging.details_markdown(state, verdict) if error is None else ""
+    payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
+                                           head_sha=sha)
+    cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
+    if pulls is None:
+        pulls = []
+    url = f"https://github.com/{repo.owner}/{repo.name}/runs/{cid}"
+    for pr in pulls[:3]:
+        await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
+                                     check_url=url)
+
+
+async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
+                           policy: runs.EvidencePolicy, ctx: AppContext) -> list[RunEvidence]:
+    """Other declared producers' runs for this SHA, as recorded in our check run's state."""
+    if len(policy.producers) < 2:
+        return []
+    memo = judging.Memo(ctx)
+    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    if entry is None:
+        await publish.find_check(gh, repo, sha, ctx)
+        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    recorded = (entry or {}).get("runs") or []
+    this = policy.producer_for(run)
+    out: list[RunEvidence] = []
+    for r in recorded:
+        if not isinstance(r, Mapping) or r.get("id") == run.get("id"):
+            continue
+        other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
+                                 dict(repo.vars, run_id=int(r["id"])))
+        producer = policy.producer_for(other)
+        if (producer is None or producer == this or other.get("head_sha") != sha
+                or other.get("status") != "completed"):
+            continue
+        out.append(await judging.read_run(gh, repo, other, policy))
+    return out
+
+
+def _listed_pulls(wr: Mapping[str, Any], repo: Repo) -> bool:
+    """The payload names a PR of this repository (forks leave the list empty)."""
+    return any(isinstance(p, Mapping)
+               and (((p.get("base") or {}).get("repo") or {}).get("id")) == repo.id
+               for p in wr.get("pull_requests") or ())

@@ -1,0 +1,239 @@
+"""Reading a workflow run's evidence from GitHub and publishing the one CI Truth check run."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachetools import LRUCache
+from gidgethub import HTTPException
+
+from bot.app.ports import AppContext, ArtifactError, GitHub
+from bot.core import checkrun, runs
+from bot.core.archive import iter_gzip, iter_zip, sniff
+from bot.core.config import DEFAULT_CONFIG, Config, parse_config
+from bot.core.engine import Result, evaluate
+from bot.core.errors import ConfigError
+from bot.core.limits import Limits
+from bot.core.model import Conclusion, MeasuredState, Reason, Source, Verdict
+from bot.core.render import render_markdown
+from bot.core.state import BaselineError, baseline_from_json
+
+log = logging.getLogger(__name__)
+CONFIG_PATH = ".github/ci-truth.yml"
+MAX_ARTIFACT_BYTES = 256 * 1024 * 1024   # compressed bytes of one artifact, checked before download
+
+
+@dataclass(frozen=True)
+class Repo:
+    """The repository a delivery is about: names build URLs, the id decides fork-ness."""
+
+    owner: str
+    name: str
+    id: int
+    default_branch: str = "main"
+
+    @classmethod
+    def of(cls, repo: Repo | Mapping[str, Any]) -> Repo:
+        if isinstance(repo, Repo):
+            return repo
+        owner = repo.get("owner") or {}
+        return cls(owner=str(owner.get("login") or ""), name=str(repo.get("name") or ""),
+                   id=int(repo.get("id") or 0),
+                   default_branch=str(repo.get("default_branch") or repo.get("master_branch")
+                                      or "main"))
+
+    @property
+    def vars(self) -> dict[str, Any]:
+        return {"owner": self.owner, "repo": self.name}
+
+
+@dataclass
+class RunEvidence:
+    """One evidence run as read from the API, with the App's rules already applied."""
+
+    run: dict[str, Any]
+    sources: list[Source] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    artifacts: int = 0
+
+    def ref(self, repo: Repo) -> checkrun.RunRef:
+        return checkrun.RunRef(id=int(self.run["id"]),
+                               attempt=int(self.run.get("run_attempt") or 1),
+                               name=str(self.run.get("name") or self.run.get("path") or "?"),
+                               url=str(self.run.get("html_url") or ""),
+                               conclusion=self.run.get("conclusion"),
+                               fork=runs.is_fork(self.run, repo.id))
+
+
+class Memo:
+    """What the App remembers between deliveries: check-run ids and evidence runs per SHA,
+    sticky-comment id and digest per PR.
+
+    Backed by the infrastructure's durable key-value store (`ctx.extras["kv"]`, async
+    get/put/delete of JSON) when present, else by an in-memory LRU kept in `ctx.extras`.
+    Only a hint: every value is re-derivable from the API, and a wrong one is corrected by it.
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
+        kv = ctx.extras.get("kv")
+        self._kv = kv if kv is not None and hasattr(kv, "put") else None
+        self._mem: LRUCache[tuple[str, str], Any] = ctx.extras.setdefault(
+            "ci_truth.memo", LRUCache(maxsize=8192))
+
+    async def get(self, ns: str, key: str) -> Any:
+        if self._kv is not None:
+            return await self._kv.get(ns, key)
+        return self._mem.get((ns, key))
+
+    async def put(self, ns: str, key: str, value: Any) -> None:
+        if self._kv is not None:
+            await self._kv.put(ns, key, value)
+        else:
+            self._mem[(ns, key)] = value
+
+    async def delete(self, ns: str, key: str) -> None:
+        if self._kv is not None:
+            await self._kv.delete(ns, key)
+        else:
+            self._mem.pop((ns, key), None)
+
+
+CHECKS = "ci-truth.check"        # "<repo id>:<sha>" → {"id": check run id, "runs": [...]}
+COMMENTS = "ci-truth.comment"    # "<repo id>:<pr>" → [comment id | None, digest | None]
+
+
+async def load_config(gh: GitHub, repo: Repo) -> tuple[Config, str | None]:
+    """`.github/ci-truth.yml` from the default branch (no `ref`): (config, error or None)."""
+    try:
+        doc = await gh.getitem("/repos/{owner}/{repo}/contents/{path}",
+                               dict(repo.vars, path=CONFIG_PATH))
+    except HTTPException as exc:
+        if exc.status_code == 404:
+            return DEFAULT_CONFIG, None
+        raise
+    if not isinstance(doc, Mapping) or doc.get("encoding") != "base64":
+        return DEFAULT_CONFIG, f"{CONFIG_PATH} could not be read (not a file, or over 1 MB)"
+    try:
+        text = base64.b64decode(str(doc.get("content") or ""), validate=False).decode("utf-8")
+        return parse_config(text, source=CONFIG_PATH), None
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        return DEFAULT_CONFIG, f"{CONFIG_PATH} is not UTF-8 text ({exc.__class__.__name__})"
+    except ConfigError as exc:
+        return DEFAULT_CONFIG, str(exc)
+
+
+async def list_artifacts(gh: GitHub, repo: Repo, run_id: int) -> list[dict[str, Any]]:
+    url = "/repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
+    return [a async for a in gh.getiter(url, dict(repo.vars, run_id=run_id),
+                                        params={"per_page": 100}, iterable_key="artifacts")]
+
+
+async def list_jobs(gh: GitHub, repo: Repo, run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    url = "/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs"
+    vars_ = dict(repo.vars, run_id=run["id"], attempt=run.get("run_attempt") or 1)
+    return [j async for j in gh.getiter(url, vars_, params={"per_page": 100},
+                                        iterable_key="jobs")]
+
+
+async def read_run(gh: GitHub, repo: Repo, run: dict[str, Any], policy: runs.EvidencePolicy,
+                   artifacts: list[dict[str, Any]] | None = None,
+                   limits: Limits | None = None) -> RunEvidence:
+    """Jobs, artifacts and report sources of one completed run, plus its App rules."""
+    limits = limits or Limits()
+    if artifacts is None:
+        artifacts = await list_artifacts(gh, repo, int(run["id"]))
+    producer = policy.producer_for(run)
+    sel = runs.select_artifacts(artifacts, producer, max_bytes=MAX_ARTIFACT_BYTES)
+    jobs = await list_jobs(gh, repo, run)
+    ev = RunEvidence(run=run, artifacts=len(sel.download))
+    ev.sources += [Source(path=path, error=why) for path, why in sel.refused]
+    for art in sel.download:
+        ev.sources += await _artifact_sources(gh, repo, art, limits)
+    ev.reasons += runs.masked_steps(run, jobs)
+    ev.reasons += runs.missing_evidence(run, producer, sel)
+    ev.reasons += runs.untrusted(run, policy, repo.id)
+    return ev
+
+
+async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
+                            limits: Limits) -> list[Source]:
+    name = str(art.get("name") or art.get("id"))
+    try:
+        data = await gh.download_artifact(repo.owner, repo.name, int(art["id"]),
+                                          max_bytes=MAX_ARTIFACT_BYTES)
+    except ArtifactError as exc:
+        return [Source(path=name, error=f"artifact could not be downloaded: {exc}")]
+    digest = str(art.get("digest") or "")
+    if digest.startswith("sha256:") and hashlib.sha256(data).hexdigest() != digest[7:].lower():
+        return [Source(path=name, error="artifact bytes do not match its sha256 digest; "
+                                        "re-run the workflow")]
+    return list(_sources_from_bytes(name, data, limits))
+
+
+def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Source]:
+    kind = sniff(data[:512])
+    if kind == "zip":
+        # iter_zip yields report-named members only, labelled "<artifact>!<member>".
+        for m in iter_zip(io.BytesIO(data), name=name, limits=limits):
+            yield Source(path=m.name, chunks=m.chunks, error=m.error)
+    elif kind == "gzip":
+        yield Source(path=name, chunks=iter_gzip(io.BytesIO(data), name=name, limits=limits))
+    elif kind == "xml":
+        yield Source(path=name, chunks=[data])
+    else:
+        yield Source(path=name, error="artifact is neither a zip archive nor an XML report")
+
+
+async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext
+                   ) -> dict[str, Any] | None:
+    """The default branch's latest successful CI Truth state, authored by our App only."""
+    url = "/repos/{owner}/{repo}/commits/{ref}/check-runs"
+    data = await gh.getitem(url, dict(repo.vars, ref=repo.default_branch),
+                            params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
+                                    "filter": "latest"})
+    found = checkrun.baseline_from_check_runs(
+        (data or {}).get("check_runs") or [] if isinstance(data, Mapping) else [], ctx.app_id)
+    if found is None or found.get("source", {}).get("head_sha") == head_sha:
+        return None       # none, or our own earlier result for this very commit
+    try:
+        baseline_from_json(found, source="the default branch's CI Truth check run")
+    except BaselineError as exc:
+        log.warning("baseline ignored: %s", exc)
+        return None
+    return found
+
+
+def judge(evidence: Sequence[RunEvidence], config: Config, *, baseline_doc: Mapping[str, Any]
+          | None, extra: Sequence[Reason] = ()) -> tuple[MeasuredState, Verdict]:
+    """Run the engine over every evidence run's reports with the App's reasons added."""
+    sources = [s for ev in evidence for s in ev.sources]
+    reasons = [r for ev in evidence for r in ev.reasons] + list(extra)
+    result = evaluate(sources, config, baseline=baseline_doc, extra_reasons=reasons)
+    state, verdict = result.state, result.verdict
+    if not getattr(config.gate, "allow_failures", False):
+        more = [r for ev in evidence for r in runs.masked_reports(ev.run, state)][:1]
+        verdict = runs.with_reasons(verdict, more)
+    for ev in evidence:
+        state.workflows[str(ev.run.get("name") or ev.run.get("id"))] = {
+            "conclusion": ev.run.get("conclusion"), "run_id": ev.run.get("id"),
+            "url": ev.run.get("html_url")}
+    return state, verdict
+
+
+def config_failure(message: str) -> tuple[MeasuredState, Verdict]:
+    """A broken config fails the check (falling back to defaults could loosen the gate)."""
+    return MeasuredState(), Verdict(Conclusion.FAILURE, [Reason(
+        "no-evidence", f"The CI Truth configuration is invalid, so nothing was judged: {message}",
+        details={"config": CONFIG_PATH})])
+
+
+def details_markdown(state: MeasuredState, verdict: Verdict) -> str:
+    """The engine's Markdown rendering, for the check run's `text`."""
+    return render_markdown(Result(state=state, verdict=verdict))

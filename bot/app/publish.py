@@ -1,0 +1,167 @@
+"""GitHub writes: the one CI Truth check run per SHA, the sticky PR comment, PR lookup."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gidgethub import HTTPException
+
+from bot.app.judging import CHECKS, COMMENTS, Memo, Repo
+from bot.app.ports import AppContext, GitHub
+from bot.core import checkrun, prcomment
+from bot.core.model import Conclusion, MeasuredState, Verdict
+
+log = logging.getLogger(__name__)
+WRITERS = {"admin", "maintain", "write"}
+
+
+async def find_check(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
+                     ) -> dict[str, Any] | None:
+    """Our CI Truth check run on `sha` (app id AND name), the most recent if several exist."""
+    data = await gh.getitem("/repos/{owner}/{repo}/commits/{ref}/check-runs",
+                            dict(repo.vars, ref=sha),
+                            params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
+                                    "filter": "all", "per_page": 100})
+    found = [c for c in (data.get("check_runs") or []) if checkrun.is_ours(c, ctx.app_id)
+             and c.get("head_sha", sha) == sha] if isinstance(data, Mapping) else []
+    if not found:
+        return None
+    best: dict[str, Any] = max(found, key=lambda c: int(c.get("id") or 0))
+    memo = Memo(ctx)
+    entry = await memo.get(CHECKS, f"{repo.id}:{sha}") or {}
+    state = checkrun.parse_state_block((best.get("output") or {}).get("text"))
+    await memo.put(CHECKS, f"{repo.id}:{sha}", {
+        "id": best["id"], "runs": (state or {}).get("runs") or entry.get("runs") or []})
+    return best
+
+
+async def check_id(gh: GitHub, repo: Repo, sha: str, ctx: AppContext) -> int | None:
+    """The check run id from the cache, else from the API (warm cache: no request)."""
+    entry = await Memo(ctx).get(CHECKS, f"{repo.id}:{sha}")
+    if entry:
+        return int(entry["id"])
+    found = await find_check(gh, repo, sha, ctx)
+    return int(found["id"]) if found else None
+
+
+async def start_check(gh: GitHub, repo: Repo, sha: str, run: checkrun.RunRef | None,
+                      ctx: AppContext) -> int:
+    """Create the in-progress check run unless one exists already (never a duplicate)."""
+    existing = await check_id(gh, repo, sha, ctx)
+    if existing is not None:
+        return existing
+    created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
+                            data=checkrun.in_progress_payload(sha, run))
+    await Memo(ctx).put(CHECKS, f"{repo.id}:{sha}", {"id": created["id"], "runs": []})
+    return int(created["id"])
+
+
+async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.CheckPayloads,
+                         runs_: Sequence[checkrun.RunRef], ctx: AppContext) -> int:
+    """PATCH the existing check run (or create it completed), then append annotation batches."""
+    memo = Memo(ctx)
+    cid = await check_id(gh, repo, sha, ctx)
+    url = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+    if cid is not None:
+        try:
+            await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            await memo.delete(CHECKS, f"{repo.id}:{sha}")    # gone behind our back: look again
+            found = await find_check(gh, repo, sha, ctx)
+            cid = int(found["id"]) if found else None
+            if cid is not None:
+                await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
+    if cid is None:
+        created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
+                                data=dict(payloads.first, head_sha=sha))
+        cid = int(created["id"])
+    await memo.put(CHECKS, f"{repo.id}:{sha}", {"id": cid, "runs": [
+        {"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs_]})
+    for more in payloads.more:
+        await gh.patch(url, dict(repo.vars, check_run_id=cid), data=more)
+    return cid
+
+
+async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:
+    """Open PRs of this repository whose head is exactly `sha` (works for forks too)."""
+    pulls = await gh.getitem("/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+                             dict(repo.vars, commit_sha=sha))
+    return [dict(p) for p in pulls or [] if isinstance(p, Mapping) and p.get("state") == "open"
+            and (p.get("head") or {}).get("sha") == sha
+            and ((p.get("base") or {}).get("repo") or {}).get("id") == repo.id]
+
+
+async def sender_can_write(gh: GitHub, repo: Repo, login: str) -> bool:
+    """Authorised through the collaborator-permission API (never author_association)."""
+    try:
+        perm = await gh.getitem("/repos/{owner}/{repo}/collaborators/{username}/permission",
+                                dict(repo.vars, username=login))
+    except HTTPException as exc:
+        if exc.status_code in (403, 404):
+            return False
+        raise
+    if not isinstance(perm, Mapping):
+        return False
+    return perm.get("permission") in WRITERS or perm.get("role_name") in WRITERS
+
+
+async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredState,
+                         verdict: Verdict, ctx: AppContext, *, check_url: str = "") -> str:
+    """Edit our sticky comment when the digest changed; create it only for a failing verdict.
+
+    Returns what happened: "unchanged", "edited", "created", "skipped" (quiet) or "locked".
+    """
+    memo = Memo(ctx)
+    key = f"{repo.id}:{number}"
+    digest = prcomment.digest(state, verdict)
+    cached = await memo.get(COMMENTS, key)   # [comment id, digest], or [None, None]: none
+    if cached and cached[1] == digest:
+        return "unchanged"
+    if cached and cached[0] is None and not _worth_a_comment(verdict):
+        return "skipped"
+    body = prcomment.body(state, verdict, check_url=check_url)
+    bot = f"{ctx.app_slug}[bot]"
+    try:
+        own = None
+        if cached and cached[0] is not None:
+            own = {"id": cached[0], "body": f"<!-- ci-truth:digest {cached[1]} -->"}
+        elif not cached:
+            url = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+            async for c in gh.getiter(url, dict(repo.vars, issue_number=number),
+                                      params={"per_page": 100}):
+                if prcomment.is_ours(c, bot, ctx.app_id):
+                    own = c
+                    break
+        if own is not None:
+            if prcomment.digest_of(own.get("body")) == digest:
+                await memo.put(COMMENTS, key, [own["id"], digest])
+                return "unchanged"
+            await gh.patch("/repos/{owner}/{repo}/issues/comments/{comment_id}",
+                           dict(repo.vars, comment_id=own["id"]), data={"body": body})
+            await memo.put(COMMENTS, key, [own["id"], digest])
+            return "edited"
+        if not _worth_a_comment(verdict):
+            await memo.put(COMMENTS, key, [None, None])
+            return "skipped"
+        made = await gh.post("/repos/{owner}/{repo}/issues/{issue_number}/comments",
+                             dict(repo.vars, issue_number=number), data={"body": body})
+        await memo.put(COMMENTS, key, [made["id"], digest])
+        return "created"
+    except HTTPException as exc:
+        if exc.status_code == 404 and cached:
+            await memo.delete(COMMENTS, key)  # our comment was deleted: next time, look again
+            return "skipped"
+        if exc.status_code == 403:            # locked conversation (or no permission): quiet
+            log.info("PR comment skipped: 403 on %s/%s#%s", repo.owner, repo.name, number)
+            return "locked"
+        raise
+
+
+def _worth_a_comment(verdict: Verdict) -> bool:
+    """Quiet by default: a new comment only when something other than fork provenance fails."""
+    return any(r.conclusion is Conclusion.FAILURE and r.rule != "untrusted-evidence"
+               for r in verdict.reasons)

@@ -1,0 +1,333 @@
+"""SQLite durable store: deliveries (dedupe), jobs (the work queue with leases), key-value state.
+
+All methods are synchronous and small; the async side runs them on one dedicated thread
+(`bot.app.recorder.Database`) so a commit's fsync never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, NamedTuple
+
+from bot.app.spool import Spool
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries(
+  id TEXT PRIMARY KEY, event TEXT NOT NULL, action TEXT, installation_id INTEGER,
+  repository_id INTEGER, outcome TEXT NOT NULL, received_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY, delivery_id TEXT NOT NULL UNIQUE, event TEXT NOT NULL,
+  key TEXT, spool_seg INTEGER NOT NULL, spool_off INTEGER NOT NULL,
+  spool_len INTEGER NOT NULL, state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, next_run_at REAL NOT NULL, lease_until REAL,
+  last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
+CREATE TABLE IF NOT EXISTS kv(
+  namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
+  PRIMARY KEY(namespace, key));
+"""
+
+QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used (locked by another process, unreadable)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One delivery to record; ``body`` matters only when ``outcome == "queued"``.
+
+    ``key`` None means "decide when the job is first claimed" (intake does not parse).
+    """
+
+    delivery_id: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository_id: int | None
+    outcome: str            # queued | ignored
+    key: str | None = None
+    body: bytes = b""
+
+
+class Prepared(NamedTuple):
+    """What the worker learnt from a job's payload the first time it was claimed."""
+
+    key: str
+    data: dict[str, Any] | None
+    state: str | None = None        # IGNORED or FAILED: the job ends here, with ``reason``
+    reason: str | None = None
+    action: str | None = None
+    installation_id: int | None = None
+    repository_id: int | None = None
+
+
+Prepare = Callable[[str, str, bytes], Prepared]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A claimed job: the worker runs it, then calls done/retry/fail."""
+
+    id: int
+    delivery_id: str
+    event: str
+    key: str
+    payload: bytes
+    attempts: int           # including the current one
+    data: dict[str, Any] | None = None  # the parsed payload when the claim parsed it
+
+
+class Store:
+    """The SQLite database of one serving process (an exclusive lock file enforces that)."""
+
+    def __init__(self, path: str, *, sync: str = "FULL",
+                 clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        self._lock_file: IO[bytes] | None = None
+        self.spool: Spool | None = None
+        if path == ":memory:":
+            raise StoreError("the store needs a file path (bodies are spooled beside it)")
+        self._lock_file = open(path + ".lock", "ab")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise StoreError(f"{path} is in use by another ci-truth process") from None
+        try:
+            self.spool = Spool(path + ".spool", fsync=sync != "NORMAL")
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # WAL: readers never block the writer; synchronous=FULL fsyncs the WAL on every
+            # commit, so a recorded delivery survives power loss, not only kill -9 (NORMAL).
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={'NORMAL' if sync == 'NORMAL' else 'FULL'}")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.executescript(SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        self.queued = self._count_open()
+
+    def close(self) -> None:
+        """Close the database and release the process lock."""
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+        if self.spool is not None:
+            self.spool.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _count_open(self) -> int:
+        row = self.db.execute("SELECT count(*) FROM jobs WHERE state IN (?, ?)",
+                              (QUEUED, RUNNING)).fetchone()
+        return int(row[0])
+
+    # -- intake ------------------------------------------------------------------------------
+
+    def record_batch(self, records: Sequence[Record]) -> list[str]:
+        """Record deliveries in one transaction; per record: new, duplicate or requeued.
+
+        A duplicate delivery id is a no-op, except that a redelivery of a job that finally
+        failed queues it again (GitHub redelivers with the same id).
+        """
+        now = self.clock()
+        assert self.spool is not None
+        results: list[str] = []
+        new_jobs: list[Record] = []
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for r in records:
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (r.delivery_id, r.event, r.action, r.installation_id, r.repository_id,
+                     r.outcome, now))
+                if cur.rowcount == 1:
+                    if r.outcome == QUEUED:
+                        new_jobs.append(r)
+                    results.append("new")
+                    continue
+                cur = db.execute(
+                    "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?"
+                    " WHERE delivery_id=? AND state=?", (QUEUED, now, now, r.delivery_id, FAILED))
+                results.append("requeued" if cur.rowcount == 1 else "duplicate")
+            refs = self.spool.append([r.body for r in new_jobs])  # durable before the commit
+            db.executemany(
+                "INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
+                " attempts, next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                [(r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now)
+                 for r, ref in zip(new_jobs, refs, strict=True)])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.queued += len(new_jobs) + results.count("requeued")
+        return results
+
+    def known(self, delivery_ids: Iterable[str]) -> set[str]:
+        """Which of these delivery ids (GUIDs) we have recorded."""
+        ids = list(delivery_ids)
+        found: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self.db.execute(
+                f"SELECT id FROM deliveries WHERE id IN ({marks})", chunk))  # noqa: S608
+        return found
+
+    # -- the queue ---------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """At startup: jobs left running by a dead process are queued again (attempts kept)."""
+        now = self.clock()
+        cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, next_run_at=?,"
+                              " updated_at=? WHERE state=?", (QUEUED, now, now, RUNNING))
+        return cur.rowcount
+
+    def claim(self, limit: int, busy_keys: Iterable[str], lease_seconds: float,
+              prepare: Prepare | None = None) -> list[Job]:
+        """Take up to ``limit`` due jobs whose keys are not busy, at most one per key.
+
+        A job without a key is prepared first (``prepare`` parses it once, off the intake
+        path); a running job whose lease expired (its worker died) is due again.
+        """
+        now = self.clock()
+        busy = set(busy_keys)
+        marks = ",".join("?" * len(busy))
+        sql = ("SELECT id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts"  # noqa: S608
+               " FROM jobs"
+               " WHERE ((state=? AND next_run_at<=?) OR (state=? AND lease_until<=?))"
+               f" AND (key IS NULL OR key NOT IN ({marks})) ORDER BY next_run_at, id LIMIT ?")
+        rows = self.db.execute(  # only "?" placeholders are formatted in
+            sql, (QUEUED, now, RUNNING, now, *busy, limit * 4)).fetchall()
+        jobs: list[Job] = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for ident, delivery, event, key, seg, off, length, attempts in rows:
+                data, payload = None, None
+                if key is None:
+                    payload = self._payload(seg, off, length)
+                    prep = (prepare(event, delivery, payload) if prepare is not None
+                            else Prepared(f"delivery:{delivery}", None))
+                    key, data = prep.key, prep.data
+                    self.db.execute("UPDATE jobs SET key=? WHERE id=?", (key, ident))
+                    self.db.execute("UPDATE deliveries SET action=?, installation_id=?,"
+                                    " repository_id=?, outcome=? WHERE id=?",
+                                    (prep.action, prep.installation_id, prep.repository_id,
+                                     prep.state or QUEUED, delivery))
+                    if prep.state is not None:
+                        self.db.execute("UPDATE jobs SET state=?, last_error=?, updated_at=?"
+                                        " WHERE id=?", (prep.state, prep.reason, now, ident))
+                        self.queued = max(0, self.queued - 1)
+                        continue
+                if key in busy or len(jobs) >= limit:
+                    continue
+                busy.add(key)
+                if payload is None:
+                    payload = self._payload(seg, off, length)
+                jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data))
+                self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
+                                " updated_at=? WHERE id=?",
+                                (RUNNING, attempts + 1, now + lease_seconds, now, ident))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return jobs
+
+    def _payload(self, segment: int, offset: int, length: int) -> bytes:
+        assert self.spool is not None
+        try:
+            return self.spool.read(segment, offset, length)
+        except (OSError, ValueError):
+            return b""  # the worker fails such a job: "payload is not valid JSON"
+
+    def next_due(self) -> float | None:
+        """When the earliest queued job becomes due (None if nothing is queued)."""
+        row = self.db.execute("SELECT min(next_run_at) FROM jobs WHERE state=?",
+                              (QUEUED,)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def heartbeat(self, job_ids: Sequence[int], lease_seconds: float) -> None:
+        """Extend the leases of running jobs."""
+        now = self.clock()
+        self.db.executemany("UPDATE jobs SET lease_until=? WHERE id=? AND state=?",
+                            [(now + lease_seconds, i, RUNNING) for i in job_ids])
+
+    def done(self, job_id: int) -> None:
+        """The job succeeded."""
+        self._finish(job_id, DONE, None)
+
+    def fail(self, job_id: int, error: str) -> None:
+        """The job failed for good; ``error`` (already redacted) is kept."""
+        self._finish(job_id, FAILED, error)
+
+    def retry(self, job_id: int, at: float, error: str) -> None:
+        """Queue the job again at ``at`` (epoch seconds), keeping the last error."""
+        self.db.execute("UPDATE jobs SET state=?, next_run_at=?, lease_until=NULL, last_error=?,"
+                        " updated_at=? WHERE id=?", (QUEUED, at, error, self.clock(), job_id))
+
+    def _finish(self, job_id: int, state: str, error: str | None) -> None:
+        cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"
+                              " updated_at=? WHERE id=? AND state=?",
+                              (state, error, self.clock(), job_id, RUNNING))
+        if cur.rowcount:
+            self.queued = max(0, self.queued - 1)
+
+    def job(self, delivery_id: str) -> dict[str, object] | None:
+        """The job row of a delivery, as a dict (for tests and operators)."""
+        cur = self.db.execute("SELECT id, state, attempts, next_run_at, last_error, key"
+                              " FROM jobs WHERE delivery_id=?", (delivery_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip(("id", "state", "attempts", "next_run_at", "last_error", "key"), row,
+                        strict=True))
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per state."""
+        return {str(s): int(n) for s, n in
+                self.db.execute("SELECT state, count(*) FROM jobs GROUP BY state")}
+
+    def prune(self, older_than_days: float) -> int:
+        """Forget finished jobs and deliveries older than the retention (≥ GitHub's 3 days)."""
+        cutoff = self.clock() - older_than_days * 86400
+        self.db.execute("BEGIN IMMEDIATE")
+        n = self.db.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at<?",
+                            (DONE, FAILED, cutoff)).rowcount
+        self.db.execute("DELETE FROM deliveries WHERE received_at<? AND id NOT IN"
+                        " (SELECT delivery_id FROM jobs)", (cutoff,))
+        self.db.execute("COMMIT")
+        if self.spool is not None:
+            live = {int(r[0]) for r in self.db.execute("SELECT DISTINCT spool_seg FROM jobs")}
+            self.spool.remove_except(live)
+        return n
+
+    # -- key-value state for handlers --------------------------------------------------------
+
+    def kv_get(self, namespace: str, key: str) -> str | None:
+        """A stored value, or None."""
+        row = self.db.execute("SELECT value FROM kv WHERE namespace=? AND key=?",
+                              (namespace, key)).fetchone()
+        return None if row is None else str(row[0])
+
+    def kv_put(self, namespace: str, key: str, value: str) -> None:
+        """Store (or replace) a value."""
+        self.db.execute("INSERT INTO kv VALUES (?,?,?,?) ON CONFLICT(namespace, key) DO UPDATE"
+                        " SET value=excluded.value, updated_at=excluded.updated_at",
+                        (namespace, key, value, self.clock()))
+
+    def kv_delete(self, namespace: str, key: str | None = None) -> None:
+        """Delete one value, or a whole namespace when ``key`` is None."""
+        if key is None:
+            self.db.execute("DELETE FROM kv WHERE namespace=?", (namespace,))
+        else:
+            self.db.execute("DELETE FROM kv WHERE namespace=? AND key=?", (namespace, key))
+

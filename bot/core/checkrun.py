@@ -1,0 +1,263 @@
+"""The "CI Truth" check run: payloads within GitHub's limits, the embedded state block, baseline."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.core import markdown as md
+from bot.core.model import STATE_SCHEMA, Conclusion, FailedTest, MeasuredState, Verdict
+
+NAME = "CI Truth"
+MAX_OUTPUT = 65_535            # summary / text: characters, and we also keep UTF-8 bytes under it
+MAX_TITLE = 255
+MAX_ANNOTATION_BYTES = 64_000  # message and raw_details: "64 KB"
+BATCH = 50                     # annotations per request
+MAX_ANNOTATIONS = 200          # per check run (4 requests); the rest are counted in the summary
+STATE_BUDGET = 40_000          # characters of output.text kept for the state block
+RECHECK = {"label": "Recheck", "description": "Read the evidence again and re-judge",
+           "identifier": "recheck"}
+_STATE_RE = re.compile(r"<!-- ci-truth:state v1 ([A-Za-z0-9+/=]{1,200000}) -->")
+_MAX_STATE_JSON = 16 * 1024 * 1024
+
+_LEADS = {
+    "no-evidence": "No test evidence", "missing-evidence": "Missing test evidence",
+    "zero-tests": "0 tests ran", "all-skipped": "All tests skipped",
+    "masked-failure": "Failures masked as success", "unreadable-report": "Unreadable report",
+    "empty-report": "Empty report", "min-tests": "Too few tests", "test-drop": "Tests vanished",
+    "forbidden-signature": "Forbidden output", "totals-mismatch": "Report totals disagree",
+    "untrusted-evidence": "Fork evidence not trusted",
+}
+_ICONS = {Conclusion.FAILURE: "❌", Conclusion.NEUTRAL: "⚠️", Conclusion.SUCCESS: "ℹ️"}
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A workflow run that supplied evidence: id, attempt, workflow name, web URL."""
+
+    id: int
+    attempt: int
+    name: str
+    url: str = ""
+    conclusion: str | None = None
+    fork: bool = False
+
+
+@dataclass
+class CheckPayloads:
+    """The completing PATCH/POST body and the annotation-only follow-ups (≤ 50 each)."""
+
+    first: dict[str, Any]
+    more: list[dict[str, Any]] = field(default_factory=list)
+
+
+def external_id(run: RunRef) -> str:
+    return f"{run.id}:{run.attempt}"
+
+
+def in_progress_payload(head_sha: str, run: RunRef | None, *, title: str = "") -> dict[str, Any]:
+    """Body for creating (or resetting) the check run while the evidence workflow runs."""
+    body: dict[str, Any] = {"name": NAME, "head_sha": head_sha, "status": "in_progress",
+                            "output": {"title": title or "Waiting for test evidence",
+                                       "summary": "The evidence workflow is still running."}}
+    if run is not None:
+        body["external_id"] = external_id(run)
+        body["output"]["summary"] = (f"Waiting for workflow {md.code(run.name, max_chars=200)} "
+                                     f"(run {run.id}, attempt {run.attempt}) to finish.")
+    return body
+
+
+def title(state: MeasuredState, verdict: Verdict) -> str:
+    """A short informative title, e.g. "0 tests ran — 1 report, 0 testcases"."""
+    t = state.totals
+    reports = len(state.files)
+    counts = (f"{reports} report{'s' if reports != 1 else ''}, {t.tests:,} testcases"
+              if t.tests == 0 else _counts_phrase(state))
+    if verdict.conclusion is Conclusion.SUCCESS:
+        return _fit_chars(f"{_counts_phrase(state)} — {reports} report"
+                          f"{'s' if reports != 1 else ''}", MAX_TITLE)
+    first = next((r for r in verdict.reasons if r.conclusion is verdict.conclusion),
+                 verdict.reasons[0] if verdict.reasons else None)
+    rule = first.rule if first else ""
+    lead = (f"{t.failed + t.errors:,} failed" if rule == "failures"
+            else _LEADS.get(rule, rule or verdict.conclusion.value))
+    return _fit_chars(f"{lead} — {counts}", MAX_TITLE)
+
+
+def summary(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef],
+            *, omitted_annotations: int = 0) -> str:
+    """Headline, counts table, every reason, the runs that gave evidence (within limits)."""
+    t = state.totals
+    lines = [f"**{NAME}: {verdict.conclusion.value}**", "",
+             "| tests | passed | failed | errors | skipped | flaky |",
+             "|---:|---:|---:|---:|---:|---:|",
+             f"| {t.tests:,} | {t.passed:,} | {t.failed:,} | {t.errors:,} | {t.skipped:,} "
+             f"| {t.flaky:,} |", ""]
+    if verdict.reasons:
+        lines.append("### Why")
+        lines += [f"- {_ICONS[r.conclusion]} {md.code(r.rule, max_chars=64)}: "
+                  f"{md.text(r.message, max_chars=4000)}" for r in verdict.reasons]
+        lines.append("")
+    if runs:
+        lines.append("Evidence from: " + "; ".join(
+            f"workflow {md.code(r.name, max_chars=200)} run {r.id} attempt {r.attempt}"
+            + (" (fork: attacker-controlled)" if r.fork else "") for r in runs))
+    if any(r.fork for r in runs):
+        lines += ["", "> ⚠️ This evidence was produced by a workflow the pull request's author "
+                      "controls; its reports may be forged."]
+    if omitted_annotations:
+        lines += ["", f"{omitted_annotations:,} more failing test(s) are not annotated."]
+    return fit("\n".join(lines))
+
+
+def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], *,
+                       details_md: str, head_sha: str, extra_state: Mapping[str, Any] | None = None
+                       ) -> CheckPayloads:
+    """Bodies that complete the check run: conclusion, output, recheck button, annotations."""
+    annotations = [annotation(f) for f in state.failures]
+    total_failed = len(state.failures) + state.failures_omitted
+    kept = annotations[:MAX_ANNOTATIONS]
+    out_title = title(state, verdict)
+    out_summary = summary(state, verdict, runs, omitted_annotations=total_failed - len(kept))
+    block = state_block(state, verdict, runs, head_sha=head_sha, extra=extra_state)
+    text = fit(details_md, MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
+    output = {"title": out_title, "summary": out_summary, "text": text}
+    first: dict[str, Any] = {"name": NAME, "status": "completed",
+                             "conclusion": verdict.conclusion.value,
+                             "output": dict(output, annotations=kept[:BATCH]),
+                             "actions": [dict(RECHECK)]}
+    if runs:
+        first["external_id"] = external_id(runs[0])
+    more = [{"output": dict(output, annotations=kept[i:i + BATCH])}
+            for i in range(BATCH, len(kept), BATCH)]
+    return CheckPayloads(first, more)
+
+
+def annotation(f: FailedTest) -> dict[str, Any]:
+    """A failure annotation; tests without a source file are annotated on their report's path."""
+    path = (f.file or f.report or "report").replace("\\", "/").lstrip("/")
+    while path.startswith("./"):
+        path = path[2:]
+    line = f.line if isinstance(f.line, int) and f.line >= 1 else 1
+    message = f.message + (f"\n\n{f.details}" if f.details else "")
+    return {"path": _bmp(path)[:1024] or "report", "start_line": line, "end_line": line,
+            "annotation_level": "failure",
+            "title": _fit_chars(_bmp(f"{f.kind}: {f.id}"), MAX_TITLE),
+            "message": fit(_bmp(message) or f.kind, MAX_ANNOTATION_BYTES)}
+
+
+# --- the embedded measured state (baseline for test-drop, runs for recheck) -------------------
+
+def state_block(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], *,
+                head_sha: str, extra: Mapping[str, Any] | None = None,
+                budget: int = STATE_BUDGET) -> str:
+    """`<!-- ci-truth:state v1 BASE64 -->`: base64(zlib(json)); test ids dropped to fit."""
+    doc: dict[str, Any] = {
+        "v": 1, "sha": head_sha, "conclusion": verdict.conclusion.value,
+        "tests": state.totals.to_json(), "files": len(state.files),
+        "runs": [{"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs],
+        "test_ids": list(state.test_ids), "test_ids_complete": state.test_ids_complete,
+        **(dict(extra) if extra else {}),
+    }
+    ids = doc["test_ids"]
+    if len(ids) > 4000:        # estimate from a sample rather than compressing everything
+        sample = _pack(dict(doc, test_ids=ids[:4000]))
+        per_id = max(1.0, (len(sample) - len(_pack(dict(doc, test_ids=[])))) / 4000)
+        keep = int((budget - len(sample) + 4000 * per_id) / per_id)
+        if keep < len(ids):
+            doc["test_ids"], doc["test_ids_complete"] = ids[:keep], False
+    while True:
+        block = _pack(doc)
+        if len(block) <= budget or not doc["test_ids"]:
+            return block
+        doc["test_ids"] = doc["test_ids"][: int(len(doc["test_ids"]) * budget / len(block) * 0.95)]
+        doc["test_ids_complete"] = False
+
+
+def _pack(doc: Mapping[str, Any]) -> str:
+    raw = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    return f"<!-- ci-truth:state v1 {base64.b64encode(zlib.compress(raw, 9)).decode('ascii')} -->"
+
+
+def parse_state_block(text: str | None) -> dict[str, Any] | None:
+    """The embedded state of an output.text, or None if absent, damaged or implausible."""
+    if not text:
+        return None
+    m = _STATE_RE.search(text)
+    if not m:
+        return None
+    try:
+        packed = base64.b64decode(m.group(1), validate=True)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(packed, _MAX_STATE_JSON)
+        if inflater.unconsumed_tail:
+            return None
+        doc = json.loads(raw)
+    except (binascii.Error, zlib.error, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("v") != 1 or not isinstance(doc.get("tests"), dict):
+        return None
+    return doc
+
+
+def is_ours(check_run: Mapping[str, Any], app_id: int) -> bool:
+    """Named CI Truth and authored by our App (never trust a name or a marker alone)."""
+    app = check_run.get("app") or {}
+    return check_run.get("name") == NAME and isinstance(app, Mapping) and app.get("id") == app_id
+
+
+def baseline_from_check_runs(check_runs: Iterable[Mapping[str, Any]], app_id: int
+                             ) -> dict[str, Any] | None:
+    """The default branch's latest successful CI Truth state, as a `ci-truth/state@1` mapping."""
+    done = [c for c in check_runs if is_ours(c, app_id) and c.get("status") == "completed"
+            and c.get("conclusion") == "success"]
+    done.sort(key=lambda c: (str(c.get("completed_at") or ""), int(c.get("id") or 0)),
+              reverse=True)
+    for c in done:
+        doc = parse_state_block((c.get("output") or {}).get("text"))
+        if doc is None:
+            continue
+        ids = doc.get("test_ids")
+        return {"schema": STATE_SCHEMA, "tests": doc["tests"],
+                "test_ids": [i for i in ids if isinstance(i, str)] if isinstance(ids, list) else [],
+                "test_ids_complete": bool(doc.get("test_ids_complete")) and isinstance(ids, list),
+                "source": {"check_run_id": c.get("id"), "head_sha": c.get("head_sha")}}
+    return None
+
+
+# --- limits and escaping --------------------------------------------------------------------
+
+def fit(text: str, max_bytes: int = MAX_OUTPUT, note: str = "\n\n… (truncated)") -> str:
+    """Cut `text` to ≤ max_bytes UTF-8 bytes (hence ≤ that many characters), noting the cut."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    room = max(0, max_bytes - len(note.encode()))
+    return data[:room].decode("utf-8", "ignore") + note
+
+
+def _fit_chars(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _counts_phrase(state: MeasuredState) -> str:
+    t = state.totals
+    parts = [f"{t.passed:,} passed"]
+    if t.failed or t.errors:
+        parts.insert(0, f"{t.failed + t.errors:,} failed")
+    if t.skipped:
+        parts.append(f"{t.skipped:,} skipped")
+    if t.flaky:
+        parts.append(f"{t.flaky:,} flaky")
+    return ", ".join(parts)
+
+
+def _bmp(text: str) -> str:
+    """Characters above U+FFFF written as \\U escapes (the Checks API rejects them)."""
+    return "".join(c if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text)

@@ -1,0 +1,178 @@
+"""End to end through the real server: signed real payloads → intake → store → worker → handlers
+→ the real GitHub client → the fake GitHub (API + blob host). Nothing here is mocked.
+
+Payloads are the corpus's `workflow_run.completed`, adapted and seeded by tests.fakegithub.seed;
+reports are real corpus files. Each test waits for the delivery's job to finish in the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app.handlers import handle
+from bot.app.intake import signature_for
+from bot.app.server import DB, create_app
+from tests.app.helpers_logic import FAILING, HEALTHY, SECRET, ZERO_TESTS, settings_for
+from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
+from tests.fakegithub.server import FakeGitHub
+
+Client = TestClient  # type: ignore[type-arg]
+
+
+class App:
+    """The running App (test client) and the fake it talks to."""
+
+    def __init__(self, client: Any, fake: FakeGitHub) -> None:
+        self.client, self.fake = client, fake
+        self.n = 0
+
+    async def post(self, payload: dict[str, Any], *, event: str = "workflow_run",
+                   delivery: str | None = None) -> str:
+        self.n += 1
+        delivery = delivery or f"e2e-{self.n}"
+        raw = json.dumps(payload).encode()
+        resp = await self.client.post("/webhook", data=raw, headers={
+            "Content-Type": "application/json", "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery, "User-Agent": "GitHub-Hookshot/e2e",
+            "X-Hub-Signature-256": signature_for(SECRET.encode(), raw)})
+        assert resp.status in (200, 202), await resp.text()
+        return delivery
+
+    async def settle(self, *deliveries: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Wait until every delivery's job is finished (done or failed); return the rows."""
+        db = self.client.server.app[DB]
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while True:
+            rows = [await db.run(db.store.job, d) for d in deliveries]
+            if all(r is not None and r["state"] not in ("queued", "running") for r in rows):
+                return [dict(r) for r in rows if r is not None]
+            assert loop.time() < end, f"jobs not finished: {rows}"
+            await asyncio.sleep(0.05)
+
+    def checks(self, repo: Any) -> list[dict[str, Any]]:
+        return [c for c in repo.check_runs.values() if c["name"] == "CI Truth"]
+
+
+@pytest.fixture
+async def app(fake_github: FakeGitHub, tmp_path: Path,
+              aiohttp_client: Callable[..., Awaitable[Any]]) -> App:
+    settings = settings_for(fake_github, tmp_path)
+    client = await aiohttp_client(create_app(settings, handler=handle))
+    return App(client, fake_github)
+
+
+async def test_green_run_with_zero_tests_gets_a_failing_check(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "done", row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure" and cr["output"]["title"].startswith("0 tests ran")
+
+
+async def test_healthy_run_gets_success(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    await app.settle(await app.post(seeded.payload))
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "success" and cr["output"]["title"] == "22 passed — 1 report"
+    # Credentials never went to the blob host; the artifact did come from it.
+    blob = app.fake.calls(host="blob")
+    assert blob and all("authorization" not in r.headers for r in blob)
+
+
+async def test_the_same_delivery_three_times_gives_one_check_run(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
+    ids = [await app.post(seeded.payload, delivery="same") for _ in range(3)]
+    others = [await app.post(seeded.payload) for _ in range(2)]   # redelivered under new ids
+    await app.settle(*set(ids), *others)
+    assert len(app.checks(seeded.repo)) == 1
+    assert len(app.fake.calls("POST", r"/check-runs$")) == 1
+
+
+async def test_faults_still_give_one_correct_check_run(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
+    fake = app.fake
+    fake.inject("GET", r"/actions/runs/\d+$", 500)
+    fake.inject("GET", r"/actions/runs/\d+/artifacts$", 502)
+    fake.inject_secondary_rate_limit("GET", r"/attempts/\d+/jobs$", retry_after=1)
+    fake.inject_secondary_rate_limit("POST", r"/check-runs$", retry_after=1, status=429)
+    fake.inject("GET", r"/contents/", None, delay=1.0)              # slow answer
+    [row] = await app.settle(await app.post(seeded.payload), timeout=60)
+    assert row["state"] == "done", row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure" and "`zero-tests`" in cr["output"]["summary"]
+    assert [f.hits for f in fake.faults] == [1] * 5, "every injected fault was hit once"
+
+
+async def test_masked_failure_end_to_end(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": FAILING}, jobs=[
+        {"name": "test", "conclusion": "success", "steps": [("pytest || true", "success")]}])
+    await app.settle(await app.post(seeded.payload))
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure" and "`masked-failure`" in cr["output"]["summary"]
+
+
+async def test_declared_producer_with_a_missing_shard_end_to_end(app: App) -> None:
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"]["name"] = "CI"
+    seeded = seed_workflow_run(app.fake.world, payload, raw_artifacts={
+        "junit-1": zip_reports({"a.xml": HEALTHY})})
+    seeded.repo.commit({".github/ci-truth.yml": "evidence:\n  workflows:\n    - name: CI\n"
+                        "      artifacts: ['junit-*']\n      shards: 2\n"},
+                       branch=seeded.repo.default_branch)
+    await app.settle(await app.post(seeded.payload))
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure" and "1 of 2 shards" in cr["output"]["summary"]
+
+
+async def test_fork_run_end_to_end(app: App) -> None:
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"]["head_repository"] = dict(
+        payload["workflow_run"]["head_repository"], id=payload["repository"]["id"] + 7,
+        full_name="mallory/octo-repo", name="octo-repo")
+    payload["workflow_run"].update(event="pull_request", pull_requests=[])
+    seeded = seed_workflow_run(app.fake.world, payload, reports={"junit.xml": HEALTHY})
+    seeded.repo.add_pull(head_ref="x", head_sha=seeded.run["head_sha"],
+                         head_repo=app.fake.world.repo("mallory", "octo-repo"))
+    await app.settle(await app.post(seeded.payload))
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure"
+    assert "`untrusted-evidence`" in cr["output"]["summary"]
+    assert "attacker-controlled" in cr["output"]["summary"]
+
+
+async def test_rest_calls_per_completed_run_in_steady_state(app: App) -> None:
+    """Requested then completed for a new push to an open PR, after one earlier run warmed
+    the token, ETag and KV caches. Counts every request to the API host (304s included)."""
+    world = app.fake.world
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"].update(name="CI", event="pull_request")
+    first = seed_workflow_run(world, payload, reports={"junit.xml": HEALTHY})
+    first.repo.commit({".github/ci-truth.yml": "evidence:\n  workflows:\n    - name: CI\n"},
+                      branch=first.repo.default_branch)
+    pr = first.repo.add_pull(head_ref="feature", head_sha=first.run["head_sha"])
+    await app.settle(await app.post(first.payload))
+    second = load_payload("workflow_run.completed")
+    second["workflow_run"].update(name="CI", event="pull_request", id=first.run["id"] + 1,
+                                  head_sha="cd" * 20)
+    seeded = seed_workflow_run(world, second, reports={"junit.xml": HEALTHY})
+    pr["head_sha"] = "cd" * 20
+    requested = dict(seeded.payload, action="requested")
+    requested["workflow_run"] = dict(seeded.payload["workflow_run"], status="queued",
+                                     conclusion=None)
+    await app.settle(await app.post(requested))
+    start = len(app.fake.requests)
+    await app.settle(await app.post(seeded.payload))
+    calls = [r for r in app.fake.requests[start:] if r.host == "api"]
+    [cr] = [c for c in app.checks(seeded.repo) if c["head_sha"] == "cd" * 20]
+    assert cr["conclusion"] == "success"
+    described = [f"{r.method} {r.path}" for r in calls]
+    assert len(calls) <= 8, described
+    assert not [c for c in described if c.startswith("POST")], "no token mint, no new check"

@@ -1,0 +1,256 @@
+"""The GitHub client, auth and artifact download against the shared fake GitHub (loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app.github import GitHubClients, OriginError, RateLimited
+from bot.app.metrics import Metrics
+from bot.app.ports import ArtifactError
+from bot.app.settings import Settings
+from tests.fakegithub.seed import seed_workflow_run
+from tests.fakegithub.server import FakeGitHub
+
+REPO = "/repos/{owner}/{repo}"
+OCTO = {"owner": "octo-org", "repo": "octo-repo"}
+
+
+class Sleeps:
+    """An injectable sleep: records how long the client wanted to wait, waits no real time."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def app_settings(settings: Settings, fake_github: FakeGitHub) -> Settings:
+    blob_host = fake_github.blob_url.split("//")[1].split(":")[0]
+    return replace(settings, api_url=fake_github.api_url, app_id=fake_github.world.app.id,
+                   private_key=fake_github.key.private_pem, app_slug=None, write_spacing=0.0,
+                   artifact_hosts=(blob_host,), artifact_allow_loopback_http=True)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as s:
+        yield s
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def make_clients(session: aiohttp.ClientSession, app_settings: Settings,
+                 sleeps: Sleeps) -> Callable[..., GitHubClients]:
+    def make(**changes: Any) -> GitHubClients:
+        return GitHubClients(session, replace(app_settings, **changes), Metrics(), sleep=sleeps)
+    return make
+
+
+@pytest.fixture
+def clients(make_clients: Callable[..., GitHubClients]) -> GitHubClients:
+    return make_clients()
+
+
+def _repo(fake: FakeGitHub) -> None:
+    fake.world.add_repo("octo-org/octo-repo")
+
+
+async def test_app_jwt_is_accepted_and_slug_read(clients: GitHubClients,
+                                                 fake_github: FakeGitHub) -> None:
+    assert await clients.app_slug() == fake_github.world.app.slug
+    (call,) = fake_github.calls("GET", r"^/app$")
+    assert call.status == 200 and call.auth_scheme == "Bearer"
+
+
+async def test_concurrent_requests_mint_one_token(clients: GitHubClients,
+                                                  fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    gh = await clients(1)
+    repos = await asyncio.gather(*(gh.getitem(REPO, OCTO) for _ in range(6)))
+    assert {r["full_name"] for r in repos} == {"octo-org/octo-repo"}
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 1
+    assert {c.auth_scheme for c in fake_github.calls("GET", r"^/repos/")} == {"token"}
+    assert clients.metrics.github_calls["200"] >= 6
+
+
+async def test_revoked_token_is_evicted_and_the_request_retried_once(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    gh = await clients(1)
+    await gh.getitem(REPO, OCTO)
+    fake_github.revoke_tokens(1)
+    assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
+    assert [c.status for c in fake_github.calls("GET", r"^/repos/")] == [200, 401, 304]
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
+
+
+async def test_installation_deleted_evicts_token(clients: GitHubClients,
+                                                 fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    await (await clients(1)).getitem(REPO, OCTO)
+    clients.evict(1)
+    assert not clients.tokens.cached(1)
+    await (await clients(1)).getitem(REPO, OCTO)
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
+
+
+async def test_secondary_rate_limit_waits_retry_after_then_succeeds(
+        clients: GitHubClients, fake_github: FakeGitHub, sleeps: Sleeps) -> None:
+    _repo(fake_github)
+    sha = fake_github.world.repo("octo-org", "octo-repo").branches["main"]  # type: ignore[union-attr]
+    fake_github.inject_secondary_rate_limit("POST", r"/check-runs$", retry_after=7)
+    gh = await clients(1)
+    made = await gh.post(REPO + "/check-runs", OCTO, data={"name": "CI Truth", "head_sha": sha,
+                                                          "status": "in_progress"})
+    assert made["name"] == "CI Truth"
+    assert [c.status for c in fake_github.calls("POST", r"/check-runs$")] == [403, 201]
+    assert any(6.9 <= w <= 7.0 for w in sleeps.waits)
+
+
+async def test_429_with_retry_after(clients: GitHubClients, fake_github: FakeGitHub,
+                                    sleeps: Sleeps) -> None:
+    _repo(fake_github)
+    fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429, headers={"retry-after": "3"})
+    assert (await (await clients(1)).getitem(REPO, OCTO))["name"] == "octo-repo"
+    assert any(2.9 <= w <= 3.0 for w in sleeps.waits)
+
+
+async def test_primary_rate_limit_waits_until_reset(clients: GitHubClients,
+                                                    fake_github: FakeGitHub,
+                                                    sleeps: Sleeps) -> None:
+    _repo(fake_github)
+    fake_github.inject_primary_rate_limit("GET", r"^/repos/octo-org/octo-repo$", reset_in=30)
+    await (await clients(1)).getitem(REPO, OCTO)
+    assert any(20 <= w <= 32 for w in sleeps.waits)
+
+
+async def test_secondary_limit_without_retry_after_waits_a_minute_then_gives_up(
+        make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub,
+        sleeps: Sleeps) -> None:
+    _repo(fake_github)
+    fake_github.inject_secondary_rate_limit("GET", r"^/repos/", retry_after=None, times=None)
+    gh = await make_clients(rate_limit_retries=2)(1)
+    with pytest.raises(RateLimited) as err:
+        await gh.getitem(REPO, OCTO)
+    assert err.value.retry_at > time.time() + 60
+    assert len(fake_github.calls("GET", r"^/repos/")) == 3
+    assert sum(1 for w in sleeps.waits if w >= 60) == 2
+    fake_github.faults.clear()
+
+
+async def test_long_reset_is_handed_back_to_the_queue(clients: GitHubClients,
+                                                      fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    fake_github.inject_primary_rate_limit("GET", r"^/repos/", reset_in=3600)
+    with pytest.raises(RateLimited) as err:
+        await (await clients(1)).getitem(REPO, OCTO)
+    assert err.value.retry_at >= time.time() + 3500
+
+
+async def test_idempotent_5xx_retried_but_post_is_not(clients: GitHubClients,
+                                                      fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    gh = await clients(1)
+    fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 502)
+    assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
+    fake_github.inject("POST", r"/issues$", 502)
+    import gidgethub
+    with pytest.raises(gidgethub.GitHubBroken):
+        await gh.post(REPO + "/issues", OCTO, data={"title": "x"})
+    assert len(fake_github.calls("POST", r"/issues$")) == 1
+
+
+async def test_writes_are_serialised_and_spaced_per_installation(
+        make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub,
+        sleeps: Sleeps) -> None:
+    _repo(fake_github)
+    fake_github.write_latency = 0.02
+    gh = await make_clients(write_spacing=1.0)(1)
+    await asyncio.gather(*(gh.post(REPO + "/issues", OCTO, data={"title": f"t{i}"})
+                           for i in range(4)))
+    assert fake_github.max_concurrent_writes[1] == 1
+    spacing = [w for w in sleeps.waits if w > 0.5]
+    assert len(spacing) == 3 and all(w <= 3.0 for w in spacing)  # issue creation: 3 s apart
+
+
+async def test_etag_cache_is_per_installation(clients: GitHubClients,
+                                              fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    fake_github.world.add_installation(2, "octo-org", repo_ids=None)
+    one, two = await clients(1), await clients(2)
+    await one.getitem(REPO, OCTO)
+    await one.getitem(REPO, OCTO)
+    await two.getitem(REPO, OCTO)
+    calls = fake_github.calls("GET", r"^/repos/octo-org/octo-repo$")
+    assert [("if-none-match" in c.headers, c.status) for c in calls] == [
+        (False, 200), (True, 304), (False, 200)]
+
+
+async def test_credentials_only_to_the_api_origin(clients: GitHubClients,
+                                                  fake_github: FakeGitHub) -> None:
+    gh = await clients(1)
+    for url in ("https://evil.example/repos/a/b", "//evil.example/x",
+                fake_github.blob_url + "/x", "repos/a/b"):
+        with pytest.raises(OriginError):
+            await gh.getitem(url)
+    with pytest.raises(OriginError):
+        await gh.download_artifact("octo-org/../x", "repo", 1, max_bytes=10)
+    assert fake_github.requests == []
+
+
+async def test_params_are_encoded(clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    _repo(fake_github)
+    gh = await clients(1)
+    got = [i async for i in gh.getiter(REPO + "/issues", OCTO,
+                                       params={"state": "all", "creator": "ci-truth[bot]"})]
+    assert got == []
+    (call,) = fake_github.calls("GET", r"/issues$")
+    assert call.query == {"state": "all", "creator": "ci-truth[bot]"}
+
+
+async def test_artifact_download_follows_302_without_credentials(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    owner, name = seeded.repo.owner, seeded.repo.name
+    data = await (await clients(1)).download_artifact(owner, name, art.id, max_bytes=1 << 20)
+    assert data[:4] == b"PK\x03\x04"
+    (api,) = fake_github.calls("GET", r"/zip$")
+    assert api.status == 302 and api.auth_scheme == "token"
+    (blob,) = fake_github.calls(host="blob")
+    assert blob.status == 200 and "authorization" not in blob.headers
+    assert "cookie" not in blob.headers
+
+
+async def test_artifact_failures_have_reasons(make_clients: Callable[..., GitHubClients],
+                                              fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    art = seeded.artifacts[0]
+    o, r = seeded.repo.owner, seeded.repo.name
+    gh = await make_clients()(1)
+    with pytest.raises(ArtifactError, match="cap"):
+        await gh.download_artifact(o, r, art.id, max_bytes=10)
+    strict = await make_clients(artifact_hosts=("blob.core.windows.net",))(1)
+    with pytest.raises(ArtifactError, match="not an allowed artifact host"):
+        await strict.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    https_only = await make_clients(artifact_allow_loopback_http=False)(1)
+    with pytest.raises(ArtifactError, match="not https"):
+        await https_only.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    expired = seeded.repo.add_artifact(seeded.run, "old", b"PK\x03\x04", expired=True)
+    with pytest.raises(ArtifactError, match="expired"):
+        await gh.download_artifact(o, r, expired.id, max_bytes=1 << 20)
+    assert len(fake_github.calls(host="blob")) == 1  # only the capped download reached it

@@ -1,0 +1,374 @@
+"""Handlers against the fake GitHub with the real gidgethub-based client (no server, no queue).
+
+Payloads are the corpus's real `workflow_run.completed` body, seeded into the fake by
+tests.fakegithub.seed (which adds `installation` and seeds the run, jobs and artifacts the
+payload points at). Reports are real files from the corpus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bot.app.handlers import RunNotSettled
+from bot.core.checkrun import parse_state_block
+from tests.app.helpers_logic import (
+    FAILING,
+    HEALTHY,
+    SMALL,
+    ZERO_TESTS,
+    Env,
+    env_fixture,  # noqa: F401  (the `env` fixture)
+)
+from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
+
+CONFIG = """\
+evidence:
+  workflows:
+    - name: CI
+      artifacts: ["junit-*"]
+      shards: 3
+"""
+
+
+def pr_payload(**changes: Any) -> dict[str, Any]:
+    """The corpus payload adapted to a pull_request run of workflow "CI" (before seeding)."""
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"].update(event="pull_request", name="CI", **changes)
+    return payload
+
+
+def configure(repo: Any, text: str) -> None:
+    repo.commit({".github/ci-truth.yml": text}, branch=repo.default_branch)
+
+
+def only_check(env: Env, repo: Any) -> dict[str, Any]:
+    [cr] = env.check_runs(repo)
+    return cr
+
+
+def rules(cr: dict[str, Any]) -> str:
+    return cr["output"]["summary"]
+
+
+async def test_green_run_with_zero_tests_fails_the_check(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": ZERO_TESTS})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["status"] == "completed" and cr["conclusion"] == "failure"
+    assert cr["head_sha"] == seeded.run["head_sha"]
+    assert cr["output"]["title"].startswith("0 tests ran")
+    assert "`zero-tests`" in rules(cr)
+    assert cr["external_id"] == f"{seeded.run['id']}:1"
+    assert [a["identifier"] for a in cr["actions"]] == ["recheck"]
+
+
+async def test_healthy_run_passes_and_embeds_its_state(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "success", rules(cr)
+    assert cr["output"]["title"] == "22 passed — 1 report"
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and state["tests"]["total"] == 22 and len(state["test_ids"]) == 22
+
+
+async def test_the_same_delivery_three_times_makes_one_check_run(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    for _ in range(3):
+        await env.deliver(seeded.payload)
+    assert len(env.check_runs(seeded.repo)) == 1
+    assert len(env.fake.calls("POST", r"/check-runs$")) == 1
+
+
+async def test_requested_creates_in_progress_then_completed_updates_it(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit-1.xml": HEALTHY},
+                               artifact_name="junit-1")
+    configure(seeded.repo, CONFIG.replace("shards: 3", "shards: 1"))
+    requested = load_payload("workflow_run.completed")
+    requested.update(action="requested", installation=seeded.payload["installation"])
+    requested["workflow_run"].update(status="queued", conclusion=None, name="CI",
+                                     head_sha=seeded.run["head_sha"])
+    await env.deliver(requested)
+    cr = only_check(env, seeded.repo)
+    assert cr["status"] == "in_progress"
+    await env.deliver(dict(requested, action="in_progress"))     # no second check run
+    seeded.payload["workflow_run"]["name"] = "CI"
+    await env.deliver(seeded.payload)
+    assert only_check(env, seeded.repo)["id"] == cr["id"]
+    assert cr["status"] == "completed" and cr["conclusion"] == "success", rules(cr)
+
+
+async def test_continue_on_error_step_is_a_masked_failure(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY}, jobs=[
+        {"name": "test", "conclusion": "success",
+         "steps": [("Set up job", "success"), ("Run pytest", "failure"),
+                   ("Upload results", "success")]}])
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure"
+    assert "`masked-failure`" in rules(cr) and "test › Run pytest" in rules(cr)
+
+
+async def test_failing_reports_in_a_green_run_are_masked(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"report.xml": FAILING})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure"
+    assert "`masked-failure`" in rules(cr) and "exit status was ignored" in rules(cr)
+    anns = seeded.repo.annotations[cr["id"]]
+    assert anns and all(a["annotation_level"] == "failure" for a in anns)
+
+
+async def test_declared_producer_with_a_missing_shard(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, raw_artifacts={
+        "junit-1": zip_reports({"a.xml": HEALTHY}), "junit-2": zip_reports({"b.xml": HEALTHY}),
+        "coverage": b"PK\x03\x04 not a report"})
+    configure(seeded.repo, CONFIG)
+    seeded.payload["workflow_run"]["name"] = "CI"
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure"
+    assert "`missing-evidence`" in rules(cr) and "2 of 3 shards" in rules(cr)
+
+
+async def test_expired_reports_are_missing_evidence(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world)
+    seeded.repo.add_artifact(seeded.run, "junit-1", zip_reports({"a.xml": HEALTHY}),
+                             expired=True)
+    configure(seeded.repo, CONFIG)
+    seeded.payload["workflow_run"]["name"] = "CI"
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure" and "have expired" in rules(cr)
+    assert not env.fake.calls("GET", r"/actions/artifacts/\d+/zip")   # never downloaded
+
+
+async def test_without_config_runs_without_reports_stay_quiet(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, raw_artifacts={"dist": b"PK\x03\x04wheel"})
+    await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []
+    assert not [c for c in env.api_calls() if not c.startswith("GET ")]
+
+
+async def test_config_is_read_from_the_default_branch_only(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    configure(seeded.repo, "evidence:\n  workflows:\n    - name: Other\n")
+    await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []      # "CI" is not a declared producer
+    [get] = env.fake.calls("GET", r"/contents/\.github/ci-truth\.yml")
+    assert "ref" not in get.query
+
+
+async def test_stale_attempt_is_ignored(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    seeded.run["run_attempt"] = 2              # a re-run started after this delivery
+    await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []
+
+
+async def test_completed_run_not_yet_visible_in_the_api_is_retried(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    seeded.run.update(status="in_progress", conclusion=None)     # the API lags the webhook
+    with pytest.raises(RunNotSettled):
+        await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []
+    seeded.run.update(status="completed", conclusion="success")  # the worker's retry
+    await env.deliver(seeded.payload)
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
+
+
+async def test_pr_run_whose_sha_is_no_longer_the_head_is_ignored(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    seeded.repo.add_pull(head_ref="feature")   # open PR, another head SHA
+    await env.deliver(seeded.payload)
+    assert env.check_runs(seeded.repo) == []
+
+
+async def test_sticky_comment_created_once_and_edited_on_change(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    sha = seeded.run["head_sha"]
+    pr = seeded.repo.add_pull(head_ref="feature", head_sha=sha)
+    await env.deliver(seeded.payload)
+    await env.deliver(seeded.payload, delivery_id="d-2")
+    comments = [c for c in seeded.repo.comments.values() if c.get("issue_number", pr["number"])
+                == pr["number"]]
+    assert len(comments) == 1
+    assert len(env.fake.calls("POST", r"/issues/\d+/comments$")) == 1
+    assert not env.fake.calls("PATCH", r"/issues/comments/")          # digest unchanged
+    # The evidence changes (a re-run uploads a healthy report); Recheck edits the comment.
+    art = seeded.artifacts[0]
+    art.data = zip_reports({"junit.xml": HEALTHY})
+    from bot.app.handlers import recheck
+    gh = await env.clients(1)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
+    assert len(env.fake.calls("PATCH", r"/issues/comments/")) == 1
+    assert len(env.fake.calls("POST", r"/issues/\d+/comments$")) == 1
+
+
+async def test_healthy_pr_gets_no_comment(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": HEALTHY})
+    seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])
+    await env.deliver(seeded.payload)
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
+    assert not env.fake.calls("POST", r"/comments$")
+
+
+async def test_fork_run_is_untrusted_and_cannot_pass(env: Env) -> None:
+    payload = load_payload("workflow_run.completed")
+    fork_id = payload["repository"]["id"] + 1
+    payload["workflow_run"]["head_repository"] = dict(
+        payload["workflow_run"]["head_repository"], id=fork_id, full_name="mallory/octo-repo",
+        name="octo-repo")
+    payload["workflow_run"].update(event="pull_request", pull_requests=[])
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": HEALTHY})
+    fork = env.fake.world.repo("mallory", "octo-repo")
+    seeded.repo.add_pull(head_ref="evil", head_sha=seeded.run["head_sha"], head_repo=fork)
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure"
+    assert "`untrusted-evidence`" in rules(cr) and "mallory/octo-repo" in rules(cr)
+    assert "attacker-controlled" in rules(cr)
+    assert env.fake.calls("GET", r"/commits/[0-9a-f]+/pulls$")
+    assert not env.fake.calls("POST", r"/comments$")     # fork provenance alone: no comment
+
+
+async def test_fork_trusted_by_config_passes_with_the_warning(env: Env) -> None:
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"]["head_repository"] = dict(
+        payload["workflow_run"]["head_repository"], id=payload["repository"]["id"] + 1,
+        full_name="friend/octo-repo", name="octo-repo")
+    payload["workflow_run"]["event"] = "pull_request"
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": HEALTHY})
+    configure(seeded.repo, "evidence:\n  forks: trusted\n")
+    fork = env.fake.world.repo("friend", "octo-repo")
+    seeded.repo.add_pull(head_ref="f", head_sha=seeded.run["head_sha"], head_repo=fork)
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "success" and "may be forged" in rules(cr)
+
+
+async def test_recheck_button_requires_our_app_and_write_access(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    action = load_payload("all/check_run.requested_action.6")
+    action.update(repository=seeded.payload["repository"],
+                  installation=seeded.payload["installation"],
+                  requested_action={"identifier": "recheck"})
+    action["check_run"].update(name="CI Truth", head_sha=cr["head_sha"], id=cr["id"],
+                               app=dict(action["check_run"]["app"], id=env.ctx.app_id))
+    action["sender"]["login"] = "reader"
+    seeded.repo.set_permission("reader", "read")
+    before = len(env.fake.calls("PATCH", r"/check-runs/"))
+    await env.deliver(action, event="check_run")
+    assert len(env.fake.calls("PATCH", r"/check-runs/")) == before        # refused
+    seeded.repo.set_permission("maintainer", "write", "maintain")
+    action["sender"]["login"] = "maintainer"
+    await env.deliver(action, event="check_run")
+    assert len(env.fake.calls("PATCH", r"/check-runs/")) == before + 1
+    foreign = dict(action, check_run=dict(action["check_run"], app={"id": 1}))
+    await env.deliver(foreign, event="check_run")
+    assert len(env.fake.calls("PATCH", r"/check-runs/")) == before + 1
+    assert len(env.check_runs(seeded.repo)) == 1
+
+
+async def test_installation_events_evict_the_token(env: Env) -> None:
+    for name in ("installation.deleted.0", "installation.suspend.5",
+                 "installation.new_permissions_accepted.4", "installation.unsuspend.6"):
+        await env.deliver(load_payload(f"all/{name}"), event="installation")
+    assert len(env.evicted) == 3
+    assert env.api_calls() == []
+
+
+async def test_steady_state_rest_calls_per_completed_run(env: Env) -> None:
+    """A new push to an open PR, warm caches (token, ETags, check-run id, PR comment state)."""
+    world = env.fake.world
+    first = seed_workflow_run(world, pr_payload(), reports={"junit.xml": HEALTHY})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n")
+    pr = first.repo.add_pull(head_ref="feature", head_sha=first.run["head_sha"])
+    await env.deliver(first.payload)                                     # warms the caches
+    second = pr_payload(id=first.run["id"] + 1, head_sha="ab" * 20)
+    seeded = seed_workflow_run(world, second, reports={"junit.xml": HEALTHY})
+    pr["head_sha"] = "ab" * 20                                           # the PR moved on
+    requested = dict(seeded.payload, action="requested")
+    requested["workflow_run"] = dict(seeded.payload["workflow_run"], status="queued")
+    await env.deliver(requested)                                         # creates + caches id
+    start = len(env.fake.requests)
+    await env.deliver(seeded.payload)
+    calls = env.api_calls(start)
+    [cr] = [c for c in env.check_runs(seeded.repo) if c["head_sha"] == "ab" * 20]
+    assert cr["conclusion"] == "success", rules(cr)
+    assert len(calls) <= 8, calls
+    assert sum(c.startswith("PATCH") for c in calls) == 1
+
+
+async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
+    main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    repo = main.repo
+    repo.branches[repo.default_branch] = main.run["head_sha"]        # the run is main's head
+    await env.deliver(main.payload)
+    assert only_check(env, repo)["conclusion"] == "success"
+    # A check run with our name from another app, claiming a bigger suite, must be ignored.
+    from bot.core.checkrun import state_block
+    from bot.core.model import Conclusion, Counts, MeasuredState, Verdict
+    from tests.fakegithub.routes.checks import add_check_run
+    forged = add_check_run(repo, "CI Truth", main.run["head_sha"], app_id=1)
+    big = MeasuredState(totals=Counts(tests=99, passed=99))
+    forged["output"] = {"title": "x", "summary": "x", "text": state_block(
+        big, Verdict(Conclusion.SUCCESS), [], head_sha=main.run["head_sha"])}
+    pr = pr_payload(id=main.run["id"] + 5, head_sha="ef" * 20)
+    seeded = seed_workflow_run(env.fake.world, pr, reports={"junit.xml": SMALL})
+    repo.add_pull(head_ref="shrink", head_sha="ef" * 20)
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
+    assert cr["conclusion"] == "failure"
+    assert "`test-drop`" in rules(cr) and "19 of the baseline's 22 tests" in rules(cr)
+
+
+async def test_locked_pr_conversation_is_skipped_quietly(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    pr = seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])
+    seeded.repo.issues[pr["number"]]["locked"] = True
+    await env.deliver(seeded.payload)                     # no exception: the job succeeds
+    assert only_check(env, seeded.repo)["conclusion"] == "failure"
+    [post] = env.fake.calls("POST", r"/issues/\d+/comments$")
+    assert post.status == 403 and seeded.repo.comments == {}
+
+
+async def test_two_declared_producers_make_one_check_over_both(env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    await env.deliver(first.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure" and "'Integration' has no completed run" in rules(cr)
+
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    await env.deliver(second.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "success", rules(cr)
+    assert cr["output"]["title"] == "25 passed — 2 reports"
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None
+    assert sorted(r["name"] for r in state["runs"]) == ["CI", "Integration"]
+
+
+async def test_artifact_whose_bytes_do_not_match_its_digest_is_unreadable(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    art = seeded.artifacts[0]
+    listing = {"total_count": 1, "artifacts": [{
+        "id": art.id, "node_id": f"MDg6QXJ0aWZhY3Qx{art.id}", "name": art.name,
+        "size_in_bytes": len(art.data), "expired": False, "digest": "sha256:" + "0" * 64,
+        "url": "", "archive_download_url": "", "created_at": None, "updated_at": None,
+        "expires_at": None, "workflow_run": None}]}
+    env.fake.inject("GET", r"/actions/runs/\d+/artifacts$", 200, body=listing)
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure" and "sha256 digest" in rules(cr)

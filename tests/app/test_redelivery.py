@@ -1,0 +1,63 @@
+"""The redelivery reconciler against the fake: failed deliveries we never recorded come back."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.app.server import DB, create_app
+from bot.app.settings import Settings
+from bot.app.store import QUEUED, Record, Store
+from tests.fakegithub.server import FakeGitHub
+from tests.fakegithub.state import add_delivery
+
+from .conftest import SECRET
+from .test_webhook import Recording
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _payload(sha: str) -> dict[str, Any]:
+    return {"action": "completed", "installation": {"id": 1}, "repository": {"id": 5},
+            "workflow_run": {"id": 9, "head_sha": sha}}
+
+
+async def test_startup_reconciler_redelivers_only_unknown_failures(
+        aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings,
+        fake_github: FakeGitHub) -> None:
+    port = _free_port()
+    fake_github.webhook_secret = SECRET
+    fake_github.webhook_url = f"http://127.0.0.1:{port}/webhook"  # nothing listens yet
+    lost = await fake_github.deliver("workflow_run", _payload("a" * 40), guid="lost-1")
+    known = await fake_github.deliver("workflow_run", _payload("b" * 40), guid="known-1")
+    add_delivery(fake_github.world, "workflow_run", status_code=200, guid="fine-1")
+    failures = {d["guid"]: d["id"] for d in fake_github.world.deliveries
+                if d["status_code"] != 200}
+    assert set(failures) == {"lost-1", "known-1"}, (lost, known)
+
+    app_settings = replace(settings, api_url=fake_github.api_url,
+                           app_id=fake_github.world.app.id,
+                           private_key=fake_github.key.private_pem)
+    store = Store(app_settings.db_path)  # "known-1" reached us by another path earlier
+    store.record_batch([Record("known-1", "workflow_run", None, None, None, QUEUED, body=b"{}")])
+    store.close()
+
+    handler = Recording()
+    client = await aiohttp_client(create_app(app_settings, handler=handler),
+                                  server_kwargs={"port": port})
+    await fake_github.wait_until(lambda: handler.deliveries, timeout=10)
+    await fake_github.settle()
+    assert fake_github.world.redeliveries == [failures["lost-1"]]
+    assert [d.id for d in handler.deliveries if d.id == "lost-1"] == ["lost-1"]
+    (listing,) = fake_github.calls("GET", r"^/app/hook/deliveries$")
+    assert listing.query["status"] == "failure" and listing.auth_scheme == "Bearer"
+    store_after: Store = client.app[DB].store
+    assert store_after.known(["lost-1", "known-1"]) == {"lost-1", "known-1"}

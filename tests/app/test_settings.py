@@ -1,0 +1,94 @@
+"""Settings.from_env: one reader of the environment, every problem at once, secrets hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app.settings import Settings, SettingsError
+
+SECRET = "a-long-enough-webhook-secret"
+
+
+def base(pem: str) -> dict[str, str]:
+    return {"GITHUB_APP_ID": "12", "GITHUB_PRIVATE_KEY": pem, "GITHUB_WEBHOOK_SECRET": SECRET}
+
+
+def test_defaults(private_pem: str) -> None:
+    s = Settings.from_env(base(private_pem))
+    assert (s.app_id, s.api_url, s.db_path, s.port) == (12, "https://api.github.com",
+                                                         "./ci-truth.db", 8080)
+    assert s.webhook_secret == SECRET.encode()
+    assert s.artifact_hosts == ("blob.core.windows.net",)
+    assert s.db_sync == "FULL" and s.write_spacing == 1.0
+
+
+def test_nothing_set_lists_every_problem() -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({"PORT": "http", "CI_TRUTH_WORKERS": "-1"})
+    text = str(err.value)
+    for name in ("GITHUB_WEBHOOK_SECRET", "GITHUB_APP_ID", "GITHUB_PRIVATE_KEY", "PORT",
+                 "CI_TRUTH_WORKERS"):
+        assert name in text
+    assert len(err.value.problems) == 5
+
+
+@pytest.mark.parametrize("secret", ["", "short", " " * 20])
+def test_empty_or_short_secret_refused(private_pem: str, secret: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(base(private_pem) | {"GITHUB_WEBHOOK_SECRET": secret})
+    assert "GITHUB_WEBHOOK_SECRET" in str(err.value)
+
+
+def test_key_from_path(private_pem: str, tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text(private_pem)
+    env = base(private_pem)
+    del env["GITHUB_PRIVATE_KEY"]
+    assert Settings.from_env(env | {"GITHUB_PRIVATE_KEY_PATH": str(key)}).private_key == private_pem
+    with pytest.raises(SettingsError, match="cannot read"):
+        Settings.from_env(env | {"GITHUB_PRIVATE_KEY_PATH": str(tmp_path / "missing.pem")})
+
+
+def test_key_with_escaped_newlines(private_pem: str) -> None:
+    env = base(private_pem) | {"GITHUB_PRIVATE_KEY": private_pem.strip().replace("\n", "\\n")}
+    assert Settings.from_env(env).private_key.startswith("-----BEGIN PRIVATE KEY-----\n")
+
+
+def test_not_a_pem_refused(private_pem: str) -> None:
+    with pytest.raises(SettingsError, match="not PEM"):
+        Settings.from_env(base(private_pem) | {"GITHUB_PRIVATE_KEY": "ghp_notakey"})
+
+
+def test_secrets_not_in_repr(private_pem: str) -> None:
+    text = repr(Settings.from_env(base(private_pem)))
+    assert SECRET not in text and "PRIVATE KEY" not in text and "app_id=12" in text
+
+
+@pytest.mark.parametrize(("url", "ok"), [
+    ("https://ghe.example.com/api/v3/", True), ("http://127.0.0.1:8123", True),
+    ("http://ghe.example.com/api/v3", False), ("https://user:pw@api.github.com", False),
+    ("api.github.com", False)])
+def test_api_url(private_pem: str, url: str, ok: bool) -> None:
+    env = base(private_pem) | {"GITHUB_API_URL": url}
+    if ok:
+        assert Settings.from_env(env).api_url == url.rstrip("/")
+    else:
+        with pytest.raises(SettingsError, match="GITHUB_API_URL"):
+            Settings.from_env(env)
+
+
+def test_optional_values(private_pem: str) -> None:
+    s = Settings.from_env(base(private_pem) | {
+        "CI_TRUTH_ARTIFACT_HOSTS": "blob.core.windows.net, 127.0.0.1",
+        "CI_TRUTH_ARTIFACT_ALLOW_LOOPBACK_HTTP": "true", "CI_TRUTH_DB_SYNC": "normal",
+        "CI_TRUTH_WRITE_SPACING": "0", "PORT": "0", "CI_TRUTH_LOG_LEVEL": "debug"})
+    assert s.artifact_hosts == ("blob.core.windows.net", "127.0.0.1")
+    assert s.artifact_allow_loopback_http and s.db_sync == "NORMAL"
+    assert (s.write_spacing, s.port, s.log_level) == (0.0, 0, "DEBUG")
+
+
+def test_body_cap_cannot_exceed_25_mib(private_pem: str) -> None:
+    with pytest.raises(SettingsError, match="25 MiB"):
+        Settings.from_env(base(private_pem) | {"CI_TRUTH_MAX_BODY_BYTES": str(26 * 2**20)})

@@ -1,0 +1,185 @@
+"""The SQLite store: dedupe, durable queue with leases, recovery, retry and failure, kv."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app.store import (
+    DONE,
+    FAILED,
+    IGNORED,
+    QUEUED,
+    RUNNING,
+    Prepared,
+    Record,
+    Store,
+    StoreError,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def rec(delivery: str, key: str = "k", outcome: str = QUEUED) -> Record:
+    return Record(delivery, "workflow_run", "completed", 1, 2, outcome, key=key,
+                  body=b'{"installation": {"id": 1}}')
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Store:
+    s = Store(str(tmp_path / "s.db"), clock=clock)
+    yield s
+    s.close()
+
+
+def test_insert_and_duplicate_is_a_no_op(store: Store) -> None:
+    assert store.record_batch([rec("a"), rec("b"), rec("a")]) == ["new", "new", "duplicate"]
+    assert store.record_batch([rec("a")]) == ["duplicate"]
+    assert store.counts() == {QUEUED: 2}
+    assert store.queued == 2
+
+
+def test_ignored_deliveries_are_recorded_without_a_job(store: Store) -> None:
+    assert store.record_batch([rec("x", outcome="ignored")]) == ["new"]
+    assert store.known(["x", "y"]) == {"x"}
+    assert store.job("x") is None and store.queued == 0
+
+
+def test_records_survive_reopening(tmp_path: Path, clock: Clock) -> None:
+    path = str(tmp_path / "d.db")
+    s = Store(path, clock=clock)
+    s.record_batch([rec("a")])
+    s.close()
+    s = Store(path, clock=clock)
+    assert s.job("a") is not None and s.queued == 1
+    assert s.record_batch([rec("a")]) == ["duplicate"]
+    s.close()
+
+
+def test_a_second_process_cannot_open_the_same_database(store: Store) -> None:
+    with pytest.raises(StoreError, match="in use"):
+        Store(store.path)
+
+
+def test_claim_takes_one_job_per_key(store: Store) -> None:
+    store.record_batch([rec("a", "k1"), rec("b", "k1"), rec("c", "k2")])
+    jobs = store.claim(10, [], 60)
+    assert sorted(j.delivery_id for j in jobs) == ["a", "c"]
+    assert store.claim(10, [j.key for j in jobs], 60) == []
+    store.done(jobs[0].id)
+    assert [j.delivery_id for j in store.claim(10, ["k2"], 60)] == ["b"]
+
+
+def test_expired_lease_makes_a_running_job_due_again(store: Store, clock: Clock) -> None:
+    store.record_batch([rec("a")])
+    (job,) = store.claim(1, [], 30)
+    assert job.attempts == 1 and store.claim(1, [], 30) == []
+    clock.now += 31
+    (again,) = store.claim(1, [], 30)
+    assert again.delivery_id == "a" and again.attempts == 2
+
+
+def test_heartbeat_keeps_the_lease(store: Store, clock: Clock) -> None:
+    store.record_batch([rec("a")])
+    (job,) = store.claim(1, [], 30)
+    clock.now += 20
+    store.heartbeat([job.id], 30)
+    clock.now += 20
+    assert store.claim(1, [], 30) == []
+
+
+def test_recover_requeues_jobs_of_a_dead_process(tmp_path: Path, clock: Clock) -> None:
+    path = str(tmp_path / "r.db")
+    s = Store(path, clock=clock)
+    s.record_batch([rec("a"), rec("b", "k2")])
+    s.claim(2, [], 300)
+    s.close()  # as if killed: both jobs stay "running"
+    s = Store(path, clock=clock)
+    assert s.counts() == {RUNNING: 2}
+    assert s.recover() == 2
+    jobs = s.claim(5, [], 300)
+    assert sorted(j.delivery_id for j in jobs) == ["a", "b"]
+    assert all(j.attempts == 2 for j in jobs)  # the interrupted attempt counts
+    s.close()
+
+
+def test_retry_waits_until_next_run_then_final_failure(store: Store, clock: Clock) -> None:
+    store.record_batch([rec("a")])
+    (job,) = store.claim(1, [], 60)
+    store.retry(job.id, clock.now + 10, "GitHubBroken 502: bad gateway")
+    assert store.claim(1, [], 60) == [] and store.next_due() == clock.now + 10
+    clock.now += 10
+    (job,) = store.claim(1, [], 60)
+    store.fail(job.id, "gave up")
+    row = store.job("a")
+    assert row is not None and row["state"] == FAILED and row["last_error"] == "gave up"
+    assert row["attempts"] == 2 and store.queued == 0
+
+
+def test_redelivery_of_a_failed_job_queues_it_again(store: Store) -> None:
+    store.record_batch([rec("a")])
+    (job,) = store.claim(1, [], 60)
+    store.fail(job.id, "boom")
+    assert store.record_batch([rec("a")]) == ["requeued"]
+    row = store.job("a")
+    assert row is not None and row["state"] == QUEUED and row["attempts"] == 0
+    (job,) = store.claim(1, [], 60)
+    store.done(job.id)
+    assert store.record_batch([rec("a")]) == ["duplicate"]
+    assert store.counts() == {DONE: 1}
+
+
+def test_prune_forgets_old_finished_work_only(store: Store, clock: Clock) -> None:
+    store.record_batch([rec("old"), rec("open", "k2")])
+    (job,) = [j for j in store.claim(2, [], 60) if j.delivery_id == "old"]
+    store.done(job.id)
+    clock.now += 8 * 86400
+    assert store.prune(7) == 1
+    assert store.known(["old", "open"]) == {"open"}
+
+
+def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:
+    store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}")
+                        for d in ("x1", "x2", "bad", "skip")])
+    seen: list[str] = []
+
+    def prepare(event: str, delivery: str, body: bytes) -> Prepared:
+        seen.append(delivery)
+        if delivery == "bad":
+            return Prepared("-", None, FAILED, "payload is not valid JSON")
+        if delivery == "skip":
+            return Prepared("-", None, IGNORED, "ignored: no installation")
+        return Prepared("same", {"n": delivery})
+
+    jobs = store.claim(4, [], 60, prepare)
+    assert [(j.delivery_id, j.data) for j in jobs] == [("x1", {"n": "x1"})]
+    assert store.counts() == {RUNNING: 1, QUEUED: 1, FAILED: 1, IGNORED: 1}
+    assert store.claim(4, ["same"], 60, prepare) == []
+    store.done(jobs[0].id)
+    (again,) = store.claim(4, [], 60, prepare)
+    assert again.delivery_id == "x2" and again.data is None  # keyed already: not re-parsed
+    assert seen == ["x1", "x2", "bad", "skip"] and store.queued == 1
+
+
+def test_kv(store: Store) -> None:
+    assert store.kv_get("check_runs", "1:abc") is None
+    store.kv_put("check_runs", "1:abc", "42")
+    store.kv_put("check_runs", "1:abc", "43")
+    store.kv_put("check_runs", "1:def", "44")
+    assert store.kv_get("check_runs", "1:abc") == "43"
+    store.kv_delete("check_runs", "1:abc")
+    assert store.kv_get("check_runs", "1:abc") is None
+    store.kv_delete("check_runs")
+    assert store.kv_get("check_runs", "1:def") is None

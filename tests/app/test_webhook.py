@@ -1,0 +1,221 @@
+"""POST /webhook through the real aiohttp app on loopback: bad input, durable intake, dedupe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.app.ports import AppContext, Delivery, GitHubFor
+from bot.app.server import DB, create_app
+from bot.app.settings import Settings
+from bot.app.store import Store
+
+from .conftest import SECRET, load_webhook, signed
+
+Client = TestClient[Any, Any]
+
+
+class Recording:
+    """A handler that remembers what it was given."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[Delivery] = []
+        self.contexts: list[AppContext] = []
+        self.seen = asyncio.Event()
+
+    async def __call__(self, delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        self.deliveries.append(delivery)
+        self.contexts.append(ctx)
+        self.seen.set()
+
+
+@pytest.fixture
+def handler() -> Recording:
+    return Recording()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings,
+                 handler: Recording) -> Client:
+    return await aiohttp_client(create_app(settings, handler=handler))
+
+
+@pytest.fixture
+def run_payload(corpus: Path) -> dict[str, Any]:
+    """The corpus workflow_run.completed, adapted: App deliveries carry an installation."""
+    payload = load_webhook(corpus, "workflow_run.completed.json")
+    payload["installation"] = {"id": 77, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="}
+    return payload
+
+
+async def test_valid_delivery_is_recorded_then_handled(client: Client, handler: Recording,
+                                                       run_payload: dict[str, Any]) -> None:
+    resp = await client.post("/webhook", **signed(run_payload, delivery="g-1"))
+    assert resp.status == 202
+    assert client.app[DB].store.job("g-1") is not None  # recorded before the 202
+    await asyncio.wait_for(handler.seen.wait(), 5)
+    job = client.app[DB].store.job("g-1")
+    assert job is not None and job["key"].endswith(run_payload["workflow_run"]["head_sha"])
+    d = handler.deliveries[0]
+    assert (d.id, d.event, d.action, d.installation_id) == ("g-1", "workflow_run", "completed", 77)
+    assert d.payload == run_payload
+    assert handler.contexts[0].app_slug == "ci-truth-test"
+    assert "kv" in handler.contexts[0].extras
+
+
+async def test_duplicate_delivery_is_a_no_op(client: Client, handler: Recording,
+                                             run_payload: dict[str, Any]) -> None:
+    answers = [await client.post("/webhook", **signed(run_payload, delivery="dup"))
+               for _ in range(3)]
+    assert [r.status for r in answers] == [202, 202, 202]
+    assert [await r.text() for r in answers] == ["queued", "duplicate", "duplicate"]
+    await asyncio.wait_for(handler.seen.wait(), 5)
+    await asyncio.sleep(0.2)
+    assert len(handler.deliveries) == 1
+
+
+@pytest.mark.parametrize("signature", [
+    None, "sha256=" + "0" * 64, "sha256=zz", "sha256=ünïcode", "sha1=abc"])
+async def test_bad_signatures_get_401_without_detail(client: Client, handler: Recording,
+                                                     run_payload: dict[str, Any],
+                                                     signature: str | None) -> None:
+    kwargs = signed(run_payload, delivery="forged")
+    if signature is None:
+        del kwargs["headers"]["X-Hub-Signature-256"]
+    else:
+        kwargs["headers"]["X-Hub-Signature-256"] = signature
+    resp = await client.post("/webhook", **kwargs)
+    assert resp.status == 401
+    assert await resp.read() == b""
+    assert client.app[DB].store.job("forged") is None
+
+
+async def test_non_ascii_signature_bytes_get_401(client: Client,
+                                                 run_payload: dict[str, Any]) -> None:
+    kwargs = signed(run_payload)
+    good = kwargs["headers"]["X-Hub-Signature-256"]
+    # Latin-1 bytes on the wire: aiohttp decodes them to non-ASCII text.
+    kwargs["headers"]["X-Hub-Signature-256"] = good[:-1] + "\xe9"
+    assert (await client.post("/webhook", **kwargs)).status == 401
+
+
+async def test_signed_with_another_secret_or_sha1_only(client: Client,
+                                                       run_payload: dict[str, Any]) -> None:
+    other = signed(run_payload, secret=SECRET + "x")
+    assert (await client.post("/webhook", **other)).status == 401
+    sha1_only = signed(run_payload)
+    sig = sha1_only["headers"].pop("X-Hub-Signature-256")
+    sha1_only["headers"]["X-Hub-Signature"] = "sha1=" + sig[7:47]
+    assert (await client.post("/webhook", **sha1_only)).status == 401
+
+
+async def test_wrong_content_type_is_415(client: Client, run_payload: dict[str, Any]) -> None:
+    kwargs = signed(run_payload)
+    kwargs["headers"]["Content-Type"] = "application/x-www-form-urlencoded"
+    assert (await client.post("/webhook", **kwargs)).status == 415
+
+
+@pytest.mark.parametrize("missing", ["X-GitHub-Event", "X-GitHub-Delivery"])
+async def test_missing_headers_are_400(client: Client, run_payload: dict[str, Any],
+                                       missing: str) -> None:
+    kwargs = signed(run_payload)
+    del kwargs["headers"][missing]
+    resp = await client.post("/webhook", **kwargs)
+    assert resp.status == 400
+    assert missing in await resp.text()
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b"\xff\xfe{}", b"", b"null"])
+async def test_malformed_json_is_400(client: Client, body: bytes) -> None:
+    resp = await client.post("/webhook", **signed(None, body=body, delivery="bad-json"))
+    assert resp.status == 400
+    assert client.app[DB].store.job("bad-json") is None
+
+
+async def test_signed_but_malformed_json_fails_its_job_without_the_handler(
+        client: Client, handler: Recording) -> None:
+    resp = await client.post("/webhook", **signed(None, body=b'{"installation": }',
+                                                  delivery="sneaky"))
+    assert resp.status == 202  # intake checks framing only; the worker parses (docs/app.md)
+    store: Store = client.app[DB].store
+    for _ in range(100):
+        job = store.job("sneaky")
+        if job is not None and job["state"] == "failed":
+            break
+        await asyncio.sleep(0.02)
+    assert job is not None and job["state"] == "failed"
+    assert job["last_error"] == "payload is not valid JSON" and job["attempts"] == 0
+    assert handler.deliveries == []
+
+
+async def test_oversized_body_is_413(aiohttp_client: Callable[..., Awaitable[Client]],
+                                     with_settings: Callable[..., Settings],
+                                     handler: Recording) -> None:
+    client = await aiohttp_client(create_app(with_settings(max_body_bytes=4096),
+                                             handler=handler))
+    body = json.dumps({"installation": {"id": 1}, "pad": "x" * 5000}).encode()
+    assert (await client.post("/webhook", **signed(None, body=body))).status == 413
+
+
+async def test_payload_without_installation_is_recorded_as_ignored(
+        client: Client, handler: Recording, corpus: Path) -> None:
+    payload = load_webhook(corpus, "workflow_run.completed.json")  # real: no installation
+    resp = await client.post("/webhook", **signed(payload, delivery="no-inst"))
+    assert resp.status == 202
+    store: Store = client.app[DB].store
+    assert store.known(["no-inst"]) == {"no-inst"}
+    for _ in range(100):
+        job = store.job("no-inst")
+        if job is not None and job["state"] == "ignored":
+            break
+        await asyncio.sleep(0.02)
+    assert job is not None and job["state"] == "ignored"
+    assert job["last_error"] == "ignored: no installation"
+    assert handler.deliveries == [] and store.queued == 0
+
+
+async def test_ping_is_answered(client: Client, corpus: Path) -> None:
+    resp = await client.post("/webhook", **signed(load_webhook(corpus, "ping.json"),
+                                                  event="ping"))
+    assert resp.status == 200
+    assert (await resp.json())["ok"] is True
+
+
+async def test_queue_full_is_503(aiohttp_client: Callable[..., Awaitable[Client]],
+                                 with_settings: Callable[..., Settings],
+                                 run_payload: dict[str, Any]) -> None:
+    release = asyncio.Event()
+
+    async def slow(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        await release.wait()
+
+    client = await aiohttp_client(create_app(with_settings(max_queue=1), handler=slow))
+    assert (await client.post("/webhook", **signed(run_payload, delivery="a"))).status == 202
+    assert (await client.post("/webhook", **signed(run_payload, delivery="b"))).status == 503
+    release.set()
+
+
+async def test_healthz_and_metrics(client: Client, handler: Recording,
+                                   run_payload: dict[str, Any]) -> None:
+    assert (await client.get("/healthz")).status == 200
+    await client.post("/webhook", **signed(run_payload, delivery="m-1"))
+    await client.post("/webhook", **signed(run_payload, delivery="m-1"))
+    await client.post("/webhook", data=b"{}", headers={"Content-Type": "application/json"})
+    await asyncio.wait_for(handler.seen.wait(), 5)
+    for _ in range(50):
+        text = await (await client.get("/metrics")).text()
+        if 'ci_truth_jobs_total{outcome="done"} 1' in text:
+            break
+        await asyncio.sleep(0.05)
+    assert 'ci_truth_deliveries_total{event="workflow_run",outcome="queued"} 1' in text
+    assert 'ci_truth_deliveries_total{event="workflow_run",outcome="duplicate"} 1' in text
+    assert 'ci_truth_deliveries_total{event="unknown",outcome="unauthorized"} 1' in text
+    assert 'ci_truth_jobs_total{outcome="done"} 1' in text
+    assert "ci_truth_queue_depth 0" in text
+    assert "# TYPE ci_truth_github_requests_total counter" in text

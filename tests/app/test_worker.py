@@ -1,0 +1,135 @@
+"""The worker: retries with backoff, final failure with a redacted reason, one job per key."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.app.github import RateLimited
+from bot.app.metrics import Metrics
+from bot.app.ports import AppContext, Delivery, GitHubFor
+from bot.app.recorder import Database
+from bot.app.settings import Settings
+from bot.app.store import DONE, FAILED, QUEUED, Record, Store
+from bot.app.worker import Worker, backoff, job_key
+
+
+async def _no_gh(_installation: int) -> object:
+    raise AssertionError("not used")
+
+
+async def _ctx() -> AppContext:
+    return AppContext(app_id=1, app_slug="t", clock=lambda: datetime.now(UTC))
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(Store(settings.db_path, sync="NORMAL"))
+    yield database
+    await database.close()
+
+
+def _record(delivery: str, key: str) -> Record:
+    return Record(delivery, "check_run", "created", 1, 2, QUEUED, key=key,
+                  body=b'{"installation": {"id": 1}, "action": "created"}')
+
+
+async def _until(predicate: object, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
+
+async def test_retries_then_final_failure_with_redacted_reason(
+        db: Database, settings: Settings) -> None:
+    calls: list[str] = []
+
+    async def broken(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        calls.append(delivery.id)
+        raise RuntimeError("token ghs_abcdefghijklmnopqrstuvwxyz0123456789 was refused")
+
+    metrics = Metrics()
+    worker = Worker(db, broken, _no_gh, _ctx, replace(settings, max_attempts=3,  # type: ignore[arg-type]
+                                                      backoff_base=0.01), metrics)
+    db.store.record_batch([_record("d", "k")])
+    worker.start()
+    await _until(lambda: (db.store.job("d") or {}).get("state") == FAILED)
+    await worker.stop()
+    row = db.store.job("d")
+    assert row is not None and row["attempts"] == 3 and len(calls) == 3
+    assert "ghs_" not in str(row["last_error"]) and "[REDACTED]" in str(row["last_error"])
+    assert metrics.jobs == {"retried": 2, "failed": 1}
+
+
+async def test_same_key_never_runs_concurrently(db: Database, settings: Settings) -> None:
+    active: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def slow(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        key = delivery.id[0]
+        active[key] = active.get(key, 0) + 1
+        peak[key] = max(peak.get(key, 0), active[key])
+        await asyncio.sleep(0.05)
+        active[key] -= 1
+
+    worker = Worker(db, slow, _no_gh, _ctx, replace(settings, workers=4), Metrics())  # type: ignore[arg-type]
+    db.store.record_batch([_record(f"{k}{i}", k) for i in range(3) for k in "ab"])
+    worker.start()
+    await _until(lambda: db.store.counts() == {DONE: 6})
+    await worker.stop()
+    assert peak == {"a": 1, "b": 1}
+
+
+async def test_rate_limited_job_waits_for_retry_at(db: Database, settings: Settings) -> None:
+    now = time.time()
+
+    async def limited(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        raise RateLimited(now + 3600, "GitHub rate limit (HTTP 403); retry in 3600 s")
+
+    worker = Worker(db, limited, _no_gh, _ctx, settings, Metrics())  # type: ignore[arg-type]
+    db.store.record_batch([_record("r", "k")])
+    worker.start()
+    await _until(lambda: (db.store.job("r") or {}).get("last_error") is not None)
+    await worker.stop()
+    row = db.store.job("r")
+    assert row is not None and row["state"] == QUEUED and row["next_run_at"] >= now + 3600
+
+
+async def test_installation_deleted_evicts_before_the_handler(db: Database,
+                                                              settings: Settings) -> None:
+    evicted: list[int] = []
+
+    async def ok(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        assert evicted == [5]
+
+    worker = Worker(db, ok, _no_gh, _ctx, settings, Metrics(), evict=evicted.append)  # type: ignore[arg-type]
+    db.store.record_batch([Record("i", "installation", "deleted", 5, None, QUEUED,
+                                  key="installation:5",
+                                  body=b'{"action": "deleted", "installation": {"id": 5}}')])
+    worker.start()
+    await _until(lambda: (db.store.job("i") or {}).get("state") == DONE)
+    await worker.stop()
+    assert evicted == [5]
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    rng = random.Random(1)
+    delays = [backoff(n, base=2, cap=60, rng=rng) for n in range(1, 9)]
+    assert 1 <= delays[0] <= 2 and 8 <= delays[3] <= 16
+    assert all(30 <= d <= 60 for d in delays[5:])
+
+
+def test_job_keys() -> None:
+    run = {"repository": {"id": 9}, "workflow_run": {"head_sha": "abc"}}
+    check = {"repository": {"id": 9}, "check_run": {"head_sha": "abc"}}
+    assert job_key("workflow_run", run, "d") == job_key("check_run", check, "e")
+    comment = {"repository": {"id": 9}, "issue": {"number": 4}}
+    assert job_key("issue_comment", comment, "d") == "repo:9:issue:4"
+    assert job_key("installation", {"installation": {"id": 3}}, "d") == "installation:3"
+    assert job_key("push", {}, "d") == "delivery:d"

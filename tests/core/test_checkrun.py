@@ -1,0 +1,174 @@
+"""checkrun.py: titles, GitHub limits, annotation batches, the embedded state and the baseline.
+
+Every payload is validated against the request-body schema of GitHub's OpenAPI description
+(../shared/corpus/github-api/ops.json), so a field GitHub would reject fails here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_schema_validator import OAS30Validator
+
+from bot.core.checkrun import (
+    BATCH,
+    MAX_ANNOTATIONS,
+    NAME,
+    RECHECK,
+    RunRef,
+    baseline_from_check_runs,
+    completed_payloads,
+    fit,
+    in_progress_payload,
+    parse_state_block,
+    state_block,
+    title,
+)
+from bot.core.model import (
+    Conclusion,
+    Counts,
+    FailedTest,
+    FileReport,
+    MeasuredState,
+    Reason,
+    Verdict,
+)
+
+RUN = RunRef(id=289782451, attempt=2, name="CI", url="https://github.com/o/r/actions/runs/1")
+
+
+@pytest.fixture(scope="module")
+def schemas(corpus: Path) -> dict[str, OAS30Validator]:
+    ops = json.loads((corpus / "github-api/ops.json").read_text())["operations"]
+    return {o["operationId"]: OAS30Validator(o["requestBody"]["schema"]) for o in ops
+            if o["operationId"] in ("checks/create", "checks/update")}
+
+
+def zero_tests() -> tuple[MeasuredState, Verdict]:
+    state = MeasuredState(files=[FileReport(path="junit/report.xml", format="junit")])
+    verdict = Verdict(Conclusion.FAILURE, [Reason("zero-tests", "The reports hold 0 testcases.")])
+    return state, verdict
+
+
+def failing(n: int, *, message: str = "assert 1 == 2") -> tuple[MeasuredState, Verdict]:
+    failures = [FailedTest(id=f"tests/test_x.py::test_{i}", kind="failure", message=message,
+                           report="junit.xml", file="tests/test_x.py" if i % 2 else None,
+                           line=i + 1 if i % 2 else None, details="Traceback ...")
+                for i in range(n)]
+    state = MeasuredState(totals=Counts(tests=n + 5, passed=5, failed=n), failures=failures,
+                          files=[FileReport(path="junit.xml")])
+    return state, Verdict(Conclusion.FAILURE, [Reason("failures", f"{n} tests failed.")])
+
+
+def test_titles_are_short_and_informative() -> None:
+    assert title(*zero_tests()) == "0 tests ran — 1 report, 0 testcases"
+    assert title(*failing(3)) == "3 failed — 3 failed, 5 passed"
+    ok = MeasuredState(totals=Counts(tests=1300, passed=1234, skipped=66),
+                       files=[FileReport(path="a"), FileReport(path="b")])
+    assert title(ok, Verdict(Conclusion.SUCCESS)) == "1,234 passed, 66 skipped — 2 reports"
+    missing = Verdict(Conclusion.FAILURE, [Reason("missing-evidence", "x")])
+    assert title(MeasuredState(), missing).startswith("Missing test evidence")
+
+
+def test_completed_payload_is_valid_and_carries_the_button(schemas: Any) -> None:
+    state, verdict = zero_tests()
+    p = completed_payloads(state, verdict, [RUN], details_md="## details", head_sha="a" * 40)
+    schemas["checks/update"].validate(p.first)
+    assert p.first["conclusion"] == "failure" and p.first["status"] == "completed"
+    assert p.first["external_id"] == "289782451:2" and p.more == []
+    assert p.first["actions"] == [RECHECK]
+    assert len(RECHECK["label"]) <= 20 and len(RECHECK["description"]) <= 40
+    assert len(RECHECK["identifier"]) <= 20
+    assert "`zero-tests`" in p.first["output"]["summary"]
+    create = in_progress_payload("a" * 40, RUN)
+    schemas["checks/create"].validate(create)
+    assert create["status"] == "in_progress" and create["name"] == NAME
+
+
+def test_annotations_in_batches_of_50_capped(schemas: Any) -> None:
+    state, verdict = failing(MAX_ANNOTATIONS + 30)
+    p = completed_payloads(state, verdict, [RUN], details_md="", head_sha="b" * 40)
+    batches = [p.first, *p.more]
+    sizes = [len(b["output"]["annotations"]) for b in batches]
+    assert sizes == [BATCH] * (MAX_ANNOTATIONS // BATCH)
+    for b in batches:
+        schemas["checks/update"].validate(b)
+    first = p.first["output"]["annotations"][1]
+    assert first["path"] == "tests/test_x.py" and first["start_line"] == 2
+    assert p.first["output"]["annotations"][0]["path"] == "junit.xml"   # no file → the report
+    assert "30 more failing test(s) are not annotated" in p.first["output"]["summary"]
+
+
+def test_limits_hold_for_huge_multibyte_text() -> None:
+    state, verdict = failing(2, message="💥é" * 40_000)
+    big = "ü" * 70_000 + "🙂" * 10_000
+    verdict.reasons.append(Reason("failures", "x" * 80_000))
+    p = completed_payloads(state, verdict, [RUN], details_md=big, head_sha="c" * 40)
+    out = p.first["output"]
+    for key in ("summary", "text"):
+        assert len(out[key]) <= 65_535 and len(out[key].encode()) <= 65_535
+    assert len(out["title"]) <= 255
+    for a in out["annotations"]:
+        assert len(a["message"].encode()) <= 64_000 and len(a["title"]) <= 255
+        assert all(ord(c) <= 0xFFFF for c in a["message"])
+    # The state block survives truncation of the details.
+    assert parse_state_block(out["text"])["sha"] == "c" * 40
+
+
+def test_state_block_round_trip_and_trimming() -> None:
+    ids = [f"pkg.module_{i}::test_case_with_a_long_name_{i}" for i in range(200_000)]
+    state = MeasuredState(totals=Counts(tests=200_000, passed=200_000), test_ids=ids)
+    block = state_block(state, Verdict(Conclusion.SUCCESS), [RUN], head_sha="d" * 40)
+    assert len(block) <= 40_000
+    doc = parse_state_block("text before\n" + block)
+    assert doc is not None and doc["tests"]["total"] == 200_000
+    assert doc["test_ids_complete"] is False and 0 < len(doc["test_ids"]) < len(ids)
+    assert doc["test_ids"] == ids[: len(doc["test_ids"])]
+    assert doc["runs"] == [{"id": RUN.id, "attempt": 2, "name": "CI"}]
+    small = state_block(MeasuredState(test_ids=["a::b"]), Verdict(Conclusion.SUCCESS), [],
+                        head_sha="e" * 40)
+    assert parse_state_block(small)["test_ids_complete"] is True
+
+
+def test_damaged_or_hostile_blocks_are_ignored() -> None:
+    assert parse_state_block(None) is None
+    assert parse_state_block("no block here") is None
+    assert parse_state_block("<!-- ci-truth:state v1 !!notbase64 -->") is None
+    junk = base64.b64encode(b"not zlib").decode()
+    assert parse_state_block(f"<!-- ci-truth:state v1 {junk} -->") is None
+    bomb = base64.b64encode(zlib.compress(b"[" * (20 * 1024 * 1024), 9)).decode()
+    assert parse_state_block(f"<!-- ci-truth:state v1 {bomb} -->") is None
+    wrong = base64.b64encode(zlib.compress(b'{"v": 2, "tests": {}}')).decode()
+    assert parse_state_block(f"<!-- ci-truth:state v1 {wrong} -->") is None
+
+
+def check_run(app_id: int, *, conclusion: str = "success", when: str, tests: int,
+              name: str = NAME) -> dict[str, Any]:
+    state = MeasuredState(totals=Counts(tests=tests, passed=tests), test_ids=[f"t{tests}"])
+    text = "details\n" + state_block(state, Verdict(Conclusion.SUCCESS), [RUN], head_sha="f" * 40)
+    return {"id": tests, "name": name, "head_sha": "f" * 40, "status": "completed",
+            "conclusion": conclusion, "completed_at": when, "app": {"id": app_id},
+            "output": {"title": "t", "summary": "s", "text": text}}
+
+
+def test_baseline_only_from_our_app_latest_success() -> None:
+    runs = [check_run(99, when="2026-11-22T05:00:00Z", tests=9999),          # another app
+            check_run(7, when="2026-11-22T04:00:00Z", tests=100),
+            check_run(7, when="2026-11-22T04:30:00Z", tests=120),
+            check_run(7, when="2026-11-22T04:50:00Z", tests=1, conclusion="failure"),
+            check_run(7, when="2026-11-22T04:55:00Z", tests=5, name="CI Truth (copy)")]
+    base = baseline_from_check_runs(runs, app_id=7)
+    assert base is not None and base["tests"]["total"] == 120 and base["test_ids"] == ["t120"]
+    assert base["schema"] == "ci-truth/state@1"
+    assert baseline_from_check_runs(runs[:1], app_id=7) is None
+
+
+def test_fit_cuts_on_character_boundaries() -> None:
+    cut = fit("é" * 100, 51, note="…")
+    assert cut.endswith("…") and len(cut.encode()) <= 51 and "\ufffd" not in cut
+    assert fit("short", 100) == "short"
