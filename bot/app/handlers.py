@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.app import judging, publish
+from bot.app import command_state, judging, publish
+from bot.app.command_authz import authorise
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core import checkrun, runs
@@ -41,6 +42,9 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
             await on_run_completed(gh, repo, payload["workflow_run"], ctx)
     elif event == "check_run" and action in ("rerequested", "requested_action"):
         await on_check_run(await gh_for(inst), repo, payload, ctx)
+    elif event == "issue_comment":
+        from bot.app.commands import on_issue_comment  # it calls recheck: imported late
+        await on_issue_comment(delivery, gh_for, ctx)
 
 
 async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: AppContext) -> None:
@@ -132,7 +136,8 @@ async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
         if ident != checkrun.RECHECK["identifier"]:
             return
     login = (payload.get("sender") or {}).get("login")
-    if not isinstance(login, str) or not await publish.sender_can_write(gh, repo, login):
+    if not isinstance(login, str) or not await authorise(
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
         log.info("recheck refused for sender without write access")
         return
     await recheck(gh, repo, str(cr.get("head_sha")), ctx)
@@ -154,8 +159,11 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
     details = judging.details_markdown(state, verdict) if error is None else ""
+    verdict, details = await command_state.honour_accepted_drop(gh, repo, sha, ctx,
+                                                                verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
-                                           head_sha=sha)
+                                           head_sha=sha,
+                                           extra_state={"verdict": verdict.to_json()})
     cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     if pulls is None:
         pulls = []

@@ -10,7 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from bot.core.checkrun import parse_state_block
+from bot.core.commands import find_accepted_drop
+from tests.app.helpers_commands import (
+    comment_event,
+    fresh_command_state,  # noqa: F401  (autouse)
+    reactions,
+    replies,
+)
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
@@ -18,14 +26,6 @@ from tests.app.helpers_logic import (
     ZERO_TESTS,
     Env,
     env_fixture,  # noqa: F401  (the `env` fixture)
-)
-
-from bot.core.commands import find_accepted_drop
-from tests.app.helpers_commands import (
-    comment_event,
-    fresh_command_state,  # noqa: F401  (autouse)
-    reactions,
-    replies,
 )
 from tests.fakegithub.seed import load_payload, seed_workflow_run
 

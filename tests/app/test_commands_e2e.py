@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from bot.app.handlers import handle
 from bot.app.intake import signature_for
 from bot.app.server import DB, create_app
-from tests.app.helpers_logic import SECRET, ZERO_TESTS, settings_for
-
 from tests.app.helpers_commands import (
     comment_event,
     fresh_command_state,  # noqa: F401  (autouse)
     reactions,
     replies,
 )
+from tests.app.helpers_logic import SECRET, ZERO_TESTS, settings_for
 from tests.fakegithub.seed import load_payload, seed_workflow_run
 from tests.fakegithub.server import FakeGitHub
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.app.helpers_logic import HEALTHY, Env, env_fixture  # noqa: F401
-
 from bot.app import plansource
 from bot.core.commands import waivers_from_comments
 from tests.app.helpers_commands import (
@@ -20,6 +18,7 @@ from tests.app.helpers_commands import (
     replies,
     repository_payload,
 )
+from tests.app.helpers_logic import HEALTHY, Env, env_fixture  # noqa: F401
 from tests.fakegithub.seed import load_payload, seed_workflow_run
 
 PLAN = """\
