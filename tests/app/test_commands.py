@@ -258,3 +258,27 @@ async def test_a_comment_deleted_before_the_reaction_gets_no_answer(env: Env) ->
     await say(env, seeded.repo, n, "/truth help")
     assert replies(env.fake, seeded.repo, n) == []
     assert env.fake.calls("POST", r"/issues/\d+/comments$") == []
+
+
+def test_reasons_of_older_check_runs_come_from_the_summary() -> None:
+    """Check runs written before the state carried the verdict still explain themselves."""
+    from bot.app.command_state import rejudge_without_drop, verdict_of
+    from bot.core.checkrun import completed_payloads
+    from bot.core.commands import AcceptedDrop
+    from bot.core.model import Conclusion, Counts, MeasuredState, Reason, Verdict
+
+    state = MeasuredState(totals=Counts(tests=3, passed=3))
+    verdict = Verdict(Conclusion.FAILURE, [
+        Reason("test-drop", "3 of the baseline's 22 tests ran"),
+        Reason("untrusted-evidence", "fork", Conclusion.NEUTRAL)])
+    first = completed_payloads(state, verdict, [], details_md="details", head_sha="a" * 40).first
+    run = {"id": 7, "output": first["output"]}
+    doc = parse_state_block(first["output"]["text"])
+    assert doc is not None and "verdict" not in doc
+    got = verdict_of(run, doc)
+    assert [(r.rule, r.conclusion) for r in got.reasons] == [
+        ("test-drop", Conclusion.FAILURE), ("untrusted-evidence", Conclusion.NEUTRAL)]
+    patch = rejudge_without_drop(run, AcceptedDrop("a" * 40, "m", 1, "why", "t"))
+    assert patch is not None and patch["conclusion"] == "neutral"     # the fork reason stays
+    assert "details" in patch["output"]["text"]
+    assert find_accepted_drop(patch["output"]["text"], "a" * 40) is not None
