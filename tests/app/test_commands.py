@@ -282,3 +282,14 @@ def test_reasons_of_older_check_runs_come_from_the_summary() -> None:
     assert patch is not None and patch["conclusion"] == "neutral"     # the fork reason stays
     assert "details" in patch["output"]["text"]
     assert find_accepted_drop(patch["output"]["text"], "a" * 40) is not None
+
+
+async def test_mixed_commands_answer_what_is_allowed_and_refuse_the_rest(env: Env) -> None:
+    seeded, _, n = pr_run(env, ZERO_TESTS)
+    await env.deliver(seeded.payload)
+    before = len(env.fake.calls("PATCH", r"/check-runs/"))
+    await say(env, seeded.repo, n, "/truth status\n/truth recheck\n/truth STATUS", user="reader")
+    [reply] = replies(env.fake, seeded.repo, n)
+    status, refused = reply["body"].split("\n---\n")
+    assert "`zero-tests`" in status and "needs write access" in refused
+    assert len(env.fake.calls("PATCH", r"/check-runs/")) == before
