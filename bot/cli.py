@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run(args))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `ci-truth check ... | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except Exception as exc:  # a bug, not bad input: say so without a traceback wall
         if os.environ.get("CI_TRUTH_DEBUG"):
             raise

@@ -28,7 +28,8 @@ def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
             limits: Limits | None = None) -> MeasuredState:
     """Parse every source into one measured state (no verdict).
 
-    A source with `.error` (refused by its reader) becomes an unreadable report. Once
+    A source with `.error` (refused by its reader) becomes an unreadable report; a path
+    seen before is skipped, so `check reports/ reports/a.xml` counts a.xml once. Once
     the evaluation has read `limits.max_testcases` testcases, the remaining sources are
     recorded as unreadable instead of parsed.
     """
@@ -36,7 +37,11 @@ def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
     measurer = Measurer(config.signatures, max_failures=limits.max_failures_kept,
                         max_test_ids=limits.max_test_ids)
     seen = 0
+    paths: set[str] = set()
     for source in sources:
+        if source.path in paths:          # the same report named twice is read once
+            continue
+        paths.add(source.path)
         if source.error is not None or source.chunks is None:
             measurer.unreadable(source.path, source.error or "no content to read")
             continue

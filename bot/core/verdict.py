@@ -39,8 +39,9 @@ def _unreadable(files: list[FileReport], total: int) -> Reason:
         Rule.UNREADABLE_REPORT,
         f"{len(files)} of {_plural(total, 'report')} could not be read safely, so ci-truth "
         f"cannot vouch for {'it' if len(files) == 1 else 'them'}: {_listing(named)}. "
-        "Regenerate the report (a truncated file usually means the test run was killed "
-        "or ran out of disk) and make sure the step that writes it completes.",
+        "Check the report path and make sure the step that writes the report runs to "
+        "completion (a truncated file usually means the test run was killed or ran out of "
+        "disk), then run the tests again.",
         files=[{"path": f.path, "reason": f.error} for f in files[:MAX_DETAILS]],
         count=len(files))
 

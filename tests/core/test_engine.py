@@ -13,6 +13,7 @@ from bot.core.config import parse_config
 from bot.core.engine import Source, evaluate
 from bot.core.limits import Limits
 from bot.core.model import Conclusion
+from bot.core.render import render_markdown
 from bot.core.state import Baseline, to_json
 
 PUTRA = "junit/publish-unit-test-result-action/python/test/files/junit-xml"
@@ -23,8 +24,8 @@ def chunks(data: bytes, size: int = 4096) -> Iterator[bytes]:
         yield data[i:i + size]
 
 
-def source(path: Path) -> Source:
-    return Source(path.name, chunks(path.read_bytes()))
+def source(path: Path, name: str = "") -> Source:
+    return Source(name or path.name, chunks(path.read_bytes()))
 
 
 def test_real_report_with_failures(corpus: Path) -> None:
@@ -47,6 +48,8 @@ def test_numpy_suite_streams_and_caps_failures(corpus: Path) -> None:
     assert len(r.state.test_ids) == 1000 and not r.state.test_ids_complete
     doc = to_json(r)
     assert doc["tests"]["total"] == 48021 and doc["failures_omitted"] == 31
+    summary = render_markdown(r)
+    assert len(summary) <= 65535 and "31 failing tests not shown" in summary
 
 
 def test_source_errors_become_unreadable_reports() -> None:
@@ -57,7 +60,8 @@ def test_source_errors_become_unreadable_reports() -> None:
 
 def test_testcase_cap_per_evaluation(corpus: Path) -> None:
     path = corpus / f"{PUTRA}/pytest/junit.gloo.elastic.spark.torch.xml"
-    r = evaluate([source(path), source(path)], limits=Limits(max_testcases=10))
+    r = evaluate([source(path, "shard-1.xml"), source(path, "shard-2.xml")],
+                 limits=Limits(max_testcases=10))
     assert r.state.files[1].error is not None and "cap" in r.state.files[1].error
     assert r.verdict.conclusion is Conclusion.FAILURE
 
@@ -89,3 +93,9 @@ def test_mangled_xml_is_never_silently_success(pos: int, junk: bytes) -> None:
     if r.verdict.conclusion is Conclusion.SUCCESS:
         # only when the mangled report still holds a real, executed, passing test
         assert r.state.totals.passed >= 1 and not r.state.unreadable
+
+
+def test_same_report_named_twice_is_counted_once(corpus: Path) -> None:
+    path = corpus / f"{PUTRA}/pytest/junit.gloo.elastic.spark.torch.xml"
+    r = evaluate([source(path), source(path)])
+    assert r.state.totals.tests == 22 and len(r.state.files) == 1

@@ -6,6 +6,8 @@ import re
 
 import cmarkgfm
 from cmarkgfm.cmark import Options
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.config import DEFAULT_CONFIG
 from bot.core.engine import Result
@@ -119,3 +121,22 @@ def test_when_space_runs_short_failures_lose_details_before_they_vanish() -> Non
     listed = out.split("### Failing tests (60)")[1]
     assert len(re.findall(r"^- `+ ?tests/test_x\.py::test_", listed, re.M)) == 60
     assert len(out) <= 65535
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=80), st.text(max_size=200), st.text(max_size=300)),
+                min_size=1, max_size=30),
+       st.text(max_size=60), st.integers(min_value=500, max_value=8000))
+def test_random_failures_render_safely_within_limit(items: list[tuple[str, str, str]],
+                                                    path: str, limit: int) -> None:
+    s = MeasuredState(files=[FileReport(path or "r.xml", "junit",
+                                        Counts(tests=len(items), failed=len(items)))])
+    s.totals.add(s.files[0].counts)
+    s.failures = [FailedTest(i, "failure", m, path, path or None, 3, d) for i, m, d in items]
+    out = render_markdown(Result(s, judge(s, DEFAULT_CONFIG)), limit=limit)
+    assert len(out) <= limit
+    rendered = gfm(out)
+    allowed = {"h2", "h3", "p", "ul", "li", "code", "table", "thead", "tbody", "tr", "th",
+               "td", "pre", "details", "summary", "blockquote", "strong"}
+    assert set(re.findall(r"<([a-z0-9]+)", rendered)) <= allowed, rendered
+    assert rendered.count("<pre") == rendered.count("</pre>")

@@ -2,6 +2,7 @@
 
 from tests.fakegithub.auth import AppKey, app_key
 from tests.fakegithub.core import ApiError, Fault, Problem, Recorded
+from tests.fakegithub.repo import Artifact, FakeRepo
 from tests.fakegithub.routes.checks import add_check_run
 from tests.fakegithub.seed import (
     SeededComment,
@@ -13,7 +14,7 @@ from tests.fakegithub.seed import (
     zip_reports,
 )
 from tests.fakegithub.server import FakeGitHub
-from tests.fakegithub.state import App, Artifact, FakeRepo, Installation, World, add_delivery
+from tests.fakegithub.state import App, Installation, World, add_delivery
 
 __all__ = ["ApiError", "App", "AppKey", "Artifact", "FakeGitHub", "FakeRepo", "Fault",
            "Installation", "Problem", "Recorded", "SeededComment", "SeededRun", "World",

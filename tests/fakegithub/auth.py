@@ -13,7 +13,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakegithub.state import FakeRepo, Token, World
+from tests.fakegithub.repo import FakeRepo
+from tests.fakegithub.state import Token, World
 
 JWT_SKEW = 60        # GitHub tolerates iat up to this far in the future
 JWT_MAX_LIFE = 600   # exp - iat must not exceed 10 minutes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from datetime import UTC, datetime
@@ -12,8 +13,8 @@ from aiohttp import web
 from tests.fakegithub.core import Problem
 
 if TYPE_CHECKING:
+    from tests.fakegithub.repo import Artifact
     from tests.fakegithub.server import FakeGitHub
-    from tests.fakegithub.state import Artifact
 
 AZURE_ERROR = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>{code}</Code><Message>{msg}\n'
                'RequestId:00000000-0000-0000-0000-000000000000\nTime:{time}</Message></Error>')
@@ -39,7 +40,17 @@ def make_app(fake: FakeGitHub) -> web.Application:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         rec = fake.record("blob", request, None)
-        resp = _serve(fake, request)
+        fault = next((f for f in fake.faults if f.matches(request.method, request.path, "blob")),
+                     None)
+        resp = None
+        if fault is not None:
+            fault.hits += 1
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status is not None:
+                body = fault.body if isinstance(fault.body, bytes) else b"fault"
+                resp = web.Response(status=fault.status, body=body, headers=fault.headers)
+        resp = resp or _serve(fake, request)
         rec.status = resp.status
         if "authorization" in rec.headers or "cookie" in rec.headers:
             fake.unexpected.append(Problem(rec, "credentials sent to the blob host"))

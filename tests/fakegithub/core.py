@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
+    from tests.fakegithub.repo import FakeRepo
     from tests.fakegithub.server import FakeGitHub
-    from tests.fakegithub.state import FakeRepo, Token
+    from tests.fakegithub.state import Token
 
 DOCS = "https://docs.github.com/rest"
 
@@ -63,10 +64,12 @@ class Fault:
     times: int | None      # None: forever
     delay: float
     hits: int = 0
+    host: str = "api"      # or "blob": faults of the artifact download host
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, host: str = "api") -> bool:
         live = self.times is None or self.hits < self.times
-        return live and self.method in ("*", method) and bool(self.path.search(path))
+        return live and host == self.host and self.method in ("*", method) \
+            and bool(self.path.search(path))
 
 
 class ApiError(Exception):
@@ -127,6 +130,11 @@ class Call:
     token: Token | None
     repo_: FakeRepo | None
     record: Recorded
+
+    @property
+    def accept(self) -> str:
+        """The request's Accept header (media types such as ``application/vnd.github.raw``)."""
+        return self.record.headers.get("accept", "")
 
     @property
     def world(self) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import json
 import zipfile
@@ -12,18 +13,25 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import CORPUS
-from tests.fakegithub.state import Artifact, FakeRepo, World
+from tests.fakegithub.repo import Artifact, FakeRepo
+from tests.fakegithub.state import World
 
 WEBHOOKS = CORPUS / "webhooks"
 
 
 def zip_reports(files: Mapping[str, bytes | str | Path]) -> bytes:
-    """A zip (as upload-artifact makes them) holding ``files``: name -> bytes, text or a Path."""
+    """A zip (as upload-artifact makes them) holding ``files``: name -> bytes, text or a Path.
+
+    A ``.gz`` Path stored under a name without ``.gz`` is decompressed first (the corpus keeps
+    the big numpy report gzipped).
+    """
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             if isinstance(data, Path):
-                data = data.read_bytes()
+                raw = data.read_bytes()
+                gz = data.suffix == ".gz" and not name.endswith(".gz")
+                data = gzip.decompress(raw) if gz else raw
             zf.writestr(name, data.encode() if isinstance(data, str) else data)
     return buf.getvalue()
 

@@ -1,4 +1,4 @@
-"""FakeGitHub: API server and blob host on loopback, the request pipeline, fault injection."""
+"""FakeGitHub: the API server and blob host on loopback, and the request pipeline."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import secrets
 import ssl
 import time
 import traceback
-from collections.abc import Callable, Iterable
-from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakegithub import blob, webhooks
+from tests.fakegithub import blob
 from tests.fakegithub.auth import (
     AppKey,
     AuthError,
@@ -25,6 +23,7 @@ from tests.fakegithub.auth import (
     check_app_jwt,
     check_installation_token,
 )
+from tests.fakegithub.controls import SECONDARY_MESSAGE, Controls
 from tests.fakegithub.core import (
     DOCS,
     ApiError,
@@ -36,19 +35,17 @@ from tests.fakegithub.core import (
     Route,
     not_found,
 )
+from tests.fakegithub.repo import FakeRepo
 from tests.fakegithub.routes import ALL_ROUTES
 from tests.fakegithub.spec import Operation, Spec, check_response, load_spec
-from tests.fakegithub.state import ACTIONS_APP_ID, ACTIONS_LOGIN, FakeRepo, Token, World
+from tests.fakegithub.state import Token, World
 from tests.fakegithub.tls import loopback_tls
 
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
-                     "you try again. If you reach out to GitHub Support for help, please include "
-                     "the request ID {rid}.")
 LEVELS = {"read": 1, "write": 2, "admin": 3}
 WRITE_METHODS = ("POST", "PATCH", "PUT")
 
 
-class FakeGitHub:
+class FakeGitHub(Controls):
     """The one fake GitHub: state (``world``), recordings, problems and faults, two servers."""
 
     def __init__(self, world: World | None = None, spec: Spec | None = None, *,
@@ -102,29 +99,6 @@ class FakeGitHub:
         host, port = runner.addresses[0][:2]
         return f"{'https' if tls else 'http'}://{host}:{port}"
 
-    async def deliver(self, event: str, payload: Any, **kw: Any) -> webhooks.Delivered:
-        """Send a signed webhook to ``webhook_url`` and record it for the deliveries API."""
-        return await webhooks.deliver(self, event, payload, **kw)
-
-    async def wait_until(self, predicate: Callable[[], Any], *, timeout: float = 10.0,
-                         interval: float = 0.01) -> Any:
-        """Poll ``predicate`` (e.g. "the check run is completed") while the servers keep
-        answering; returns its first truthy value, raises TimeoutError with the requests seen."""
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                seen = "\n  ".join(str(r) for r in self.requests[-20:])
-                raise TimeoutError(f"condition not reached in {timeout}s; last requests:\n  {seen}")
-            await asyncio.sleep(interval)
-
-    async def settle(self) -> None:
-        """Wait for background work (redeliveries requested through the API)."""
-        while self.background:
-            await asyncio.gather(*list(self.background), return_exceptions=True)
-
     async def stop(self) -> None:
         for task in list(self.background):
             task.cancel()
@@ -138,87 +112,6 @@ class FakeGitHub:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
-
-    # -- test-facing helpers -------------------------------------------------------------------
-    def inject(self, method: str, path: str, status: int | None = 500, *,
-               headers: dict[str, str] | None = None, body: Any = None, times: int | None = 1,
-               delay: float = 0.0) -> Fault:
-        """Answer the next ``times`` matching requests with ``status`` (None: only delay)."""
-        fault = Fault(method.upper(), re.compile(path), status, dict(headers or {}), body, times,
-                      delay)
-        self.faults.append(fault)
-        return fault
-
-    def inject_secondary_rate_limit(self, method: str, path: str, *, retry_after: int | None = 1,
-                                    status: int = 403, times: int | None = 1) -> Fault:
-        """GitHub's secondary rate limit answer (403 or 429, optional ``retry-after``)."""
-        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-        return self.inject(method, path, status, headers=headers, times=times,
-                           body={"message": SECONDARY_MESSAGE, "documentation_url":
-                                 "https://docs.github.com/free-pro-team@latest/rest/overview/"
-                                 "rate-limits-for-the-rest-api#about-secondary-rate-limits"})
-
-    def inject_primary_rate_limit(self, method: str, path: str, *, reset_in: int = 1,
-                                  times: int | None = 1) -> Fault:
-        """GitHub's primary rate limit answer: 403 with ``x-ratelimit-remaining: 0``."""
-        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-used": str(self.rate_limit),
-                   "x-ratelimit-reset": str(int(time.time()) + reset_in)}
-        return self.inject(method, path, 403, headers=headers, times=times, body={
-            "message": "API rate limit exceeded for installation ID 1.",
-            "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
-
-    def allow_only(self, *rules: str) -> None:
-        """Restrict this test to ``"METHOD path-regex"`` rules; anything else is unexpected."""
-        self.allowed = []
-        for rule in rules:
-            method, _, pattern = rule.partition(" ")
-            self.allowed.append((method.upper(), re.compile(pattern)))
-
-    def calls(self, method: str | None = None, path: str | None = None,
-              host: str = "api") -> list[Recorded]:
-        """Recorded requests filtered by method and path regex (``search``)."""
-        return [r for r in self.requests if r.host == host
-                and (method is None or r.method == method.upper())
-                and (path is None or re.search(path, r.path))]
-
-    def problems(self) -> list[Problem]:
-        return [*self.unexpected, *self.invalid_bodies]
-
-    def app_jwt(self, **kw: Any) -> str:
-        """A valid App JWT (tests that call /app endpoints themselves)."""
-        return self.key.jwt(self.world.app.id, **kw)
-
-    def installation_token(self, installation_id: int = 1) -> str:
-        """Mint a token directly (no request recorded), for tests that need one."""
-        from tests.fakegithub.auth import mint_token
-        return mint_token(self.world, installation_id, {}).token
-
-    def actions_token(self, full_name: str, permissions: dict[str, str] | None = None) -> str:
-        """A GITHUB_TOKEN for one repository: acts as ``github-actions[bot]`` (app 15368)."""
-        repo = self.world.repo(*full_name.split("/"))
-        assert repo is not None, f"seed {full_name} first"
-        inst = self.world.installations.get(ACTIONS_APP_ID) or self.world.add_installation(
-            ACTIONS_APP_ID, repo.owner, repo_ids=set())
-        assert inst.repo_ids is not None
-        inst.repo_ids.add(repo.id)
-        perms = permissions or {"actions": "read", "checks": "write", "contents": "read",
-                                "issues": "write", "metadata": "read",
-                                "pull_requests": "write", "statuses": "write"}
-        tok = Token("ghs_" + secrets.token_urlsafe(27)[:36], ACTIONS_APP_ID,
-                    self.world.now() + timedelta(hours=6), {repo.id}, perms,
-                    app_id=ACTIONS_APP_ID, actor=ACTIONS_LOGIN)
-        self.world.tokens[tok.token] = tok
-        return tok.token
-
-    def revoke_tokens(self, installation_id: int | None = None) -> None:
-        for tok in self.world.tokens.values():
-            if installation_id in (None, tok.installation_id):
-                tok.revoked = True
-
-    def expire_tokens(self, installation_id: int | None = None) -> None:
-        for tok in self.world.tokens.values():
-            if installation_id in (None, tok.installation_id):
-                tok.expires_at = self.world.now()
 
     def blob_signature(self, artifact_id: int, expires: int) -> str:
         msg = f"{artifact_id}:{expires}".encode()
@@ -275,8 +168,9 @@ class FakeGitHub:
                                      reply.data)
             if problem:
                 self.unexpected.append(Problem(rec, "fake answered off-spec: " + problem))
-        if request.method == "GET" and status == 200 and reply.raw is None:
-            etag = 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
+        if request.method == "GET" and status == 200:
+            etag = reply.headers.get("etag") or (
+                'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"')
             headers["etag"] = etag
             if etag in request.headers.get("if-none-match", ""):
                 status, payload = 304, b""
@@ -289,6 +183,8 @@ class FakeGitHub:
                         "x-ratelimit-used": str(used), "x-ratelimit-reset": str(self.rate_reset),
                         "x-ratelimit-resource": "core"})
         headers.update(reply.headers)
+        if status == 304:
+            headers.pop("content-type", None)
         rec.status = status
         return web.Response(status=status, body=payload or None, headers=headers)
 
@@ -412,11 +308,6 @@ class FakeGitHub:
                 if m:
                     return route, m.groupdict()
         return best
-
-
-def no_problems(fakes: Iterable[FakeGitHub]) -> list[str]:
-    """Human-readable problems of every fake (empty: the test may pass)."""
-    return [str(p) for f in fakes for p in f.problems()]
 
 
 __all__ = ["FakeGitHub", "not_found"]

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from tests.fakegithub import webhooks
 from tests.fakegithub.auth import AuthError, covers, mint_token
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
+from tests.fakegithub.repo import iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import iso
 
 routes = Routes()
 

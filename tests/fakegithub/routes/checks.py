@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found, validation_failed
+from tests.fakegithub.repo import FakeRepo, iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import FakeRepo, iso
 
 routes = Routes()
 WRITE = ("checks", "write")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Problem, Reply, Routes, not_found
+from tests.fakegithub.repo import iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import iso
 
 routes = Routes()
 READ = ("issues", "read")
@@ -90,6 +90,7 @@ async def update_issue(call: Call) -> Reply:
         issue["state"] = body["state"]
         closed = body["state"] == "closed"
         issue["closed_at"] = iso(call.world.now()) if closed else None
+        issue["closed_by"] = call.actor if closed else None
         issue["state_reason"] = body.get("state_reason") or ("completed" if closed
                                                              else "reopened")
     elif "state_reason" in body:

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from tests.fakegithub.core import Call
+from tests.fakegithub.repo import FakeRepo, iso
 from tests.fakegithub.spec import load_spec
-from tests.fakegithub.state import ACTIONS_APP_ID, FakeRepo, iso
+from tests.fakegithub.state import ACTIONS_APP_ID
 
 EXAMPLE_REPO = "octocat/Hello-World"
 
@@ -116,7 +117,8 @@ def issue(call: Call, r: FakeRepo, i: dict[str, Any]) -> dict[str, Any]:
            "active_lock_reason": i["active_lock_reason"], "assignee": None, "assignees": [],
            "milestone": None, "comments": i["comments"], "created_at": i["created_at"],
            "updated_at": i["updated_at"], "closed_at": i["closed_at"],
-           "author_association": "NONE", "closed_by": None,
+           "author_association": "NONE",
+           "closed_by": user(call, i["closed_by"]) if i.get("closed_by") else None,
            "performed_via_github_app": app(call, i["performed_via_github_app"])
            if i["performed_via_github_app"] else None}
     if i.get("pull_request"):

@@ -6,8 +6,8 @@ import base64
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
+from tests.fakegithub.repo import git_sha, iso
 from tests.fakegithub.routes import render
-from tests.fakegithub.state import git_sha, iso
 
 routes = Routes()
 CONTENTS = ("contents", "read")
@@ -48,6 +48,10 @@ async def get_content(call: Call) -> Reply:
         raise not_found()
     path = call.params["path"].strip("/")
     data = commit.files.get(path)
+    if data is not None and "raw" in call.accept:
+        return Reply(200, raw=data, headers={
+            "content-type": "application/vnd.github.raw; charset=utf-8",
+            "etag": f'"{git_sha(data)}"'})
     if data is not None:
         return Reply(200, {**_entry(call, path, data, ref), "encoding": "base64",
                            "content": _b64(data)})
@@ -155,3 +159,49 @@ async def create_status(call: Call) -> Reply:
               "url": call.url(f"/repos/{call.repo.full_name}/statuses/{call.params['sha']}")}
     call.repo.statuses.append(status)
     return Reply(201, status)
+
+
+def _commit(call: Call, sha: str) -> dict[str, Any]:
+    r = call.repo
+    c = r.commits[sha]
+    who = {"name": "Octo Cat", "email": "octo@example.com", "date": iso(c.date)}
+    url = call.url(f"/repos/{r.full_name}/commits/{sha}")
+    return {**render.example(call, "commit", r.full_name), "sha": sha, "node_id": f"C_{sha}",
+            "url": url, "html_url": f"https://github.com/{r.full_name}/commit/{sha}",
+            "comments_url": url + "/comments", "author": render.user(call, "octocat"),
+            "committer": render.user(call, "web-flow"),
+            "commit": {"url": call.url(f"/repos/{r.full_name}/git/commits/{sha}"),
+                       "author": who, "committer": who, "message": c.message,
+                       "tree": {"sha": sha, "url": call.url(f"/repos/{r.full_name}/git/trees/"
+                                                            f"{sha}")},
+                       "comment_count": 0,
+                       "verification": {"verified": False, "reason": "unsigned",
+                                        "signature": None, "payload": None,
+                                        "verified_at": None}},
+            "parents": [{"sha": p, "url": call.url(f"/repos/{r.full_name}/commits/{p}"),
+                         "html_url": f"https://github.com/{r.full_name}/commit/{p}"}
+                        for p in c.parents], "files": [],
+            "stats": {"additions": 0, "deletions": 0, "total": 0}}
+
+
+@routes.get("/repos/{owner}/{repo}/commits/{ref}", perm=CONTENTS)
+async def get_commit(call: Call) -> Reply:
+    commit = call.repo.resolve(call.params["ref"])
+    if commit is None:
+        raise ApiError(422, f"No commit found for SHA: {call.params['ref']}")
+    return Reply(200, _commit(call, commit.sha))
+
+
+@routes.get("/repos/{owner}/{repo}/branches/{branch}", perm=CONTENTS)
+async def get_branch(call: Call) -> Reply:
+    r, name = call.repo, call.params["branch"]
+    if name not in r.branches:
+        raise ApiError(404, "Branch not found")
+    url = call.url(f"/repos/{r.full_name}/branches/{name}")
+    return Reply(200, {**render.example(call, "branch-get", r.full_name), "name": name,
+                       "commit": _commit(call, r.branches[name]), "protected": False,
+                       "protection": {"enabled": False, "required_status_checks": {
+                           "enforcement_level": "off", "contexts": [], "checks": []}},
+                       "protection_url": url + "/protection",
+                       "_links": {"self": url,
+                                  "html": f"https://github.com/{r.full_name}/tree/{name}"}})
