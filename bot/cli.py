@@ -9,9 +9,10 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 
 from bot import __version__, check
+from bot.app import serve
 
 # Each module exposes add_parser(subparsers) -> None and run(args) -> int.
-COMMANDS: list[ModuleType] = [check]
+COMMANDS: list[ModuleType] = [check, serve]
 
 EXIT_INTERNAL = 3
 

@@ -34,14 +34,20 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
     if inst is None or not isinstance(repo_doc, Mapping):
         return
     repo = Repo.of(repo_doc)
-    if event == "workflow_run" and isinstance(payload.get("workflow_run"), Mapping):
+    wr = payload.get("workflow_run")
+    if event == "workflow_run" and isinstance(wr, Mapping):
+        if not isinstance(wr.get("id"), int) or not isinstance(wr.get("head_sha"), str):
+            log.warning("workflow_run delivery %s without run id or head_sha", delivery.id)
+            return
         gh = await gh_for(inst)
         if action in ("requested", "in_progress"):
-            await on_run_started(gh, repo, payload["workflow_run"], ctx)
+            await on_run_started(gh, repo, wr, ctx)
         elif action == "completed":
-            await on_run_completed(gh, repo, payload["workflow_run"], ctx)
+            await on_run_completed(gh, repo, wr, ctx)
     elif event == "check_run" and action in ("rerequested", "requested_action"):
         await on_check_run(await gh_for(inst), repo, payload, ctx)
+    elif event == "check_suite" and action == "rerequested":
+        await on_check_suite(await gh_for(inst), repo, payload, ctx)
     elif event == "issue_comment":
         from bot.app.commands import on_issue_comment  # it calls recheck: imported late
         await on_issue_comment(delivery, gh_for, ctx)
@@ -141,6 +147,19 @@ async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
         log.info("recheck refused for sender without write access")
         return
     await recheck(gh, repo, str(cr.get("head_sha")), ctx)
+
+
+async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
+                         ctx: AppContext) -> None:
+    """"Re-run all checks" on our suite: recheck its head SHA (write access required)."""
+    suite = payload.get("check_suite") or {}
+    if (suite.get("app") or {}).get("id") != ctx.app_id:
+        return
+    login = (payload.get("sender") or {}).get("login")
+    if not isinstance(login, str) or not await authorise(
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
+        return
+    await recheck(gh, repo, str(suite.get("head_sha")), ctx)
 
 
 async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, Any],

@@ -169,7 +169,8 @@ async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
         data = await gh.download_artifact(repo.owner, repo.name, int(art["id"]),
                                           max_bytes=MAX_ARTIFACT_BYTES)
     except ArtifactError as exc:
-        return [Source(path=name, error=f"artifact could not be downloaded: {exc}")]
+        return [Source(path=name, error=f"artifact could not be downloaded: {exc}; press "
+                                        f"Recheck on the CI Truth check run to try again")]
     digest = str(art.get("digest") or "")
     if digest.startswith("sha256:") and hashlib.sha256(data).hexdigest() != digest[7:].lower():
         return [Source(path=name, error="artifact bytes do not match its sha256 digest; "

@@ -260,4 +260,7 @@ def _counts_phrase(state: MeasuredState) -> str:
 
 def _bmp(text: str) -> str:
     """Characters above U+FFFF written as \\U escapes (the Checks API rejects them)."""
-    return "".join(c if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}" for c in text)
+    return _ASTRAL.sub(lambda m: f"\\U{ord(m.group(0)):08x}", text)
+
+
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")

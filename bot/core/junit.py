@@ -70,7 +70,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     flaky = False
     collecting = False
     pending: TestCase | None = None
-    line_base = [0]  # pytest writes 0-based line numbers
+    line_base = [0]  # 1 for pytest: 0-based line numbers, reruns written as repeated testcases
     raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
 
     def collect(data: str) -> None:
@@ -78,6 +78,23 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         if buf_len < max_details:
             buf.append(data)
             buf_len += len(data)
+
+    def recount(first: TestCase, then: TestCase, merged: TestCase) -> None:
+        """Two testcase elements became one test: the integrity tallies follow."""
+        target: list[list[int]] = [raw]
+        if suites:
+            s = suites[-1]
+            tally = [s.tests, s.failing, s.skipped]
+            target.append(tally)
+        for counts in target:
+            counts[0] -= 1
+            for attempt, sign in ((first, -1), (then, -1), (merged, 1)):
+                if attempt.outcome is Outcome.SKIPPED:
+                    counts[2] += sign
+                elif attempt.outcome is not Outcome.PASSED:
+                    counts[1] += sign
+        if suites:
+            suites[-1].tests, suites[-1].failing, suites[-1].skipped = target[1]
 
     def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal depth, case, case_depth, rank, msg, details, err, buf, buf_len, flaky
@@ -186,8 +203,10 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     s.skipped += 1
             if pending is None:
                 pending = tc
-            elif pending.id == tid and tid and pending.outcome in _RERUN_AFTER:
-                pending = merge_runs(pending, tc)
+            elif pending.id == tid and tid and (line_base[0] or pending.outcome in _RERUN_AFTER):
+                merged = merge_runs(pending, tc, last_wins=bool(line_base[0]))
+                recount(pending, tc, merged)
+                pending = merged
             else:
                 emit(pending)
                 pending = tc
@@ -262,5 +281,7 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
             chosen[0].finish(error is None)
         except Refused as exc:
             error = error or str(exc)
+        except Exception as exc:  # the sink failed on the last test: still a reason, no trace
+            error = error or f"could not read the report: {type(exc).__name__}: {exc}"
     report.error = error
     return report

@@ -140,7 +140,7 @@ def compare(ctx: Context, where: str, declared: Declared,
             tests: int, failing: int, skipped: int) -> None:
     """Integrity: compare declared totals with the testcases actually present."""
     if declared.tests is not None and declared.tests != tests:
-        ctx.mismatch(f"{where} declares {declared.tests} tests but contains {tests} testcases")
+        ctx.mismatch(f"{where} declares {declared.tests} tests but contains {tests}")
     if declared.failures is not None or declared.errors is not None:
         said = (declared.failures or 0) + (declared.errors or 0)
         if said != failing:

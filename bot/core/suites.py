@@ -8,9 +8,9 @@ from bot.core.testcase import Outcome, TestCase
 
 
 def declared_of(attrs: dict[str, str]) -> Declared:
-    """Totals a suite element declares (skipped = skipped|skips + disabled)."""
+    """Totals a suite element declares (skipped = skipped|skips + disabled|ignored)."""
     skipped = parse_int(attrs.get("skipped", attrs.get("skips")))
-    disabled = parse_int(attrs.get("disabled"))
+    disabled = parse_int(attrs.get("disabled", attrs.get("ignored")))  # ignored: Eclipse
     if disabled:
         skipped = (skipped or 0) + disabled
     return Declared(tests=parse_int(attrs.get("tests")),
@@ -46,17 +46,26 @@ def sum_declared(items: list[Declared]) -> Declared | None:
                     skipped=total([d.skipped for d in items]))
 
 
-def merge_runs(first: TestCase, then: TestCase) -> TestCase:
-    """One test written twice in a row (a rerun): passed once and failed once is flaky,
-    all runs failing is the worst failure, and the times add up."""
-    runs = {first.outcome, then.outcome}
-    failing = runs & {Outcome.FAILED, Outcome.ERROR}
-    if Outcome.PASSED in runs and failing:
-        winner = first if first.outcome is Outcome.PASSED else then
-        winner.flaky = True
-    elif failing:
-        winner = first if first.outcome is Outcome.ERROR or then.outcome not in failing else then
+def merge_runs(first: TestCase, then: TestCase, *, last_wins: bool = False) -> TestCase:
+    """One test written twice in a row (a rerun); the times add up.
+
+    `last_wins` (pytest-rerunfailures, which writes earlier attempts without their failure):
+    the last run decides, and a pass after any rerun is flaky. Otherwise: passed once and
+    failed once is a flaky pass, all runs failing is the worst failure.
+    """
+    if last_wins:
+        winner = then
+        winner.flaky = then.outcome is Outcome.PASSED
     else:
-        winner = then if then.outcome is Outcome.PASSED else first
+        runs = {first.outcome, then.outcome}
+        failing = runs & {Outcome.FAILED, Outcome.ERROR}
+        if Outcome.PASSED in runs and failing:
+            winner = first if first.outcome is Outcome.PASSED else then
+            winner.flaky = True
+        elif failing:
+            worst = first.outcome is Outcome.ERROR or then.outcome not in failing
+            winner = first if worst else then
+        else:
+            winner = then if then.outcome is Outcome.PASSED else first
     winner.time = first.time + then.time
     return winner

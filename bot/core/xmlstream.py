@@ -73,8 +73,8 @@ def run(parser: expat.XMLParserType, chunks: Iterable[bytes], *, max_bytes: int)
             n = len(chunk)
             if not n:
                 continue
-            if not head:
-                head = bytes(chunk[:64])
+            if len(head) < 64:
+                head += bytes(chunk[: 64 - len(head)])
             total += n
             if total > max_bytes:
                 return (f"refused: the report is larger than the {size(max_bytes)} cap "
@@ -104,6 +104,8 @@ def run(parser: expat.XMLParserType, chunks: Iterable[bytes], *, max_bytes: int)
         return f"could not read the report: {exc}"
     except (OSError, EOFError) as exc:
         return f"could not read the report: {exc}"
+    except Exception as exc:  # a chunk source's own failure (network, zip): still a reason
+        return f"could not read the report: {type(exc).__name__}: {exc}"
     return None
 
 

@@ -17,7 +17,7 @@ from bot.app.handlers import handle
 from bot.app.metrics import Metrics
 from bot.app.ports import AppContext, Delivery
 from bot.app.settings import Settings
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, ROOT
 from tests.fakegithub.server import FakeGitHub
 
 JUNIT = CORPUS / "junit"
@@ -26,6 +26,8 @@ ZERO_TESTS = PUTRA / "no-cases.xml"                                   # tests="0
 HEALTHY = PUTRA / "pytest/junit.gloo.elastic.spark.torch.xml"         # 22 passing testcases
 SMALL = PUTRA / "pytest/junit.mpi.integration.xml"                    # 3 passing testcases
 FAILING = JUNIT / "action-junit-report/test_results/xunit/report.xml"  # 4 testcases, 1 failure
+PYTEST_ZERO = ROOT / "examples/zero-tests/pytest-report.xml"         # pytest, 0 collected
+PYTEST_MASKED = ROOT / "examples/masked-failures/pytest-report.xml"   # pytest, failing tests
 SECRET = "handler-tests-webhook-secret-0123456789"
 
 

@@ -19,7 +19,14 @@ from aiohttp.test_utils import TestClient
 from bot.app.handlers import handle
 from bot.app.intake import signature_for
 from bot.app.server import DB, create_app
-from tests.app.helpers_logic import FAILING, HEALTHY, SECRET, ZERO_TESTS, settings_for
+from tests.app.helpers_logic import (
+    HEALTHY,
+    PYTEST_MASKED,
+    PYTEST_ZERO,
+    SECRET,
+    ZERO_TESTS,
+    settings_for,
+)
 from tests.fakegithub.seed import load_payload, seed_workflow_run, zip_reports
 from tests.fakegithub.server import FakeGitHub
 
@@ -70,7 +77,7 @@ async def app(fake_github: FakeGitHub, tmp_path: Path,
 
 
 async def test_green_run_with_zero_tests_gets_a_failing_check(app: App) -> None:
-    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
+    seeded = seed_workflow_run(app.fake.world, reports={"pytest-report.xml": PYTEST_ZERO})
     [row] = await app.settle(await app.post(seeded.payload))
     assert row["state"] == "done", row
     [cr] = app.checks(seeded.repo)
@@ -112,7 +119,7 @@ async def test_faults_still_give_one_correct_check_run(app: App) -> None:
 
 
 async def test_masked_failure_end_to_end(app: App) -> None:
-    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": FAILING}, jobs=[
+    seeded = seed_workflow_run(app.fake.world, reports={"report.xml": PYTEST_MASKED}, jobs=[
         {"name": "test", "conclusion": "success", "steps": [("pytest || true", "success")]}])
     await app.settle(await app.post(seeded.payload))
     [cr] = app.checks(seeded.repo)
@@ -176,3 +183,18 @@ async def test_rest_calls_per_completed_run_in_steady_state(app: App) -> None:
     described = [f"{r.method} {r.path}" for r in calls]
     assert len(calls) <= 8, described
     assert not [c for c in described if c.startswith("POST")], "no token mint, no new check"
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (200, b"PK\x03\x04 truncated garbage"),     # corrupt bytes: the digest catches them
+    (500, b"blob store unavailable"),           # the blob host fails
+])
+async def test_a_bad_artifact_download_fails_the_check_with_a_reason(
+        app: App, status: int, body: bytes) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    fault = app.fake.inject("GET", r"^/actions-results/", status, host="blob", body=body)
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "done" and fault.hits == 1
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure", "unread evidence is never green"
+    assert "`unreadable-report`" in cr["output"]["summary"]

@@ -372,3 +372,29 @@ async def test_artifact_whose_bytes_do_not_match_its_digest_is_unreadable(env: E
     await env.deliver(seeded.payload)
     cr = only_check(env, seeded.repo)
     assert cr["conclusion"] == "failure" and "sha256 digest" in rules(cr)
+
+
+async def test_rerequested_suite_rechecks_for_writers_only(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": ZERO_TESTS})
+    await env.deliver(seeded.payload)
+    assert only_check(env, seeded.repo)["conclusion"] == "failure"
+    seeded.artifacts[0].data = zip_reports({"junit.xml": HEALTHY})       # evidence re-uploaded
+    suite = load_payload("all/check_suite.rerequested.7")
+    suite.update(repository=seeded.payload["repository"],
+                 installation=seeded.payload["installation"])
+    suite["check_suite"].update(head_sha=seeded.run["head_sha"],
+                                app=dict(suite["check_suite"]["app"], id=env.ctx.app_id))
+    suite["sender"] = dict(suite["sender"], login="drive-by", type="User")
+    await env.deliver(suite, event="check_suite")
+    assert only_check(env, seeded.repo)["conclusion"] == "failure"     # read access only
+    seeded.repo.set_permission("drive-by", "admin")
+    await env.deliver(suite, event="check_suite")
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
+    assert len(env.check_runs(seeded.repo)) == 1
+
+
+async def test_malformed_run_payload_is_ignored_without_requests(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    del seeded.payload["workflow_run"]["head_sha"]
+    await env.deliver(seeded.payload)
+    assert env.api_calls() == [] and env.check_runs(seeded.repo) == []

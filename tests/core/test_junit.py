@@ -120,6 +120,19 @@ def test_consecutive_reruns_are_one_test(corpus: Path) -> None:
     assert (report.counts.tests, report.counts.errors) == (1, 1)
 
 
+def test_pytest_rerunfailures_attempts_are_one_test() -> None:
+    # pytest-rerunfailures writes every attempt as its own testcase, the earlier ones
+    # without their failure; pytest declares the unique count.
+    report, cases = read(GENERATED / "pytest-rerunfailures.xml")
+    c = report.counts
+    assert (c.tests, c.passed, c.failed, c.flaky) == (3, 2, 1, 1)
+    assert [(t.name, t.outcome.value, t.flaky) for t in cases] == [
+        ("test_flaky", "passed", True), ("test_always_fails", "failed", False),
+        ("test_ok", "passed", False)]
+    assert "broken for good" in cases[1].message
+    assert report.mismatches == []
+
+
 def test_same_name_passing_tests_are_not_merged(corpus: Path) -> None:
     report, _ = read(corpus / PUTRA / "junit-xml/mocha/latex-utensils.xml")
     assert report.counts.tests == 109  # mocha repeats titles; only a failure is rerun
@@ -142,7 +155,7 @@ def test_nested_suites_and_suite_ids(corpus: Path) -> None:
 def test_declared_totals_mismatch_is_reported(corpus: Path) -> None:
     report, _ = read(corpus / PUTRA / "junit-xml/no-cases-but-tests.xml")
     assert report.counts.tests == 0
-    assert "suite 'pytest' declares 6 tests but contains 0 testcases" in report.mismatches
+    assert "suite 'pytest' declares 6 tests but contains 0" in report.mismatches
     report, _ = read(corpus / "junit/junit2html/tests/junit-testrun.xml")  # Eclipse <testrun>
     assert any("declares 769 tests but contains 7" in m for m in report.mismatches)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Iterator
 
 import pytest
 
+from bot.core.junit import parse_report
 from bot.core.limits import Limits
-from tests.core.readers import EXAMPLES, read_bytes
+from tests.core.readers import EXAMPLES, GENERATED, read_bytes
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -111,3 +113,45 @@ def test_mismatch_list_is_capped() -> None:
     report, _ = read_bytes(b"<testsuites>" + suites + b"</testsuites>")
     assert len(report.mismatches) == 21
     assert report.mismatches[-1] == "(further mismatches not listed)"
+
+
+def _synthetic(blocks: int) -> Iterator[bytes]:
+    """A large pytest report made of a real one's testcases repeated, produced lazily."""
+    real = (GENERATED / "pytest-failures.xml").read_bytes()
+    start = real.index(b"<testcase ")
+    end = real.rindex(b"</testsuite>")
+    head, body, tail = real[:start], real[start:end], real[end:]
+    yield head
+    for _ in range(blocks):
+        yield body
+    yield tail
+
+
+def _peak_streaming(blocks: int) -> tuple[int, int]:
+    tracemalloc.start()
+    try:
+        report = parse_report(_synthetic(blocks), path="big.xml", sink=lambda _: None)
+        return report.counts.tests, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_does_not_grow_with_report_size() -> None:
+    small_tests, small_peak = _peak_streaming(20)
+    big_tests, big_peak = _peak_streaming(1500)  # about 2 MB of XML, 75 times the small one
+    assert (small_tests, big_tests) == (140, 10_500)
+    assert big_peak < small_peak + 256 * 1024
+
+
+def test_chunk_source_failure_is_a_reason_not_a_traceback() -> None:
+    def broken() -> Iterator[bytes]:
+        yield b"<testsuite><testcase name='a'/>"
+        raise ConnectionResetError("peer went away")
+
+    report = parse_report(broken(), path="r.xml", sink=lambda _: None)
+    assert report.error == "could not read the report: peer went away"
+
+
+def test_leading_whitespace_in_tiny_chunks_is_not_mistaken_for_an_empty_file() -> None:
+    report, _ = read_bytes(b"    \n  PASS everything\n", size=1)
+    assert report.error is not None and report.error.startswith("not XML")

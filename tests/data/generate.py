@@ -150,6 +150,39 @@ def generate_pytest(base: Path) -> None:
     (GEN / "pytest-truncated.xml").write_bytes(whole[: len(whole) * 3 // 5])
 
 
+FLAKY = {
+    "test_flaky.py": """
+        import pathlib
+
+        def test_flaky():
+            runs = pathlib.Path("runs.txt")
+            n = int(runs.read_text()) if runs.exists() else 0
+            runs.write_text(str(n + 1))
+            assert n >= 1, "fails the first time only"
+
+        def test_always_fails():
+            assert False, "broken for good"
+
+        def test_ok():
+            pass
+    """,
+}
+
+
+def generate_reruns(base: Path) -> None:
+    """pytest-rerunfailures: set CI_TRUTH_RERUN_PLUGIN to a directory holding it, e.g. after
+    `pip install --no-deps --target DIR pytest-rerunfailures` (kept out of the venv)."""
+    plugin = os.environ.get("CI_TRUTH_RERUN_PLUGIN")
+    if not plugin:
+        print("CI_TRUTH_RERUN_PLUGIN not set: skipping pytest-rerunfailures", file=sys.stderr)
+        return
+    where = project(base, "flaky", FLAKY)
+    out = GEN / "pytest-rerunfailures.xml"
+    code = run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "--reruns", "2",
+                f"--junitxml={out}"], where, env={"PYTHONPATH": plugin})
+    assert code == 1, code
+
+
 def generate_node(base: Path) -> None:
     if not shutil.which("node"):
         print("node not found: skipping node --test", file=sys.stderr)
@@ -199,6 +232,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ci-truth-gen-") as tmp:
         base = Path(tmp)
         generate_pytest(base)
+        generate_reruns(base)
         generate_node(base)
         generate_ctest(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
