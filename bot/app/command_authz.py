@@ -27,11 +27,11 @@ def forget_permissions() -> None:
 
 
 async def permission(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
-                     user: str) -> str:
+                     user: str, *, fresh: bool = False) -> str:
     """The user's legacy permission (admin/write/read/none) from the API, cached briefly."""
     owner, name = repository["owner"]["login"], repository["name"]
     key = (ctx.app_id, gh.installation_id, int(repository["id"]), user.casefold())
-    if key in _cache:
+    if key in _cache and not fresh:
         return _cache[key]
     try:
         doc = await gh.getitem("/repos/{owner}/{repo}/collaborators/{user}/permission",
@@ -49,15 +49,21 @@ async def authorise(gh: GitHub, ctx: AppContext, *, command: str,
     """Whether `user` may run `command` in `repository` (the signed payload's object).
 
     Read-level commands are open on public repositories (everyone can read them); anything
-    else asks the permission API. Unknown commands and malformed repositories fail closed.
+    else asks the permission API. A cached answer only ever grants: when it falls short the
+    API is asked again, so a new maintainer is honoured at once (a revoked one may keep
+    access for up to PERMISSION_TTL). Unknown commands and malformed repositories fail closed.
     """
     if command not in REQUIRED or not isinstance(user, str) or not user:
         return False
     try:
         public = repository.get("private") is False
-        perm = "none"
-        if needs_lookup(command, public_repo=public):
-            perm = await permission(gh, ctx, repository, user)
+        if not needs_lookup(command, public_repo=public):
+            return allowed(command, "none", public_repo=public)
+        key = (ctx.app_id, gh.installation_id, int(repository["id"]), user.casefold())
+        cached = key in _cache
+        perm = await permission(gh, ctx, repository, user)
+        if cached and not allowed(command, perm, public_repo=public):
+            perm = await permission(gh, ctx, repository, user, fresh=True)
     except (KeyError, TypeError, ValueError):
         return False
     return allowed(command, perm, public_repo=public)

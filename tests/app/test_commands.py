@@ -293,3 +293,18 @@ async def test_mixed_commands_answer_what_is_allowed_and_refuse_the_rest(env: En
     status, refused = reply["body"].split("\n---\n")
     assert "`zero-tests`" in status and "needs write access" in refused
     assert len(env.fake.calls("PATCH", r"/check-runs/")) == before
+
+
+async def test_permission_cache_grants_from_cache_and_rechecks_refusals(env: Env) -> None:
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)
+    lookups = r"/collaborators/newbie/permission$"
+    await say(env, seeded.repo, n, "/truth recheck", user="newbie")      # public: read
+    assert "needs write access" in last_reply(env, seeded.repo, n)
+    seeded.repo.set_permission("newbie", "write", "write")               # just promoted
+    await say(env, seeded.repo, n, "/truth recheck", user="newbie")
+    assert "Rechecked" in last_reply(env, seeded.repo, n)
+    assert len(env.fake.calls("GET", lookups)) == 2                      # refusal re-asked
+    await say(env, seeded.repo, n, "/truth recheck", user="newbie")
+    assert "Rechecked" in last_reply(env, seeded.repo, n)
+    assert len(env.fake.calls("GET", lookups)) == 2                      # grant from cache
