@@ -149,3 +149,9 @@ async def honour_accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
     if rec is None:
         return verdict, details
     return without_drop(verdict), drop_block(rec) + "\n\n" + details
+
+
+def extra_state(state: MeasuredState, verdict: Verdict) -> dict[str, Any]:
+    """What commands and plan commands read beyond the counts: reasons, signatures, coverage."""
+    return {"verdict": verdict.to_json(), "signatures": dict(state.signatures),
+            "coverage": dict(state.coverage), "workflows": dict(state.workflows)}

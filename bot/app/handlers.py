@@ -182,7 +182,8 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
                                                                 verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
                                            head_sha=sha,
-                                           extra_state={"verdict": verdict.to_json()})
+                                           extra_state=command_state.extra_state(state,
+                                                                                 verdict))
     cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     if pulls is None:
         pulls = []

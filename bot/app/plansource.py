@@ -17,24 +17,40 @@ NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `pla
 
 
 async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
-                               ) -> tuple[Mapping[str, Any], Evidence]:
-    """The default branch's latest successful CI Truth state (empty when there is none)."""
+                               ) -> tuple[dict[str, Any], Evidence, str]:
+    """The default branch head's latest CI Truth state as a state@1-shaped document.
+
+    The check run's embedded block carries counts, signatures and coverage (the App puts
+    them there for the plan); the head commit is returned for the `files` variable.
+    """
     doc = await gh.getitem("/repos/{owner}/{repo}/commits/{ref}/check-runs",
                            dict(repo.vars, ref=repo.default_branch),
                            params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
                                    "per_page": 100})
     runs = doc.get("check_runs") if isinstance(doc, Mapping) else None
-    state = checkrun.baseline_from_check_runs(runs if isinstance(runs, list) else [],
-                                              ctx.app_id)
-    if state is None:
-        return {}, Evidence()
-    tests = dict(state.get("tests") or {})
-    total, skipped = int(tests.get("total") or 0), int(tests.get("skipped") or 0)
-    executed = total - skipped
-    tests.setdefault("pass_rate", int(tests.get("passed") or 0) / executed if executed else 0.0)
-    tests.setdefault("skipped_ratio", skipped / total if total else 0.0)
-    src = state.get("source") or {}
-    return dict(state, tests=tests), Evidence(sha=str(src.get("head_sha") or ""))
+    done = [c for c in (runs if isinstance(runs, list) else [])
+            if isinstance(c, Mapping) and checkrun.is_ours(c, ctx.app_id)
+            and c.get("status") == "completed"]
+    done.sort(key=lambda c: (str(c.get("completed_at") or ""), int(c.get("id") or 0)))
+    for c in reversed(done):
+        block = checkrun.parse_state_block((c.get("output") or {}).get("text"))
+        if block is None:
+            continue
+        tests = dict(block["tests"])
+        total, skipped = int(tests.get("total") or 0), int(tests.get("skipped") or 0)
+        executed = total - skipped
+        tests.setdefault("pass_rate",
+                         int(tests.get("passed") or 0) / executed if executed else 0.0)
+        tests.setdefault("skipped_ratio", skipped / total if total else 0.0)
+        state = {"tests": tests, "signatures": dict(block.get("signatures") or {}),
+                 "coverage": dict(block.get("coverage") or {}),
+                 "workflows": dict(block.get("workflows") or {})}
+        ids = [r.get("id") for r in block.get("runs") or [] if isinstance(r, Mapping)]
+        url = (f"https://github.com/{repo.owner}/{repo.name}/actions/runs/{ids[0]}"
+               if ids and isinstance(ids[0], int) else "")
+        sha = str(c.get("head_sha") or "")
+        return state, Evidence(run_url=url, sha=sha, time=str(c.get("completed_at") or "")), sha
+    return {}, Evidence(), ""
 
 
 async def read_waivers(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]
@@ -70,8 +86,10 @@ async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
         return f"The configuration cannot be used: {error}"
     if config.plan is None:
         return NO_PLAN
-    state, evidence = await default_branch_state(gh, ctx, repo)
-    return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence)
+    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
+    return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence,
+                         repo_files=files)
 
 
 async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> None:
@@ -81,11 +99,13 @@ async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> No
     if error is not None or config.plan is None:
         return
     plan = config.plan
-    state, evidence = await default_branch_state(gh, ctx, repo)
+    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
     ws = await read_waivers(gh, ctx, repository)
 
     def evaluate(claimed: frozenset[str]) -> Evaluation:
-        return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence)
+        return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence,
+                             repo_files=files)
 
     await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
                              bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock())
