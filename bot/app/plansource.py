@@ -53,7 +53,7 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
     return {}, Evidence(), ""
 
 
-async def read_waivers(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]
+async def read_waivers(gh: GitHub, ctx: AppContext, repository: Repo | Mapping[str, Any]
                        ) -> list[Waiver]:
     """Waivers recorded in ci-truth's comments on its own phase issues (author AND marker)."""
     repo = Repo.of(repository)
