@@ -133,3 +133,21 @@ async def test_plan_commands_without_a_config_are_ignored(env: Env) -> None:
     await env.deliver(payload, event="issue_comment")
     assert replies(env.fake, main.repo, number) == []
     assert reactions(main.repo, payload["comment"]["id"]) == []
+
+
+async def test_a_later_default_branch_run_keeps_the_waiver(env: Env) -> None:
+    repo, issues = await planned_repo(env)
+    repo.set_permission("lead", "admin", "admin")
+    await say(env, repo, issues["scale"], "/truth waive big_suite runs nightly", user="lead")
+    assert "waived" in repo.issues[issues["scale"]]["body"]
+    head = repo.commit({"NEWS.md": "more\n"}, branch=repo.default_branch)
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"].update(id=99_000_001, head_sha=head,
+                                   head_branch=repo.default_branch, event="push")
+    later = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": HEALTHY})
+    before = len(env.fake.calls("PATCH", r"/issues/\d+$"))
+    await env.deliver(later.payload)                      # the App's own plan sync runs
+    assert len(env.fake.calls("GET", r"/issues$")) >= 1    # it did look at the plan issues
+    scale = repo.issues[issues["scale"]]
+    assert "waived" in scale["body"] and scale["state"] == "closed"
+    assert len(env.fake.calls("PATCH", r"/issues/\d+$")) - before <= len(issues)  # no churn
