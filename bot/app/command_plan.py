@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bot.app import command_actions as actions
 from bot.app import plansource
 from bot.core.commands import Plan as PlanCmd
@@ -68,7 +66,7 @@ def phase_text(ev: Evaluation, phase_id: str) -> str:
     return f"Phase {code(phase_id, limit=64)} is no longer in the plan."
 
 
-async def run(cmd: Any, job: actions.Job) -> str:
+async def run(cmd: PlanCmd | Waive | Status, job: actions.Job) -> str:
     """Run plan, waive, or status in an issue."""
     phase = phase_of(job)
     if isinstance(cmd, Waive) and phase is None:
