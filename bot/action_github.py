@@ -8,7 +8,6 @@ check run an Action posts reads exactly like the App's.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -161,12 +160,11 @@ class TokenSession:
         Issues are authored by github-actions[bot] (the token's identity), so only issues
         that identity created are ever edited.
         """
-        # Imported by name, like config.py's plan section: the plan modules are optional.
-        plansync = importlib.import_module("bot.app.plansync")
-        plans = importlib.import_module("bot.core.plan")
+        from bot.app import plansync
+        from bot.core import plan as plans
         now = datetime.now(UTC)
         evidence = plans.Evidence(self.env.run_url or "", self.sha,
-                                  now.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                                  await self._run_started_at(now))
         try:
             files = await plansync.repo_files(self.gh, self.owner, self.repo, self.sha)
             result = await plansync.sync_plan(
@@ -180,6 +178,23 @@ class TokenSession:
             return
         print(f"CI Truth plan: {result.created} issue(s) created, {result.edited} edited, "
               f"{result.commented} comment(s)", file=self.out)
+
+    async def _run_started_at(self, now: datetime) -> str:
+        """When this run (attempt) started, as GitHub records it: the evidence's time.
+
+        A re-run of the same attempt then renders the same issue bodies (nothing to write);
+        `now` only when the run cannot be read.
+        """
+        if self.env.run_id.isdigit():
+            try:
+                run = await self.gh.getitem("/repos/{owner}/{repo}/actions/runs/{id}",
+                                            {**self.repo_vars, "id": self.env.run_id})
+                started = run.get("run_started_at") if isinstance(run, Mapping) else None
+                if isinstance(started, str) and started:
+                    return started
+            except FAILURES as exc:
+                self.warn("could not read this workflow run's start time", exc)
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def on_default_branch(self) -> bool:
         """A push (or manual/scheduled run) of the default branch itself."""
