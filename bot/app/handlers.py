@@ -6,7 +6,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.app import judging, plansync, publish
+from bot.app import command_state, judging, plansource, plansync, publish
+from bot.app.command_authz import authorise
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core import checkrun, runs
@@ -48,6 +49,9 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
         await on_check_run(await gh_for(inst), repo, payload, ctx)
     elif event == "check_suite" and action == "rerequested":
         await on_check_suite(await gh_for(inst), repo, payload, ctx)
+    elif event == "issue_comment":
+        from bot.app.commands import on_issue_comment  # it calls recheck: imported late
+        await on_issue_comment(delivery, gh_for, ctx)
 
 
 async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: AppContext) -> None:
@@ -139,7 +143,8 @@ async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
         if ident != checkrun.RECHECK["identifier"]:
             return
     login = (payload.get("sender") or {}).get("login")
-    if not isinstance(login, str) or not await publish.sender_can_write(gh, repo, login):
+    if not isinstance(login, str) or not await authorise(
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
         log.info("recheck refused for sender without write access")
         return
     await recheck(gh, repo, str(cr.get("head_sha")), ctx)
@@ -152,7 +157,8 @@ async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
     if (suite.get("app") or {}).get("id") != ctx.app_id:
         return
     login = (payload.get("sender") or {}).get("login")
-    if not isinstance(login, str) or not await publish.sender_can_write(gh, repo, login):
+    if not isinstance(login, str) or not await authorise(
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
         return
     await recheck(gh, repo, str(suite.get("head_sha")), ctx)
 
@@ -173,8 +179,12 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
     details = judging.details_markdown(state, verdict) if error is None else ""
+    verdict, details = await command_state.honour_accepted_drop(gh, repo, sha, ctx,
+                                                                verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
-                                           head_sha=sha)
+                                           head_sha=sha,
+                                           extra_state=command_state.extra_state(state,
+                                                                                 verdict))
     cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     if pulls is None:
         pulls = []
@@ -183,10 +193,13 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
                                      check_url=url)
     if error is None:      # the master plan moves on default-branch evidence (docs/plan.md)
+        waivers = (tuple(await plansource.read_waivers(gh, ctx, repo))
+                   if config.plan is not None
+                   and plansync.on_default_branch(run, repo.default_branch, repo.id) else ())
         await plansync.after_run(gh, repo.owner, repo.name, default_branch=repo.default_branch,
                                  repo_id=repo.id, run=run, plan=config.plan,
                                  state=document(state, verdict), bot_login=f"{ctx.app_slug}[bot]",
-                                 now=ctx.clock())
+                                 now=ctx.clock(), waivers=waivers)
 
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],

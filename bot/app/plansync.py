@@ -181,12 +181,14 @@ def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int)
 
 async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, repo_id: int,
                     run: Mapping[str, Any], plan: Plan | None, state: Mapping[str, Any],
-                    bot_login: str, now: datetime) -> SyncResult | None:
+                    bot_login: str, now: datetime, waivers: tuple[Waiver, ...] = ()
+                    ) -> SyncResult | None:
     """The handler's hook after judging a run: sync the plan when the run is default-branch
     evidence and the config has a plan; otherwise nothing (no request at all)."""
     if plan is None or not on_default_branch(run, default_branch, repo_id):
         return None
-    return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now)
+    return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now,
+                               waivers=waivers)
 
 
 __all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",

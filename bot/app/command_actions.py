@@ -1,0 +1,161 @@
+"""What each comment command does on GitHub; returns the Markdown section of the reply."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gidgethub
+
+from bot.app import command_state, publish
+from bot.app.handlers import recheck
+from bot.app.judging import Repo
+from bot.app.ports import AppContext, GitHub
+from bot.core.commands import (
+    AcceptDrop,
+    AcceptedDrop,
+    Command,
+    Explain,
+    Help,
+    Invalid,
+    Plan,
+    Recheck,
+    Status,
+    Unknown,
+    Waive,
+    Waiver,
+    find_accepted_drop,
+    waiver_block,
+)
+from bot.core.commands.render import (
+    explain_text,
+    help_text,
+    invalid_text,
+    status_text,
+    unknown_text,
+)
+from bot.core.commands.text import code
+
+CONFIG_PATH = ".github/ci-truth.yml"
+PR_ONLY = "`/truth {name}` works on pull requests."
+
+
+@dataclass
+class Job:
+    """One command comment's context: the client, where it was written, and by whom."""
+
+    gh: GitHub
+    ctx: AppContext
+    repository: Mapping[str, Any]    # the signed payload's repository object
+    number: int
+    is_pr: bool
+    user: str
+    user_id: int
+    issue: Mapping[str, Any]
+    after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def repo(self) -> Repo:
+        return Repo.of(self.repository)
+
+    @property
+    def url_vars(self) -> dict[str, Any]:
+        return self.repo.vars
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.repo.owner}/{self.repo.name}"
+
+    def now(self) -> str:
+        return self.ctx.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def has_config(gh: GitHub, owner: str, repo: str) -> bool:
+    """Whether the default branch holds the config (GET contents without ref: never the PR)."""
+    try:
+        doc = await gh.getitem("/repos/{owner}/{repo}/contents/{path}",
+                               {"owner": owner, "repo": repo, "path": CONFIG_PATH})
+    except gidgethub.HTTPException as exc:
+        if exc.status_code.value == 404:
+            return False
+        raise
+    if not isinstance(doc, Mapping) or doc.get("type") != "file":
+        return False
+    try:
+        base64.b64decode(str(doc.get("content", "")))
+    except binascii.Error:
+        return False
+    return True
+
+
+async def head_sha(job: Job) -> str | None:
+    """The PR's current head SHA, read from the API (never from the comment payload)."""
+    pr = await job.gh.getitem("/repos/{owner}/{repo}/pulls/{number}",
+                              {**job.url_vars, "number": job.number})
+    head = pr.get("head") if isinstance(pr, Mapping) else None
+    sha = head.get("sha") if isinstance(head, Mapping) else None
+    return sha if isinstance(sha, str) else None
+
+
+async def run(cmd: Command, job: Job) -> str:
+    """Run one authorised command; the returned text is its section of the reply."""
+    if isinstance(cmd, Help):
+        return help_text(job.ctx.app_slug)
+    if isinstance(cmd, Unknown):
+        return unknown_text(cmd.word, job.ctx.app_slug)
+    if isinstance(cmd, Invalid):
+        return invalid_text(cmd.command, cmd.problem)
+    if isinstance(cmd, Plan | Waive) or (isinstance(cmd, Status) and not job.is_pr):
+        from bot.app import command_plan  # plan modules load only for plan commands
+        return await command_plan.run(cmd, job)
+    if not job.is_pr:
+        return PR_ONLY.format(name={Explain: "explain", Recheck: "recheck",
+                                    AcceptDrop: "accept-drop"}.get(type(cmd), "status"))
+    sha = await head_sha(job)
+    if sha is None:
+        return "I could not read this pull request's head commit."
+    if isinstance(cmd, Recheck):
+        if not await recheck(job.gh, job.repository, sha, job.ctx):
+            return (f"Nothing to recheck for `{sha[:12]}` yet: no completed evidence run "
+                    "is recorded for it.")
+        return f"Rechecked `{sha[:12]}`: the CI Truth check run is up to date."
+    cr = await publish.find_check(job.gh, job.repo, sha, job.ctx)
+    if isinstance(cmd, AcceptDrop):
+        return await accept_drop(job, cmd, sha, cr)
+    fails = None
+    if isinstance(cmd, Explain) and cr is not None and cmd.target is not None:
+        fails = await command_state.failures(job.gh, job.repo, cr)
+    state = command_state.view(cr, fails)
+    if isinstance(cmd, Status):
+        accepted = find_accepted_drop(command_state.text_of(cr), sha) if cr else None
+        cid = cr.get("id") if cr else None
+        return status_text(state, head_sha=sha, repo=job.full_name,
+                           check_id=cid if isinstance(cid, int) else None, accepted=accepted)
+    assert isinstance(cmd, Explain)
+    return explain_text(state, cmd.target, head_sha=sha, repo=job.full_name)
+
+
+async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
+                      cr: Mapping[str, Any] | None) -> str:
+    """Record who accepted the drop and why in the check run, and re-judge without test-drop."""
+    if cr is None or command_state.view(cr) is None:
+        return f"There is no CI Truth result for `{sha[:12]}` yet: nothing to accept."
+    rec = AcceptedDrop(head_sha=sha, user=job.user, user_id=job.user_id, reason=cmd.reason,
+                       at=job.now())
+    patch = command_state.rejudge_without_drop(cr, rec)
+    if patch is None:
+        return f"The check for `{sha[:12]}` has no `test-drop` reason: nothing to accept."
+    await job.gh.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}",
+                       {**job.url_vars, "check_run_id": cr["id"]}, data=patch)
+    return (f"Test-count drop accepted for `{sha[:12]}` by {code(job.user)}: "
+            f"{code(cmd.reason)}. Recorded in the check run; it lapses when the head moves. "
+            f"The check is now **{patch['conclusion']}**.")
+
+
+def waiver_record(job: Job, phase: str, cmd: Waive) -> str:
+    """The visible, machine-readable waiver record that goes into our reply."""
+    return waiver_block(Waiver(phase=phase, criterion=cmd.criterion, user=job.user,
+                               user_id=job.user_id, reason=cmd.reason, at=job.now()))

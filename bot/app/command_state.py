@@ -1,0 +1,157 @@
+"""The CI Truth check run as commands see it: its embedded state, reasons and failures.
+
+The check run (written only by this App) carries the compact state block of
+``bot.core.checkrun``; reasons come from the block's ``verdict`` when present, otherwise
+from the summary's "Why" list; failed tests from the check run's annotations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.app.judging import Repo
+from bot.app.ports import AppContext, GitHub
+from bot.core import checkrun
+from bot.core.commands.accept import has_drop, without_drop
+from bot.core.commands.records import AcceptedDrop, drop_block, find_accepted_drop
+from bot.core.model import Conclusion, Counts, FileReport, MeasuredState, Reason, Verdict
+
+_WHY = re.compile(r"^- \S+ `([a-z-]{1,40})`: (.*)$")
+_STATE = re.compile(r"<!-- ci-truth:state v1 [A-Za-z0-9+/=]* -->")
+_OLD_DROP = re.compile(r"<!-- ci-truth:accepted-drop v1 [A-Za-z0-9_=-]* -->\n[^\n]*\n*")
+_ICON = {"❌": Conclusion.FAILURE, "⚠️": Conclusion.NEUTRAL}
+
+
+def text_of(run: Mapping[str, Any]) -> str:
+    """The check run's output.text ('' when absent)."""
+    out = run.get("output")
+    text = out.get("text") if isinstance(out, Mapping) else None
+    return text if isinstance(text, str) else ""
+
+
+def verdict_of(run: Mapping[str, Any], doc: Mapping[str, Any]) -> Verdict:
+    """The check run's verdict: from the state block if it has one, else from the summary."""
+    v = doc.get("verdict")
+    if isinstance(v, Mapping) and isinstance(v.get("reasons"), list):
+        reasons = [Reason(str(r.get("rule")), str(r.get("message", "")),
+                          _conclusion(r.get("conclusion")),
+                          dict(r["details"]) if isinstance(r.get("details"), Mapping) else {})
+                   for r in v["reasons"] if isinstance(r, Mapping)]
+    else:
+        out = run.get("output")
+        summary = out.get("summary") if isinstance(out, Mapping) else None
+        reasons = []
+        for line in (summary if isinstance(summary, str) else "").split("\n"):
+            m = _WHY.match(line)
+            if m:
+                icon = line[2:].split(" ", 1)[0]
+                reasons.append(Reason(m.group(1), m.group(2),
+                                      _ICON.get(icon, Conclusion.SUCCESS)))
+    return Verdict(_conclusion(doc.get("conclusion")), reasons)
+
+
+def _conclusion(value: Any) -> Conclusion:
+    try:
+        return Conclusion(value)
+    except ValueError:
+        return Conclusion.FAILURE
+
+
+async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Failed tests as annotated on the check run (at most 200 are annotated)."""
+    out: list[dict[str, Any]] = []
+    async for a in gh.getiter("/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+                              dict(repo.vars, check_run_id=int(run["id"]))):
+        if not isinstance(a, Mapping) or not isinstance(a.get("title"), str):
+            continue
+        kind, _, tid = a["title"].partition(": ")
+        message, _, details = str(a.get("message") or "").partition("\n\n")
+        out.append({"id": tid, "kind": kind, "message": message, "details": details,
+                    "report": a.get("path"), "file": a.get("path"),
+                    "line": a.get("start_line")})
+        if len(out) >= 200:
+            break
+    return out
+
+
+def view(run: Mapping[str, Any] | None, fails: list[dict[str, Any]] | None = None
+         ) -> dict[str, Any] | None:
+    """A ``ci-truth/state@1``-shaped view of the check run for the reply renderers."""
+    if run is None:
+        return None
+    doc = checkrun.parse_state_block(text_of(run))
+    if doc is None:
+        return None
+    verdict = verdict_of(run, doc)
+    tests = dict(doc["tests"])
+    executed = int(tests.get("total", 0)) - int(tests.get("skipped", 0))
+    tests["pass_rate"] = tests.get("passed", 0) / executed if executed > 0 else 0.0
+    runs = [r for r in doc.get("runs") or [] if isinstance(r, Mapping)]
+    return {"tests": tests, "verdict": verdict.to_json(), "failures": fails or [],
+            "failures_omitted": 0, "test_ids": doc.get("test_ids") or [],
+            "workflows": {str(r.get("name") or r.get("id")): {"run_id": r.get("id")}
+                          for r in runs}}
+
+
+def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> dict[str, Any] | None:
+    """The PATCH body recording `rec` and re-judging without test-drop; None if no drop."""
+    text = text_of(run)
+    doc = checkrun.parse_state_block(text)
+    if doc is None:
+        return None
+    verdict = verdict_of(run, doc)
+    if not has_drop(verdict) and find_accepted_drop(text, rec.head_sha) is None:
+        return None
+    verdict = without_drop(verdict)
+    t = doc["tests"]
+    state = MeasuredState(
+        totals=Counts(tests=int(t.get("total", 0)), passed=int(t.get("passed", 0)),
+                      failed=int(t.get("failed", 0)), errors=int(t.get("errors", 0)),
+                      skipped=int(t.get("skipped", 0)), flaky=int(t.get("flaky", 0))),
+        files=[FileReport(path=f"report {i}") for i in range(int(doc.get("files") or 0))],
+        test_ids=[i for i in doc.get("test_ids") or [] if isinstance(i, str)],
+        test_ids_complete=bool(doc.get("test_ids_complete")))
+    refs = [checkrun.RunRef(id=int(r["id"]), attempt=int(r.get("attempt") or 1),
+                            name=str(r.get("name") or ""))
+            for r in doc.get("runs") or [] if isinstance(r, Mapping) and "id" in r]
+    known = {"v", "sha", "conclusion", "tests", "files", "runs", "test_ids",
+             "test_ids_complete", "verdict"}
+    extra = {k: v for k, v in doc.items() if k not in known}
+    extra["verdict"] = verdict.to_json()
+    block = checkrun.state_block(state, verdict, refs, head_sha=rec.head_sha, extra=extra)
+    details = _STATE.sub("", _OLD_DROP.sub("", text))
+    body = checkrun.fit(drop_block(rec) + "\n\n" + details.strip(),
+                        checkrun.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
+    return {"conclusion": verdict.conclusion.value,
+            "output": {"title": checkrun.title(state, verdict),
+                       "summary": checkrun.summary(state, verdict, refs), "text": body}}
+
+
+async def accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
+                        ) -> AcceptedDrop | None:
+    """The drop acceptance recorded on our check run for exactly this SHA, if any."""
+    from bot.app import publish
+    found = await publish.find_check(gh, repo, sha, ctx)
+    return find_accepted_drop(text_of(found), sha) if found else None
+
+
+async def honour_accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext,
+                               verdict: Verdict, details: str) -> tuple[Verdict, str]:
+    """For the App's re-judging: keep a drop acceptance recorded for this very SHA.
+
+    Costs a request only when the fresh verdict holds a `test-drop` reason.
+    """
+    if not has_drop(verdict):
+        return verdict, details
+    rec = await accepted_drop(gh, repo, sha, ctx)
+    if rec is None:
+        return verdict, details
+    return without_drop(verdict), drop_block(rec) + "\n\n" + details
+
+
+def extra_state(state: MeasuredState, verdict: Verdict) -> dict[str, Any]:
+    """What commands and plan commands read beyond the counts: reasons, signatures, coverage."""
+    return {"verdict": verdict.to_json(), "signatures": dict(state.signatures),
+            "coverage": dict(state.coverage), "workflows": dict(state.workflows)}

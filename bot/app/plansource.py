@@ -1,0 +1,111 @@
+"""The plan as commands see it: config from the default branch, its latest evidence, a sync."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.app import judging, plansync
+from bot.app.judging import Repo
+from bot.app.ports import AppContext, GitHub
+from bot.core import checkrun
+from bot.core.commands import is_ours, waivers_from_comments
+from bot.core.plan import Evaluation, Evidence, Waiver, evaluate_plan
+from bot.core.plan.issuebody import marker_of
+
+NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `plan:` section."
+
+
+async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
+                               ) -> tuple[dict[str, Any], Evidence, str]:
+    """The default branch head's latest CI Truth state as a state@1-shaped document.
+
+    The check run's embedded block carries counts, signatures and coverage (the App puts
+    them there for the plan); the head commit is returned for the `files` variable.
+    """
+    doc = await gh.getitem("/repos/{owner}/{repo}/commits/{ref}/check-runs",
+                           dict(repo.vars, ref=repo.default_branch),
+                           params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
+                                   "per_page": 100})
+    runs = doc.get("check_runs") if isinstance(doc, Mapping) else None
+    done = [c for c in (runs if isinstance(runs, list) else [])
+            if isinstance(c, Mapping) and checkrun.is_ours(c, ctx.app_id)
+            and c.get("status") == "completed"]
+    done.sort(key=lambda c: (str(c.get("completed_at") or ""), int(c.get("id") or 0)))
+    for c in reversed(done):
+        block = checkrun.parse_state_block((c.get("output") or {}).get("text"))
+        if block is None:
+            continue
+        tests = dict(block["tests"])
+        total, skipped = int(tests.get("total") or 0), int(tests.get("skipped") or 0)
+        executed = total - skipped
+        tests.setdefault("pass_rate",
+                         int(tests.get("passed") or 0) / executed if executed else 0.0)
+        tests.setdefault("skipped_ratio", skipped / total if total else 0.0)
+        state = {"tests": tests, "signatures": dict(block.get("signatures") or {}),
+                 "coverage": dict(block.get("coverage") or {}),
+                 "workflows": dict(block.get("workflows") or {})}
+        ids = [r.get("id") for r in block.get("runs") or [] if isinstance(r, Mapping)]
+        url = (f"https://github.com/{repo.owner}/{repo.name}/actions/runs/{ids[0]}"
+               if ids and isinstance(ids[0], int) else "")
+        sha = str(c.get("head_sha") or "")
+        return state, Evidence(run_url=url, sha=sha, time=str(c.get("completed_at") or "")), sha
+    return {}, Evidence(), ""
+
+
+async def read_waivers(gh: GitHub, ctx: AppContext, repository: Repo | Mapping[str, Any]
+                       ) -> list[Waiver]:
+    """Waivers recorded in ci-truth's comments on its own phase issues (author AND marker)."""
+    repo = Repo.of(repository)
+    out: list[Waiver] = []
+    async for issue in gh.getiter("/repos/{owner}/{repo}/issues", repo.vars,
+                                  params={"creator": f"{ctx.app_slug}[bot]", "state": "all",
+                                          "per_page": 100}):
+        if not (isinstance(issue, Mapping) and isinstance(issue.get("number"), int)
+                and is_ours(issue, app_id=ctx.app_id, slug=ctx.app_slug)):
+            continue
+        body = issue.get("body")
+        phase = marker_of(body if isinstance(body, str) else None)
+        if phase is None or not issue.get("comments"):
+            continue
+        comments = [c async for c in gh.getiter(
+            "/repos/{owner}/{repo}/issues/{number}/comments",
+            dict(repo.vars, number=issue["number"]), params={"per_page": 100})]
+        out += [Waiver(w.criterion, w.user, w.reason)
+                for w in waivers_from_comments(comments, app_id=ctx.app_id, slug=ctx.app_slug)
+                if w.phase == phase]
+    return out
+
+
+async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], *,
+                     waivers: Iterable[Waiver] = ()) -> Evaluation | str:
+    """The plan evaluated on the latest evidence, or a sentence saying why it cannot be."""
+    repo = Repo.of(repository)
+    config, error = await judging.load_config(gh, repo)
+    if error is not None:
+        return f"The configuration cannot be used: {error}"
+    if config.plan is None:
+        return NO_PLAN
+    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
+    return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence,
+                         repo_files=files)
+
+
+async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> None:
+    """Bring the phase issues and the dashboard in line, waivers included."""
+    repo = Repo.of(repository)
+    config, error = await judging.load_config(gh, repo)
+    if error is not None or config.plan is None:
+        return
+    plan = config.plan
+    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
+    ws = await read_waivers(gh, ctx, repository)
+
+    def evaluate(claimed: frozenset[str]) -> Evaluation:
+        return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence,
+                             repo_files=files)
+
+    await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
+                             bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock())
