@@ -183,7 +183,7 @@ async def test_healthcheck_fails_on_a_non_200_answer() -> None:
 
 NEEDED_PERMISSIONS = {"actions": "read", "checks": "write", "contents": "read",
                       "issues": "write", "pull_requests": "write", "metadata": "read"}
-NEEDED_EVENTS = {"workflow_run", "check_run", "check_suite", "issue_comment",
+NEEDED_EVENTS = {"workflow_run", "check_run", "check_suite", "issue_comment", "issues",
                  "installation_repositories"}
 
 

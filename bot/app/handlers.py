@@ -1,4 +1,4 @@
-"""Webhook handlers: workflow_run → the CI Truth check run; check_run recheck; installation."""
+"""Webhook handlers: workflow_run → check run; check_run recheck; plan issues; installation."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from bot.core.state import document
 
 log = logging.getLogger(__name__)
 EVICT_ACTIONS = {"deleted", "suspend", "new_permissions_accepted"}
+PLAN_ISSUE_ACTIONS = {"closed", "reopened", "edited"}   # hand close, hand reopen, ticked facts
+PLAN_MARKERS = ("<!-- ci-truth:phase id=", "<!-- ci-truth:dashboard -->")
 
 
 class RunNotSettled(Exception):
@@ -49,9 +51,36 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
         await on_check_run(await gh_for(inst), repo, payload, ctx)
     elif event == "check_suite" and action == "rerequested":
         await on_check_suite(await gh_for(inst), repo, payload, ctx)
+    elif event == "issues" and action in PLAN_ISSUE_ACTIONS:
+        await on_plan_issue_changed(await gh_for(inst), payload, ctx)
     elif event == "issue_comment":
         from bot.app.commands import on_issue_comment  # it calls recheck: imported late
         await on_issue_comment(delivery, gh_for, ctx)
+
+
+async def on_plan_issue_changed(gh: GitHub, payload: Mapping[str, Any],
+                                 ctx: AppContext) -> None:
+    """A person closed, reopened or edited one of our plan issues: reconcile at once.
+
+    Only issues we wrote (our bot login AND a plan marker) count, and only changes made by
+    someone else: the reconciler reopens a phase closed without evidence, and reads back
+    facts ticked on the dashboard, from the latest default-branch evidence.
+    """
+    issue, sender = payload.get("issue"), payload.get("sender")
+    if not isinstance(issue, Mapping) or not isinstance(sender, Mapping):
+        return
+    bot_login = f"{ctx.app_slug}[bot]"
+    author = issue.get("user")
+    if not isinstance(author, Mapping) or author.get("login") != bot_login:
+        return
+    if sender.get("login") == bot_login or sender.get("type") == "Bot":
+        return            # our own writes (and other bots) do not trigger a sync
+    body = str(issue.get("body") or "").lstrip()
+    if not body.startswith(PLAN_MARKERS):
+        return
+    repository = payload.get("repository")
+    if isinstance(repository, Mapping):
+        await plansource.sync(gh, ctx, repository)
 
 
 async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: AppContext) -> None:

@@ -156,3 +156,44 @@ async def test_coverage_in_the_artifact_feeds_the_plan(env: Env) -> None:
     found = issues(seeded.repo)["Phase 1: Foundation"]
     assert found["state"] == "closed"
     assert "`coverage.line_rate = 0.9333`" in last_comment(seeded.repo, found["number"])
+
+
+def issues_event(action: str, issue: dict[str, Any], base: dict[str, Any],
+                 sender: dict[str, Any]) -> dict[str, Any]:
+    """A real `issues` payload (corpus issues.reopened.20) carrying our issue and sender."""
+    body = copy.deepcopy(load_payload("all/issues.reopened.20"))
+    author = {"login": issue["user"], "type": "Bot" if issue["user"].endswith("[bot]") else "User"}
+    body["action"] = action
+    body["issue"].update(number=issue["number"], title=issue["title"], body=issue["body"],
+                         state=issue["state"], user={**body["issue"]["user"], **author})
+    body.update(repository=base["repository"], installation=base["installation"], sender=sender)
+    return body
+
+
+async def test_a_hand_close_is_reopened_at_once_and_only_for_our_issues(env: Env) -> None:
+    first = deliver_seed(env, 1, "broken")
+    repo = first.repo
+    repo.commit({".github/ci-truth.yml": PLAN}, branch=repo.default_branch)
+    await env.deliver(first.payload, delivery_id="d-1")
+    found = issues(repo)["Phase 1: Foundation"]
+    person = {**first.payload["sender"], "login": "octocat", "type": "User"}
+    base = {k: first.payload[k] for k in ("repository", "installation")}
+
+    # a person closes phase 1 by hand: the `issues.closed` delivery reopens it right away
+    repo.issues[found["number"]].update(state="closed", state_reason="completed")
+    closed = issues_event("closed", repo.issues[found["number"]], base, person)
+    await env.deliver(closed, event="issues", delivery_id="i-1")
+    assert repo.issues[found["number"]]["state"] == "open"
+    assert "evidence does not support it" in last_comment(repo, found["number"])
+
+    # the same delivery again, our own close, and a person's look-alike issue: no writes
+    start = len(env.fake.requests)
+    await env.deliver(closed, event="issues", delivery_id="i-1")
+    ours = issues_event("closed", repo.issues[found["number"]], base,
+                        {**person, "login": BOT, "type": "Bot"})
+    await env.deliver(ours, event="issues", delivery_id="i-2")
+    fake = dict(repo.issues[found["number"]], user="mallory")
+    forged = issues_event("closed", fake, base, person)
+    await env.deliver(forged, event="issues", delivery_id="i-3")
+    writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH", "PUT")]
+    assert writes == []
