@@ -26,13 +26,14 @@ class Dialect(Protocol):
 class Context:
     """One file being read: counts into the FileReport, hands TestCases to the sink, caps."""
 
-    __slots__ = ("_cap", "counts", "limits", "report", "sink")
+    __slots__ = ("_cap", "counts", "limits", "passed", "report", "sink")
 
     def __init__(self, report: FileReport, sink: Callable[[TestCase], None],
-                 limits: Limits) -> None:
+                 limits: Limits, passed: Callable[[str, str], None] | None = None) -> None:
         self.report = report
         self.counts = report.counts
         self.sink = sink
+        self.passed = passed
         self.limits = limits
         self._cap = limits.max_testcases
 
@@ -56,6 +57,17 @@ class Context:
             raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
                           f"(limits.max_testcases)")
         self.sink(tc)
+
+    def emit_pass(self, test_id: str, seconds: float, system_err: str) -> None:
+        """Count one plainly passed test and hand its id and stderr to `passed` (no TestCase)."""
+        c = self.counts
+        c.tests += 1
+        c.passed += 1
+        c.duration += seconds
+        if c.tests > self._cap:
+            raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
+                          f"(limits.max_testcases)")
+        self.passed(test_id, system_err)  # type: ignore[misc]  # only called when set
 
     def mismatch(self, text: str) -> None:
         """Record one integrity problem (capped, with a count of the rest)."""
