@@ -53,7 +53,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     lim = ctx.limits
     max_depth, max_name = lim.max_depth, lim.max_name
     max_message, max_details = lim.max_message, lim.max_details
-    emit, emit_pass, fast = ctx.emit, ctx.emit_pass, ctx.passed is not None
+    emit, emit_pass, passed = ctx.emit, ctx.emit_pass, ctx.passed
+    fast, counts, cap = passed is not None, ctx.counts, lim.max_testcases
     suites: list[Suite] = []
     top: list[Declared] = []
     root: list[Declared] = []
@@ -219,8 +220,16 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 pending = (merged.id, merged.name, merged.classname, m, merged.time,
                            merged.message, merged.details, merged.system_err, merged.file,
                            pending[9] if merged is first else tc[9], merged.flaky)
+            elif fast and pending[3] == 0 and not pending[10]:  # release(pending), inlined
+                counts.tests += 1
+                counts.passed += 1
+                counts.duration += pending[4]
+                if counts.tests > cap:
+                    ctx.refuse_cap()
+                passed(pending[0], pending[7])  # type: ignore[misc]  # fast: not None
+                pending = tc
             else:
-                release(pending)
+                emit(_case(pending, line_base[0]))
                 pending = tc
         elif suites and suites[-1].depth == depth:
             suite = suites.pop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from bot.core.limits import Limits
 from bot.core.model import Declared, FileReport
@@ -54,8 +54,7 @@ class Context:
             c.errors += 1
         c.duration += tc.time
         if c.tests > self._cap:
-            raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
-                          f"(limits.max_testcases)")
+            self.refuse_cap()
         self.sink(tc)
 
     def emit_pass(self, test_id: str, seconds: float, system_err: str) -> None:
@@ -65,9 +64,13 @@ class Context:
         c.passed += 1
         c.duration += seconds
         if c.tests > self._cap:
-            raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
-                          f"(limits.max_testcases)")
+            self.refuse_cap()
         self.passed(test_id, system_err)  # type: ignore[misc]  # only called when set
+
+    def refuse_cap(self) -> NoReturn:
+        """Stop reading: the report holds more testcases than limits.max_testcases."""
+        raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
+                      f"(limits.max_testcases)")
 
     def mismatch(self, text: str) -> None:
         """Record one integrity problem (capped, with a count of the rest)."""
