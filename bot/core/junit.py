@@ -55,6 +55,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     max_message, max_details = lim.max_message, lim.max_details
     emit, emit_pass, passed = ctx.emit, ctx.emit_pass, ctx.passed
     fast, counts, cap = passed is not None, ctx.counts, lim.max_testcases
+    keep_err = ctx.system_err
     suites: list[Suite] = []
     top: list[Declared] = []
     root: list[Declared] = []
@@ -122,6 +123,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 if code is None:
                     return
                 if code == 0:
+                    if not keep_err:
+                        return
                     if err:
                         buf, buf_len = err, sum(map(len, err))
                     else:
@@ -282,18 +285,21 @@ _DIALECTS: dict[str, tuple[str, Callable[[Context, Any], Dialect]]] = {
 
 def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase], None],
                  limits: Limits = DEFAULT_LIMITS,
-                 passed: Callable[[str, str], None] | None = None) -> FileReport:
+                 passed: Callable[[str, str], None] | None = None,
+                 system_err: bool = True) -> FileReport:
     """Read one report; never raises on bad input (FileReport.error says why it is unreadable).
 
     `passed(id, system_err)`, when given, receives each test that simply passed (not flaky)
     instead of `sink` receiving a TestCase: building one costs more than the rest of the
     per-test work, and a measurer only needs the id and the captured stderr of a pass.
+    `system_err=False` leaves TestCase.system_err empty in JUnit reports (no text is
+    captured for it): for callers that match no signatures against it.
 
     The dialect is chosen by the root element: testsuites/testsuite → junit, assemblies →
     xunit2, test-results → nunit2, test-run → nunit3, TestRun → trx.
     """
     report = FileReport(path=path)
-    ctx = Context(report, sink, limits, passed)
+    ctx = Context(report, sink, limits, passed, system_err)
     parser = new_parser()
     chosen: list[Dialect] = []
 

@@ -26,14 +26,16 @@ class Dialect(Protocol):
 class Context:
     """One file being read: counts into the FileReport, hands TestCases to the sink, caps."""
 
-    __slots__ = ("_cap", "counts", "limits", "passed", "report", "sink")
+    __slots__ = ("_cap", "counts", "limits", "passed", "report", "sink", "system_err")
 
     def __init__(self, report: FileReport, sink: Callable[[TestCase], None],
-                 limits: Limits, passed: Callable[[str, str], None] | None = None) -> None:
+                 limits: Limits, passed: Callable[[str, str], None] | None = None,
+                 system_err: bool = True) -> None:
         self.report = report
         self.counts = report.counts
         self.sink = sink
         self.passed = passed
+        self.system_err = system_err  # False: nobody reads TestCase.system_err, skip it
         self.limits = limits
         self._cap = limits.max_testcases
 

@@ -57,3 +57,22 @@ def test_measurer_passed_counts_signatures_and_ids() -> None:
     state = m.state()
     assert state.signatures == {"loop": 1}
     assert state.test_ids == ["a::x", "a::y"] and not state.test_ids_complete
+
+
+def test_system_err_can_be_left_out_and_the_engine_keeps_it_for_signatures(
+        corpus: Path) -> None:
+    from bot.core.config import parse_config
+    from bot.core.engine import evaluate
+    from bot.core.model import Source
+
+    data = (corpus / QUICK).read_bytes()
+    full: list[TestCase] = []
+    kept = parse_report([data], path="r.xml", sink=full.append)
+    bare: list[TestCase] = []
+    left = parse_report([data], path="r.xml", sink=bare.append, system_err=False)
+    assert (left.counts, left.mismatches) == (kept.counts, kept.mismatches)
+    assert any(c.system_err for c in full) and not any(c.system_err for c in bare)
+    assert [c.id for c in bare] == [c.id for c in full]
+    config = parse_config('signatures:\n  out: "some sort of failure output"\n')
+    result = evaluate([Source("r.xml", [data])], config)
+    assert result.state.signatures == {"out": 1}
