@@ -8,10 +8,11 @@ import sys
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
-from bot import __version__, check
+from bot import __version__, action, check, plan_cli
+from bot.app import serve
 
 # Each module exposes add_parser(subparsers) -> None and run(args) -> int.
-COMMANDS: list[ModuleType] = [check]
+COMMANDS: list[ModuleType] = [check, plan_cli, serve, action]
 
 EXIT_INTERNAL = 3
 

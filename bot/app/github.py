@@ -150,7 +150,7 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
             return True
         if (status in _RETRYABLE_5XX and method != "POST"
                 and attempt <= self.settings.rate_limit_retries):
-            await self._sleep(min(30.0, 2.0 ** attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+            await self._sleep(min(30.0, 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0))  # noqa: S311
             return True
         return False
 

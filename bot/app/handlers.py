@@ -6,11 +6,12 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.app import judging, publish
+from bot.app import judging, plansync, publish
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core import checkrun, runs
 from bot.core.config import Config
+from bot.core.state import document
 
 log = logging.getLogger(__name__)
 EVICT_ACTIONS = {"deleted", "suspend", "new_permissions_accepted"}
@@ -181,6 +182,11 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
     for pr in pulls[:3]:
         await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
                                      check_url=url)
+    if error is None:      # the master plan moves on default-branch evidence (docs/plan.md)
+        await plansync.after_run(gh, repo.owner, repo.name, default_branch=repo.default_branch,
+                                 repo_id=repo.id, run=run, plan=config.plan,
+                                 state=document(state, verdict), bot_login=f"{ctx.app_slug}[bot]",
+                                 now=ctx.clock())
 
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],

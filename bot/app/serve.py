@@ -7,15 +7,11 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from bot.app import logs
-from bot.app.ports import Handler
-from bot.app.server import create_app
-from bot.app.settings import Settings, SettingsError
-from bot.app.store import StoreError
+if TYPE_CHECKING:  # the service's imports (aiohttp, gidgethub, ...) load only when serving
+    from bot.app.ports import Handler
+    from bot.app.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +33,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the service until SIGINT/SIGTERM; 0 after a clean stop, 2 on configuration errors."""
+    from bot.app import logs
+    from bot.app.settings import Settings, SettingsError
+
     try:
         settings = Settings.from_env(os.environ)
     except SettingsError as exc:
         print(f"ci-truth serve: {exc}", file=sys.stderr)
         return 2
-    logs.setup(settings.log_level, secrets=[settings.webhook_secret])
     if getattr(args, "check_config", False):
         print("ci-truth serve: settings are valid")
         return 0
+    logs.setup(settings.log_level, secrets=[settings.webhook_secret])
     try:  # the business logic, loaded only when serving
         handle: Handler = importlib.import_module("bot.app.handlers").handle
     except (ImportError, AttributeError) as exc:
@@ -56,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 def serve(settings: Settings, handler: Handler) -> int:
     """Run ``create_app(settings, handler=handler)`` on HOST:PORT until a stop signal."""
+    from aiohttp import web
+
+    from bot.app.server import create_app
+    from bot.app.store import StoreError
+
     log.info("starting app_id=%s api=%s db=%s on %s:%s workers=%s", settings.app_id,
              settings.api_url, settings.db_path, settings.host, settings.port, settings.workers)
     try:

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -73,6 +74,7 @@ def _make_lifecycle(clock: Callable[[], float]) -> Callable[[web.Application],
         kv = KV(db)
         slug: list[str] = []
         slug_lock = asyncio.Lock()
+        extras: dict[str, Any] = {"kv": kv, "settings": settings, "metrics": metrics_}
 
         async def context() -> AppContext:
             async with slug_lock:
@@ -81,7 +83,7 @@ def _make_lifecycle(clock: Callable[[], float]) -> Callable[[web.Application],
             return AppContext(app_id=settings.app_id, app_slug=slug[0],
                               clock=lambda: datetime.fromtimestamp(clock(), UTC),
                               evict_installation=clients.evict,
-                              extras={"kv": kv, "settings": settings, "metrics": metrics_})
+                              extras=extras)  # shared by all jobs (handlers keep caches there)
 
         recorder = Recorder(db, interval=settings.commit_interval)
         worker = Worker(db, app[HANDLER], clients, context, settings, metrics_,

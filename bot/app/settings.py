@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 MIN_SECRET_LENGTH = 16
 DEFAULT_ARTIFACT_HOSTS = ("blob.core.windows.net",)
 MAX_BODY_CEILING = 25 * 1024 * 1024  # GitHub caps webhook payloads at 25 MB
@@ -127,6 +131,15 @@ def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
     if "-----BEGIN" not in text or "PRIVATE KEY-----" not in text:
         problems.append("the private key is not PEM text "
                         "(expected -----BEGIN ... PRIVATE KEY-----)")
+        return ""
+    try:
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        problems.append("the private key cannot be loaded (a GitHub App key is an "
+                        "unencrypted RSA PEM)")
+        return ""
+    if not isinstance(key, rsa.RSAPrivateKey):
+        problems.append("the private key is not an RSA key (GitHub App JWTs are RS256)")
         return ""
     return text
 

@@ -60,7 +60,7 @@ class Spool:
             written = os.write(self._fd, data)
             data = data[written:]
         if self.fsync:
-            os.fsync(self._fd)
+            os.fdatasync(self._fd)  # data and the size needed to read it back
         self._offset = offset
         return refs
 

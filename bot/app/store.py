@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS kv(
 """
 
 QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
+LOST = "the delivery body is missing from the spool (storage lost or truncated)"
 
 
 class StoreError(RuntimeError):
@@ -214,8 +215,12 @@ class Store:
                 data, payload = None, None
                 if key is None:
                     payload = self._payload(seg, off, length)
-                    prep = (prepare(event, delivery, payload) if prepare is not None
-                            else Prepared(f"delivery:{delivery}", None))
+                    if payload is None:
+                        prep = Prepared(f"delivery:{delivery}", None, FAILED, LOST)
+                    elif prepare is not None:
+                        prep = prepare(event, delivery, payload)
+                    else:
+                        prep = Prepared(f"delivery:{delivery}", None)
                     key, data = prep.key, prep.data
                     self.db.execute("UPDATE jobs SET key=? WHERE id=?", (key, ident))
                     self.db.execute("UPDATE deliveries SET action=?, installation_id=?,"
@@ -223,15 +228,16 @@ class Store:
                                     (prep.action, prep.installation_id, prep.repository_id,
                                      prep.state or QUEUED, delivery))
                     if prep.state is not None:
-                        self.db.execute("UPDATE jobs SET state=?, last_error=?, updated_at=?"
-                                        " WHERE id=?", (prep.state, prep.reason, now, ident))
-                        self.queued = max(0, self.queued - 1)
+                        self._end(ident, prep.state, prep.reason, now)
                         continue
                 if key in busy or len(jobs) >= limit:
                     continue
-                busy.add(key)
                 if payload is None:
                     payload = self._payload(seg, off, length)
+                    if payload is None:
+                        self._end(ident, FAILED, LOST, now)
+                        continue
+                busy.add(key)
                 jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data))
                 self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
                                 " updated_at=? WHERE id=?",
@@ -242,12 +248,17 @@ class Store:
             raise
         return jobs
 
-    def _payload(self, segment: int, offset: int, length: int) -> bytes:
+    def _payload(self, segment: int, offset: int, length: int) -> bytes | None:
         assert self.spool is not None
         try:
             return self.spool.read(segment, offset, length)
         except (OSError, ValueError):
-            return b""  # the worker fails such a job: "payload is not valid JSON"
+            return None
+
+    def _end(self, job_id: int, state: str, reason: str | None, now: float) -> None:
+        self.db.execute("UPDATE jobs SET state=?, last_error=?, lease_until=NULL, updated_at=?"
+                        " WHERE id=?", (state, reason, now, job_id))
+        self.queued = max(0, self.queued - 1)
 
     def next_due(self) -> float | None:
         """When the earliest queued job becomes due (None if nothing is queued)."""

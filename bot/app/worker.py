@@ -83,6 +83,7 @@ class Worker:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.running: dict[int, tuple[Job, asyncio.Task[None]]] = {}
+        self._ids: dict[int, str] = {}  # job id → "action=… installation=… repository=…" for logs
         self._wake = asyncio.Event()
         self._stopping = False
         self._loop_task: asyncio.Task[None] | None = None
@@ -160,6 +161,7 @@ class Worker:
             try:
                 await self._call(job)
             except asyncio.CancelledError:
+                self._ids.pop(job.id, None)
                 await asyncio.shield(self.db.run(store.retry, job.id, self.clock(),
                                                  "interrupted by shutdown"))
                 raise
@@ -168,8 +170,8 @@ class Worker:
             else:
                 await self.db.run(store.done, job.id)
                 self.metrics.job("done")
-                log.info("job done delivery=%s event=%s attempt=%s", job.delivery_id, job.event,
-                         job.attempts)
+                log.info("job done delivery=%s event=%s attempt=%s%s", job.delivery_id,
+                         job.event, job.attempts, self._ids.pop(job.id, ""))
         finally:
             self.running.pop(job.id, None)
             self._wake.set()
@@ -178,6 +180,9 @@ class Worker:
         payload = job.data if job.data is not None else json.loads(job.payload)
         delivery = Delivery(id=job.delivery_id, event=job.event, payload=payload)
         inst = delivery.installation_id
+        repo = payload.get("repository") if isinstance(payload, Mapping) else None
+        self._ids[job.id] = (f" action={delivery.action} installation={inst} repository="
+                             f"{repo.get('id') if isinstance(repo, Mapping) else None}")
         if job.event == "installation" and delivery.action in EVICTING_ACTIONS and inst:
             self.evict(inst)
         ctx = await self.context()
@@ -186,6 +191,7 @@ class Worker:
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         reason = describe(exc)
+        ids = self._ids.pop(job.id, "")
         if isinstance(exc, json.JSONDecodeError):
             reason, final = "payload is not valid JSON", True
         else:
@@ -193,8 +199,8 @@ class Worker:
         if final:
             await self.db.run(self.db.store.fail, job.id, reason)
             self.metrics.job("failed")
-            log.error("job failed delivery=%s event=%s attempts=%s: %s", job.delivery_id,
-                      job.event, job.attempts, reason)
+            log.error("job failed delivery=%s event=%s attempts=%s%s: %s", job.delivery_id,
+                      job.event, job.attempts, ids, reason)
             return
         at = self.clock() + backoff(job.attempts, base=self.settings.backoff_base,
                                     cap=self.settings.backoff_cap, rng=self.rng)
@@ -202,5 +208,5 @@ class Worker:
             at = max(at, exc.retry_at)
         await self.db.run(self.db.store.retry, job.id, at, reason)
         self.metrics.job("retried")
-        log.warning("job retry delivery=%s event=%s attempt=%s in %.1fs: %s", job.delivery_id,
-                    job.event, job.attempts, at - self.clock(), reason)
+        log.warning("job retry delivery=%s event=%s attempt=%s%s in %.1fs: %s", job.delivery_id,
+                    job.event, job.attempts, ids, at - self.clock(), reason)

@@ -153,14 +153,14 @@ def iter_gzip(fileobj: BinaryIO, *, name: str, limits: Limits = DEFAULT_LIMITS) 
     """
     cap = limits.max_file_bytes
     decomp = zlib.decompressobj(wbits=31)
-    consumed = produced = 0
+    read = produced = 0
     pending = False  # bytes fed to a gzip member that has not ended yet
     try:
         while True:
             data = fileobj.read(CHUNK)
             if not data:
                 break
-            consumed += len(data)
+            read += len(data)
             while data:
                 pending = True
                 out = decomp.decompress(data, CHUNK)
@@ -171,7 +171,8 @@ def iter_gzip(fileobj: BinaryIO, *, name: str, limits: Limits = DEFAULT_LIMITS) 
                     decomp = zlib.decompressobj(wbits=31)
                     data = rest if rest.strip(b"\x00") else b""  # trailing NUL padding is fine
                 produced += len(out)
-                if produced > cap:
+                consumed = read - len(data)  # input really used, not merely read: a bomb's
+                if produced > cap:            # whole 1 MiB read would allow 200 MiB out
                     raise InputRefused(f"refused: {name} decompresses to more than the "
                                        f"{size(cap)} cap (limits.max_file_bytes)")
                 if produced > RATIO_FLOOR and produced > consumed * limits.max_zip_ratio:
@@ -182,7 +183,7 @@ def iter_gzip(fileobj: BinaryIO, *, name: str, limits: Limits = DEFAULT_LIMITS) 
                     yield out
     except zlib.error as exc:
         raise InputRefused(f"corrupt gzip data in {name}: {exc}") from exc
-    if consumed == 0:
+    if read == 0:
         raise InputRefused(f"{name} is an empty gzip file (0 bytes)")
     if pending:
         raise InputRefused(f"truncated gzip: {name} ends before its compressed data does")

@@ -174,7 +174,7 @@ SECTIONS: dict[str, Callable[[Any, Reader], Any]] = {
 LATER_SECTIONS = ("plan",)
 
 
-def _plan(value: Any, r: Reader) -> Any:
+def _plan(value: Any, r: Reader, signatures: Mapping[str, re.Pattern[str]]) -> Any:
     """Hand `plan:` to bot.core.plan.parse_plan when that module exists."""
     try:
         module = importlib.import_module("bot.core.plan")
@@ -186,7 +186,7 @@ def _plan(value: Any, r: Reader) -> Any:
     if parse_plan is None:
         return None
     try:
-        return parse_plan(value, r.where, r.source)
+        return parse_plan(value, r.where, r.source, signatures=list(signatures))
     except ConfigError as exc:
         r.errors.extend(exc.errors if isinstance(exc, ConfigErrors) else [exc])
         return None
@@ -214,7 +214,7 @@ def parse_config(text: str, *, source: str = DEFAULT_SOURCE) -> Config:
             known = ", ".join(sorted(signatures)) or "none are defined"
             r.error(("gate", "forbid", index),
                     f"{name!r} is not a signature defined under `signatures:` ({known})")
-    plan = _plan(top["plan"], r) if "plan" in top else None
+    plan = _plan(top["plan"], r, signatures) if "plan" in top else None
     if r.errors:
         raise ConfigErrors(sorted(r.errors, key=lambda e: e.line or 0))
     return Config(signatures=signatures, gate=gate, evidence=parsed["evidence"],

@@ -128,10 +128,6 @@ def _optional(state: MeasuredState) -> list[tuple[str, str]]:
     return out
 
 
-def _fits(body: str, piece: str, chars: int, nbytes: int) -> bool:
-    return md.size_ok(body + piece, chars, nbytes)
-
-
 def render_markdown(result: Result, *, limit: int = 65535, byte_limit: int | None = None
                     ) -> str:
     """The check-run summary: reasons first, counts, reports, failing tests.
@@ -148,6 +144,13 @@ def render_markdown(result: Result, *, limit: int = 65535, byte_limit: int | Non
     shown = {"file": 0, "failure": 0}
     cut = False
     chars, nbytes = limit - note_room, byte_limit - note_room
+    parts = [body]
+    used_chars, used_bytes = len(body), len(body.encode("utf-8"))   # running sizes: linear
+
+    def fits(piece: str, max_chars: int, max_bytes: int) -> bool:
+        return (used_chars + len(piece) <= max_chars
+                and used_bytes + len(piece.encode("utf-8")) <= max_bytes)
+
     failures = iter(state.failures)
     for kind, block in _optional(state):
         tight = kind == "file" or (kind == "failure" and shown["failure"] > 0)
@@ -155,14 +158,17 @@ def render_markdown(result: Result, *, limit: int = 65535, byte_limit: int | Non
         if kind == "failure":
             # details blocks only while they leave a quarter of the room for the list
             failure = next(failures)
-            if not _fits(body, piece, chars * 3 // 4, nbytes * 3 // 4):
+            if not fits(piece, chars * 3 // 4, nbytes * 3 // 4):
                 piece = ("\n" if tight else "\n\n") + _failure(failure, False)
-        if not _fits(body, piece, chars, nbytes):
+        if not fits(piece, chars, nbytes):
             cut = True
             break
-        body += piece
+        parts.append(piece)
+        used_chars += len(piece)
+        used_bytes += len(piece.encode("utf-8"))
         if kind in shown:
             shown[kind] += 1
+    body = "".join(parts)
     hidden_files = len(state.files) - shown["file"]
     hidden_failures = state.totals.failed + state.totals.errors - shown["failure"]
     if cut or hidden_files > 0 or hidden_failures > 0:

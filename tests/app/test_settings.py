@@ -61,6 +61,20 @@ def test_not_a_pem_refused(private_pem: str) -> None:
         Settings.from_env(base(private_pem) | {"GITHUB_PRIVATE_KEY": "ghp_notakey"})
 
 
+def test_broken_or_non_rsa_key_refused(private_pem: str) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    broken = private_pem.replace(private_pem.splitlines()[3], "A" * 64)
+    with pytest.raises(SettingsError, match="cannot be loaded"):
+        Settings.from_env(base(private_pem) | {"GITHUB_PRIVATE_KEY": broken})
+    ec_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    with pytest.raises(SettingsError, match="not an RSA key"):
+        Settings.from_env(base(private_pem) | {"GITHUB_PRIVATE_KEY": ec_pem})
+
+
 def test_secrets_not_in_repr(private_pem: str) -> None:
     text = repr(Settings.from_env(base(private_pem)))
     assert SECRET not in text and "PRIVATE KEY" not in text and "app_id=12" in text

@@ -171,6 +171,17 @@ def test_gzip_bomb_and_cap() -> None:
                            limits=Limits(max_file_bytes=1000)))
 
 
+def test_gzip_bomb_ratio_counts_input_used_not_read() -> None:
+    """The whole (small) bomb is read at once; the ratio must use what inflate consumed, or
+    200× the read size is produced (and parsed) before the refusal."""
+    bomb = gzip.compress(b"\0" * (64 << 20))
+    out = 0
+    with pytest.raises(InputRefused, match="gzip bomb"):
+        for chunk in iter_gzip(io.BytesIO(bomb), name="b.gz"):
+            out += len(chunk)
+    assert out <= 2 << 20
+
+
 def test_numpy_report_through_gzip(corpus: Path) -> None:
     path = corpus / "large" / "numpy-pytest.full.junit.xml.gz"
     with path.open("rb") as fh:

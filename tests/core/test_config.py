@@ -171,8 +171,9 @@ def test_plan_section_is_handed_to_parse_plan(monkeypatch: pytest.MonkeyPatch) -
     seen = {}
     fake = types.ModuleType("bot.core.plan")
 
-    def parse_plan(data, where, source):  # type: ignore[no-untyped-def]
+    def parse_plan(data, where, source, *, signatures=None):  # type: ignore[no-untyped-def]
         seen["args"] = (data, where(("plan", "phases", 1)), where(("plan", "nope")), source)
+        seen["signatures"] = signatures
         if data.get("bad"):
             raise ConfigError("no good", key="plan.bad", line=where(("plan", "bad")),
                               source=source)
@@ -184,6 +185,7 @@ def test_plan_section_is_handed_to_parse_plan(monkeypatch: pytest.MonkeyPatch) -
     assert cfg.plan == ("PLAN", {"phases": ["a", "b"]})
     # where() gives the exact line of a known path and the nearest ancestor's otherwise
     assert seen["args"] == ({"phases": ["a", "b"]}, 5, 2, "x.yml")
+    assert seen["signatures"] == []          # the config's signature names (none here)
     err = _error("plan:\n  bad: 1\ngate: {min_tests: x}\n")
     assert [(e.key, e.line) for e in err.errors] == [("plan.bad", 2), ("gate.min_tests", 3)]
 

@@ -1,0 +1,273 @@
+"""Webhook intake throughput and p99: the real create_app /webhook vs a no-op aiohttp POST route.
+
+Runs wrk (Debian package `wrk`) with 64 connections on loopback against each server in turn,
+alternating, --runs times: the same ~10 KB signed body (the corpus check_suite.completed
+payload plus an installation) and a unique X-GitHub-Delivery per request (thread id + counter,
+so dedupe never short-circuits). The App is the real `bot.app.serve.serve` → `create_app` with
+durable SQLite recording (synchronous=FULL by default, as shipped); its handler blocks forever,
+so the 4 workers claim 4 jobs and stop: the figure is intake alone. Target (issue 3): App req/s
+≥ 0.5× the no-op route's, ratio of medians. Usage:
+
+    python bench/intake.py [--runs 3] [--duration 10] [--connections 64] [--sync FULL|NORMAL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import CORPUS, machine, median, spread, verdict
+
+SECRET = "bench-webhook-secret-0123456789"
+TARGET = 0.5
+
+LUA = r"""
+local threads, n = 0, 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+wrk.method = "POST"
+wrk.body = io.open("%(body)s", "rb"):read("*a")
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "check_suite"
+wrk.headers["User-Agent"] = "GitHub-Hookshot/bench"
+wrk.headers["X-Hub-Signature-256"] = "%(sig)s"
+request = function()
+  n = n + 1
+  wrk.headers["X-GitHub-Delivery"] = string.format("%(run)s-%%d-%%d", id, n)
+  return wrk.format(nil, "/webhook")
+end
+"""
+
+
+def _serve_noop(port: int) -> None:
+    from aiohttp import web
+
+    async def noop(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=202)
+
+    app = web.Application(client_max_size=25 * 2**20)
+    app.router.add_post("/webhook", noop)
+    app.router.add_get("/healthz", lambda _r: _ok())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def _serve_verify(port: int) -> None:
+    """Informative: the App's own intake checks (signature, headers, framing) without recording."""
+    from aiohttp import web
+
+    from bot.app import intake
+
+    secret = os.environ["GITHUB_WEBHOOK_SECRET"].encode()
+
+    async def verify(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not intake.verify_signature(secret, body, request.headers.get(intake.SIGNATURE_HEADER)):
+            return web.Response(status=401)
+        intake.check_headers(request.headers)
+        intake.check_body(body)
+        return web.Response(status=202, text="queued")
+
+    app = web.Application(client_max_size=25 * 2**20)
+    app.router.add_post("/webhook", verify)
+    app.router.add_get("/healthz", lambda _r: _ok())
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def _ok() -> object:
+    from aiohttp import web
+    return web.Response(text="ok")
+
+
+def _serve_app(port: int) -> None:
+    from bot.app.serve import serve
+    from bot.app.settings import Settings
+
+    async def blocked(*_args: object) -> None:
+        await asyncio.Event().wait()
+
+    settings = Settings.from_env(os.environ | {"PORT": str(port), "HOST": "127.0.0.1"})
+    out = os.environ.get("BENCH_PROFILE")
+    if not out:
+        raise SystemExit(serve(settings, blocked))
+    import cProfile  # the event-loop thread only; _threads() splits CPU between threads
+
+    profile = cProfile.Profile()
+    profile.runcall(serve, settings, blocked)
+    profile.dump_stats(out)
+
+
+def _threads(pid: int) -> dict[str, float]:
+    """CPU seconds per thread of a process, from /proc (the main thread runs the event loop)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        name = "event loop" if task.name == str(pid) else f"thread {task.name}"
+        fields = stat[stat.rindex(")") + 2:].split()
+        found[name] = found.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(400):
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not start")
+
+
+def _queued(port: int) -> float:
+    """Deliveries the App says it recorded as new (duplicates would be counted apart)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'ci_truth_deliveries_total\{[^}]*outcome="(\w+)"[^}]*\} (\d+)', text)
+    dupes = sum(int(n) for o, n in found if o == "duplicate")
+    if dupes:
+        raise SystemExit(f"{dupes} deliveries were duplicates: the Lua ids are not unique")
+    return float(sum(int(n) for o, n in found if o == "queued"))
+
+
+def _run(mode: str, args: argparse.Namespace, env: dict[str, str], lua: Path,
+         db: Path) -> dict[str, float]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", mode, "--port", str(port)],
+                            env={**env, "CI_TRUTH_DB": str(db)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(port, proc)
+        before = _threads(proc.pid)
+        out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s",
+                              "--timeout", "10s", "--latency", "-s", str(lua),
+                              f"http://127.0.0.1:{port}"],
+                             capture_output=True, text=True, check=True).stdout
+        recorded = _queued(port) if mode == "app" else -1.0
+        cpu = {k: v - before.get(k, 0.0) for k, v in _threads(proc.pid).items()}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    return {"rps": rps, "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else -1,
+            "non_2xx": float(non2xx.group(1)) if non2xx else 0.0, "recorded": recorded,
+            "requests": float(total.group(1)) if total else -1.0,
+            "loop_cpu": cpu.pop("event loop", 0.0), "other_cpu": sum(cpu.values())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--sync", default="FULL", choices=["FULL", "NORMAL"])
+    parser.add_argument("--serve", choices=["noop", "app", "verify"])
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also run 'verify' (HMAC + header checks, no recording; informative)")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="cProfile the App's event-loop thread into FILE; print CPU by thread")
+    args = parser.parse_args()
+    if args.serve == "noop":
+        _serve_noop(args.port)
+        return 0
+    if args.serve == "app":
+        _serve_app(args.port)
+        return 0
+    if args.serve == "verify":
+        _serve_verify(args.port)
+        return 0
+    started = machine()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install wrk")
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from bot.app.intake import signature_for
+
+    payload = json.loads((CORPUS / "webhooks" / "check_suite.completed.json").read_text())
+    payload["installation"] = {"id": 1}
+    body = json.dumps(payload, indent=1).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        body_file, lua = Path(tmp, "body.json"), Path(tmp, "post.lua")
+        body_file.write_bytes(body)
+        lua.write_text(LUA % {"body": body_file, "sig": signature_for(SECRET.encode(), body),
+                              "run": os.urandom(4).hex()})
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+        env = {**os.environ, "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": key,
+               "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": "http://127.0.0.1:9",
+               "CI_TRUTH_APP_SLUG": "bench",
+               "CI_TRUTH_MAX_QUEUE": "100000000", "CI_TRUTH_REDELIVERY_INTERVAL": "0",
+               "CI_TRUTH_DB_SYNC": args.sync, "CI_TRUTH_LOG_LEVEL": "WARNING",
+               "BENCH_PROFILE": str(Path(args.profile).resolve()) if args.profile else ""}
+        runs: dict[str, list[dict[str, float]]] = {"noop": [], "app": []}
+        if args.breakdown:
+            runs["verify"] = []
+        for i in range(args.runs):
+            for mode in runs:
+                runs[mode].append(_run(mode, args, env, lua, Path(tmp, f"bench{i}.db")))
+    print(f"intake.py — {started}")
+    print(f"body {len(body):,} bytes, {args.connections} connections, {args.duration} s each, "
+          f"{args.runs} runs alternating, synchronous={args.sync}")
+    print(f"  {'route':<44} {'req/s':>7} {'min–max':>13} {'p99 ms':>7} {'min–max':>11} "
+          f"{'non-2xx':>7}")
+    for mode, name in (("noop", "no-op aiohttp POST (reads the body, 202)"),
+                       ("verify", "HMAC + header checks, no record (informative)"),
+                       ("app", "create_app /webhook (verify, durable record)")):
+        if mode not in runs:
+            continue
+        rps = [r["rps"] for r in runs[mode]]
+        p99 = [r["p99_ms"] for r in runs[mode]]
+        print(f"  {name:<44} {median(rps):>7.0f} {min(rps):>6.0f}–{max(rps):<6.0f} "
+              f"{median(p99):>7.1f} {spread(p99):>11} "
+              f"{sum(r['non_2xx'] for r in runs[mode]):>7.0f}")
+    for mode in runs:
+        loop = median([r["loop_cpu"] / r["requests"] * 1e6 for r in runs[mode]])
+        other = median([r["other_cpu"] / r["requests"] * 1e6 for r in runs[mode]])
+        print(f"  CPU per request, {mode}: event loop {loop:.0f} µs, other threads "
+              f"{other:.0f} µs (wall load incl. wrk; a profiled run is slower)")
+    for r in runs["app"]:
+        if r["recorded"] < r["requests"] - args.connections - r["non_2xx"]:
+            print(f"  warning: wrk counted {r['requests']:.0f} requests, App queued "
+                  f"{r['recorded']:.0f}")
+    if "verify" in runs:
+        part = median([r["rps"] for r in runs["verify"]]) / median([r["rps"] for r in runs["noop"]])
+        print(f"  (informative) verify / no-op: {part:.2f}×")
+    ratio = median([r["rps"] for r in runs["app"]]) / median([r["rps"] for r in runs["noop"]])
+    ok = ratio >= TARGET and not sum(r["non_2xx"] for r in runs["app"])
+    print(f"  App / no-op: {ratio:.2f}× (target ≥ {TARGET}×, no non-2xx) {verdict(ok)}")
+    recorded = ", ".join(f"{r['recorded']:.0f}" for r in runs["app"])
+    print(f"  App deliveries recorded (queued, unique) per run: {recorded}")
+    return 1 if not ok and args.strict else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

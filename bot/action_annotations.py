@@ -1,0 +1,94 @@
+"""Workflow-command annotations for the Action: the most important first, within GitHub's caps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Rule, Verdict
+from bot.ghactions import ANNOTATIONS_PER_LEVEL, command
+
+MAX_MESSAGE = 4000        # characters of one annotation's message (details are cut first)
+MAX_TITLE = 255
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One annotation as the runner will show it."""
+
+    level: str                 # error | warning | notice
+    message: str
+    title: str = ""
+    file: str | None = None
+    line: int | None = None
+
+    def render(self) -> str:
+        """The `::level file=..,line=..,title=..::message` line."""
+        return command(self.level, self.message, file=self.file,
+                       line=self.line if self.file else None, title=self.title or None)
+
+
+def _level(conclusion: Conclusion) -> str:
+    if conclusion is Conclusion.FAILURE:
+        return "error"
+    return "warning" if conclusion is Conclusion.NEUTRAL else "notice"
+
+
+def repo_path(path: str | None, workspace: str) -> str | None:
+    """A report's file attribute as a repository-relative path, or None when it is not one."""
+    if not path:
+        return None
+    p = path.replace("\\", "/")
+    ws = workspace.replace("\\", "/").rstrip("/")
+    if ws and ws != "." and p.startswith(ws + "/"):
+        p = p[len(ws) + 1:]
+    pure = PurePosixPath(p)
+    if not pure.parts or pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
+        return None      # outside the checkout (or a Windows drive): GitHub could not place it
+    return str(pure)
+
+
+def _reason_annotation(reason: Reason) -> Annotation:
+    return Annotation(_level(reason.conclusion), reason.message[:MAX_MESSAGE],
+                      title=f"CI Truth: {reason.rule}"[:MAX_TITLE])
+
+
+def _test_annotation(test: FailedTest, level: str, workspace: str) -> Annotation:
+    message = test.message or test.kind
+    if test.details and len(message) < MAX_MESSAGE - 2:
+        message = f"{message}\n\n{test.details}"
+    return Annotation(level, message[:MAX_MESSAGE],
+                      title=f"{test.kind}: {test.id}"[:MAX_TITLE],
+                      file=repo_path(test.file, workspace), line=test.line)
+
+
+def plan_annotations(verdict: Verdict, state: MeasuredState, *, workspace: str = "",
+                     per_level: int = ANNOTATIONS_PER_LEVEL) -> list[Annotation]:
+    """Annotations to emit: verdict reasons, then failing tests, then one notice for the rest.
+
+    GitHub shows at most `per_level` errors and warnings per step and silently drops the rest,
+    so anything beyond that is counted in a final notice instead of being lost unseen.
+    """
+    failures_block = any(r.rule == Rule.FAILURES.value and r.conclusion is Conclusion.FAILURE
+                         for r in verdict.reasons)
+    test_level = "error" if failures_block else "warning"
+    wanted = [_reason_annotation(r) for r in verdict.reasons]
+    wanted += [_test_annotation(t, test_level, workspace) for t in state.failures]
+    shown: list[Annotation] = []
+    used = {"error": 0, "warning": 0, "notice": 0}
+    rest = state.failures_omitted
+    for ann in wanted:
+        cap = per_level - 1 if ann.level == "notice" else per_level   # keep a notice slot
+        if used[ann.level] < cap:
+            used[ann.level] += 1
+            shown.append(ann)
+        else:
+            rest += 1
+    if rest:
+        shown.append(Annotation(
+            "notice",
+            f"{rest:,} more annotation(s) not shown: GitHub shows {per_level} errors and "
+            f"{per_level} warnings per step. Every failing test is listed in the job summary "
+            f"and the `state` output file.",
+            title="CI Truth: more findings"))
+    return shown

@@ -1,0 +1,202 @@
+"""The Action's GitHub side with a workflow token: baseline, the CI Truth check run, plan sync.
+
+It reuses the App's REST client (origin guard, rate limits, write spacing) with a static
+`token` credential instead of installation tokens, and the App's check-run payloads, so the
+check run an Action posts reads exactly like the App's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+import aiohttp
+import gidgethub
+
+from bot.app.github import InstallationClient, OriginError, RateLimited, Transport
+from bot.app.metrics import Metrics
+from bot.app.settings import Settings
+from bot.core import checkrun
+from bot.core.checkrun import RunRef
+from bot.core.engine import Result
+from bot.core.render import render_markdown
+from bot.ghactions import ActionEnv, command
+
+ACTIONS_APP_SLUG = "github-actions"   # check runs made with GITHUB_TOKEN belong to this app
+ACTIONS_LOGIN = "github-actions[bot]"  # ...and issues it opens are authored by this login
+FAILURES = (gidgethub.GitHubException, aiohttp.ClientError, asyncio.TimeoutError, OriginError,
+            RateLimited, ValueError, KeyError, TypeError)
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def head_sha(env: ActionEnv, event: Mapping[str, Any]) -> str:
+    """The commit people look at: the PR head (not the merge commit), else GITHUB_SHA."""
+    for key in ("pull_request", "workflow_run", "check_suite"):
+        obj = event.get(key)
+        if isinstance(obj, Mapping):
+            head = obj.get("head")
+            sha = head.get("sha") if isinstance(head, Mapping) else obj.get("head_sha")
+            if isinstance(sha, str) and len(sha) == 40:
+                return sha
+    return env.sha
+
+
+def default_branch(event: Mapping[str, Any]) -> str | None:
+    """The repository's default branch, as the event payload tells it."""
+    repo = event.get("repository")
+    branch = repo.get("default_branch") if isinstance(repo, Mapping) else None
+    return branch if isinstance(branch, str) and branch else None
+
+
+def _int(value: str, default: int) -> int:
+    return int(value) if value.isdigit() else default
+
+
+class TokenSession:
+    """GitHub calls the Action makes with its `token` input; failures become warnings."""
+
+    def __init__(self, env: ActionEnv, event: Mapping[str, Any], session: aiohttp.ClientSession,
+                 *, out: TextIO, sleep: Sleep | None = None, write_spacing: float = 1.0
+                 ) -> None:
+        self.env = env
+        self.event = event
+        self.out = out
+        self.owner, _, self.repo = env.repository.partition("/")
+        settings = Settings(app_id=0, private_key="", webhook_secret=b"", api_url=env.api_url,
+                            write_spacing=write_spacing)
+        token = env.token
+
+        async def credentials() -> str:
+            return f"token {token}"
+
+        transport = Transport(session, settings=settings, metrics=Metrics(),
+                              credentials=credentials, unauthorized=lambda: None,
+                              installation_id=0, sleep=sleep or asyncio.sleep,
+                              clock=time.time)
+        self.gh = InstallationClient(transport, session, credentials)
+        self.sha = head_sha(env, event)
+        self.branch = default_branch(event)
+
+    def __repr__(self) -> str:
+        return f"TokenSession(repository={self.env.repository!r})"
+
+    def warn(self, what: str, exc: BaseException) -> None:
+        """A GitHub call that failed: say so in the log, never fail the step for it."""
+        detail = str(exc)[:300] or type(exc).__name__
+        print(command("warning", f"{what}: {detail}", title="CI Truth: GitHub"), file=self.out)
+
+    @property
+    def repo_vars(self) -> dict[str, str]:
+        return {"owner": self.owner, "repo": self.repo}
+
+    async def _default_branch(self) -> str:
+        if self.branch is None:
+            data = await self.gh.getitem("/repos/{owner}/{repo}", self.repo_vars)
+            self.branch = str(data["default_branch"])
+        return self.branch
+
+    async def _ours(self, ref: str) -> list[Mapping[str, Any]]:
+        """CI Truth check runs a workflow token made on `ref` (newest first, as GitHub lists)."""
+        data = await self.gh.getitem(
+            "/repos/{owner}/{repo}/commits/{ref}/check-runs", {**self.repo_vars, "ref": ref},
+            params={"check_name": checkrun.NAME, "filter": "latest", "per_page": 100})
+        runs = data.get("check_runs", []) if isinstance(data, Mapping) else []
+        return [c for c in runs if isinstance(c, Mapping)
+                and (c.get("app") or {}).get("slug") == ACTIONS_APP_SLUG]
+
+    async def fetch_baseline(self) -> Mapping[str, Any] | None:
+        """The default branch's latest successful CI Truth state, or None (with a warning)."""
+        try:
+            runs = await self._ours(await self._default_branch())
+            if not runs:
+                return None
+            return checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"]))
+        except FAILURES as exc:
+            self.warn("could not read the baseline from the default branch", exc)
+            return None
+
+    def payloads(self, result: Result) -> checkrun.CheckPayloads:
+        """The App's check-run bodies, minus what only an App can serve (the Recheck button)."""
+        run = RunRef(id=_int(self.env.run_id, 0), attempt=_int(self.env.run_attempt, 1),
+                     name=self.env.workflow or "workflow", url=self.env.run_url or "")
+        bodies = checkrun.completed_payloads(
+            result.state, result.verdict, [run], details_md=render_markdown(result),
+            head_sha=self.sha)
+        bodies.first.pop("actions", None)
+        if self.env.run_url:
+            bodies.first["details_url"] = self.env.run_url
+        return bodies
+
+    async def publish(self, result: Result) -> str | None:
+        """Create (or update, on a re-run) the one CI Truth check run on the head SHA."""
+        bodies = self.payloads(result)
+        try:
+            existing = await self._ours(self.sha)
+            if existing:
+                check_id = int(existing[0]["id"])
+                done = await self.gh.patch("/repos/{owner}/{repo}/check-runs/{id}",
+                                           {**self.repo_vars, "id": check_id}, data=bodies.first)
+            else:
+                done = await self.gh.post("/repos/{owner}/{repo}/check-runs", self.repo_vars,
+                                          data={**bodies.first, "head_sha": self.sha})
+                check_id = int(done["id"])
+            for more in bodies.more:
+                await self.gh.patch("/repos/{owner}/{repo}/check-runs/{id}",
+                                    {**self.repo_vars, "id": check_id}, data=more)
+        except FAILURES as exc:
+            self.warn("could not post the CI Truth check run (the job needs "
+                      "`permissions: checks: write`; fork pull requests get a read-only token)",
+                      exc)
+            return None
+        url = done.get("html_url") if isinstance(done, Mapping) else None
+        return url if isinstance(url, str) else None
+
+    async def sync_plan(self, plan: Any, doc: Mapping[str, Any]) -> None:
+        """Phase issues and dashboard from this run's state, with the App's plansync code.
+
+        Issues are authored by github-actions[bot] (the token's identity), so only issues
+        that identity created are ever edited.
+        """
+        from bot.app import plansync
+        from bot.core import plan as plans
+        now = datetime.now(UTC)
+        evidence = plans.Evidence(self.env.run_url or "", self.sha,
+                                  await self._run_started_at(now))
+        try:
+            files = await plansync.repo_files(self.gh, self.owner, self.repo, self.sha)
+            result = await plansync.sync_plan(
+                self.gh, self.owner, self.repo,
+                lambda claimed: plans.evaluate_plan(plan, doc, claimed=claimed,
+                                                    repo_files=files, evidence=evidence),
+                bot_login=ACTIONS_LOGIN, now=now)
+        except FAILURES as exc:
+            self.warn("could not sync the plan's issues (the job needs "
+                      "`permissions: issues: write, contents: read`)", exc)
+            return
+        print(f"CI Truth plan: {result.created} issue(s) created, {result.edited} edited, "
+              f"{result.commented} comment(s)", file=self.out)
+
+    async def _run_started_at(self, now: datetime) -> str:
+        """When this run (attempt) started, as GitHub records it: the evidence's time.
+
+        A re-run of the same attempt then renders the same issue bodies (nothing to write);
+        `now` only when the run cannot be read.
+        """
+        if self.env.run_id.isdigit():
+            try:
+                run = await self.gh.getitem("/repos/{owner}/{repo}/actions/runs/{id}",
+                                            {**self.repo_vars, "id": self.env.run_id})
+                started = run.get("run_started_at") if isinstance(run, Mapping) else None
+                if isinstance(started, str) and started:
+                    return started
+            except FAILURES as exc:
+                self.warn("could not read this workflow run's start time", exc)
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def on_default_branch(self) -> bool:
+        """A push (or manual/scheduled run) of the default branch itself."""
+        return (self.branch is not None and self.env.ref == f"refs/heads/{self.branch}"
+                and self.env.event_name in {"push", "workflow_dispatch", "schedule"})

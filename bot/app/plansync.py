@@ -1,0 +1,194 @@
+"""Apply plan reconcile() operations to GitHub issues through a ports.GitHub client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.app.ports import GitHub
+from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
+from bot.core.plan.issuebody import read_ticks
+from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile
+from bot.core.plan.render import DASHBOARD_MARKER
+
+MAX_PASSES = 3
+MAX_ISSUES = 2000
+MAX_FILES = 200_000
+_locks: dict[str, asyncio.Lock] = {}
+
+
+@dataclass
+class SyncResult:
+    """What one sync wrote (counts per operation kind) and the final evaluation."""
+
+    created: int = 0
+    edited: int = 0
+    commented: int = 0
+    evaluation: Evaluation | None = None
+
+
+def _snapshot(item: Mapping[str, Any]) -> IssueSnapshot:
+    user = item.get("user") or {}
+    closed_by = item.get("closed_by") or {}
+    return IssueSnapshot(
+        number=int(item["number"]), title=str(item.get("title") or ""),
+        body=str(item.get("body") or ""), state=str(item.get("state") or "open"),
+        labels=tuple(str(x.get("name", "")) for x in item.get("labels") or ()
+                     if isinstance(x, Mapping)),
+        author=str(user.get("login") or ""), state_reason=item.get("state_reason"),
+        closed_by=closed_by.get("login") if isinstance(closed_by, Mapping) else None)
+
+
+async def list_ours(gh: GitHub, owner: str, repo: str, bot_login: str) -> list[IssueSnapshot]:
+    """Issues created by the App (pull requests excluded), closed ones with `closed_by`."""
+    out: list[IssueSnapshot] = []
+    url = "/repos/{owner}/{repo}/issues"
+    params = {"state": "all", "creator": bot_login, "per_page": 100}
+    async for item in gh.getiter(url, {"owner": owner, "repo": repo}, params=params):
+        if "pull_request" in item or (item.get("user") or {}).get("login") != bot_login:
+            continue
+        if item.get("state") == "closed" and "closed_by" not in item:
+            item = await gh.getitem("/repos/{owner}/{repo}/issues/{number}",
+                                    {"owner": owner, "repo": repo, "number": item["number"]})
+        out.append(_snapshot(item))
+        if len(out) >= MAX_ISSUES:
+            break
+    return out
+
+
+def claimed_facts(issues: list[IssueSnapshot], bot_login: str) -> frozenset[str]:
+    """Facts ticked on our dashboard (only people with write/triage access can edit it)."""
+    for issue in sorted(issues, key=lambda i: i.number):
+        if issue.author == bot_login and issue.body.lstrip().startswith(DASHBOARD_MARKER):
+            return frozenset(f for f, on in read_ticks(issue.body).items() if on)
+    return frozenset()
+
+
+async def repo_files(gh: GitHub, owner: str, repo: str, sha: str) -> list[str] | None:
+    """Paths of the files at `sha` (the `files` variable), or None when GitHub truncated the
+    tree: an incomplete list would make present files look absent."""
+    tree = await gh.getitem("/repos/{owner}/{repo}/git/trees/{sha}",
+                            {"owner": owner, "repo": repo, "sha": sha},
+                            params={"recursive": "1"})
+    if not isinstance(tree, Mapping) or tree.get("truncated"):
+        return None
+    entries = tree.get("tree") or []
+    return [str(e["path"]) for e in entries[:MAX_FILES]
+            if isinstance(e, Mapping) and e.get("type") == "blob" and "path" in e]
+
+
+async def apply(gh: GitHub, owner: str, repo: str, op: Operation) -> None:
+    """One operation as one REST call."""
+    base = {"owner": owner, "repo": repo}
+    if op.kind == "create":
+        await gh.post("/repos/{owner}/{repo}/issues", base,
+                      data={"title": op.title, "body": op.body, "labels": list(op.labels or ())})
+    elif op.kind == "comment":
+        await gh.post("/repos/{owner}/{repo}/issues/{number}/comments",
+                      {**base, "number": op.number}, data={"body": op.comment})
+    elif op.kind == "edit":
+        data: dict[str, Any] = {}
+        if op.title is not None:
+            data["title"] = op.title
+        if op.body is not None:
+            data["body"] = op.body
+        if op.labels is not None:
+            data["labels"] = list(op.labels)
+        if op.state is not None:
+            data["state"] = op.state
+            if op.state_reason is not None:
+                data["state_reason"] = op.state_reason
+        await gh.patch("/repos/{owner}/{repo}/issues/{number}",
+                       {**base, "number": op.number}, data=data)
+    else:
+        raise ValueError(f"unknown operation {op.kind!r}")
+
+
+async def sync_plan(gh: GitHub, owner: str, repo: str,
+                    evaluate: Callable[[frozenset[str]], Evaluation], *, bot_login: str,
+                    now: datetime) -> SyncResult:
+    """Bring the plan's issues in line with the evidence: read, evaluate, reconcile, write.
+
+    `evaluate(claimed)` evaluates the plan with the facts people ticked on the dashboard.
+    Serialised per repository in this process, so duplicate deliveries find the issues the
+    first one created instead of creating them again.
+    """
+    lock = _locks.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
+    result = SyncResult()
+    async with lock:
+        for _ in range(MAX_PASSES):
+            issues = await list_ours(gh, owner, repo, bot_login)
+            ev = evaluate(claimed_facts(issues, bot_login))
+            result.evaluation = ev
+            ops = reconcile(ev, issues, bot_login=bot_login, now=now)
+            if not ops:
+                break
+            for op in ops:
+                await apply(gh, owner, repo, op)
+                if op.kind == "create":
+                    result.created += 1
+                elif op.kind == "edit":
+                    result.edited += 1
+                else:
+                    result.commented += 1
+    return result
+
+
+def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
+    """Run link, head SHA and time of a workflow_run payload (links only to github.com)."""
+    url = str(run.get("html_url") or "")
+    return Evidence(run_url=url if url.startswith("https://github.com/") else "",
+                    sha=str(run.get("head_sha") or ""),
+                    time=str(run.get("updated_at") or run.get("run_started_at") or ""))
+
+
+async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
+                        state: Mapping[str, Any], run: Mapping[str, Any], *, bot_login: str,
+                        now: datetime, waivers: tuple[Waiver, ...] = ()) -> SyncResult:
+    """After a default-branch run was judged: the plan on that evidence, issues in line.
+
+    `state` is the run's ci-truth/state@1 document; the run itself joins `workflows` (its
+    conclusion) and its commit's tree gives `files`.
+    """
+    doc = dict(state)
+    workflows = dict(doc.get("workflows") or {})
+    name = str(run.get("name") or "")
+    if name and name not in workflows:
+        workflows[name] = {"conclusion": run.get("conclusion"), "run_id": run.get("id"),
+                           "url": run.get("html_url")}
+    doc["workflows"] = workflows
+    sha = str(run.get("head_sha") or "")
+    files = await repo_files(gh, owner, repo, sha) if sha else None
+    evidence = evidence_from_run(run)
+
+    def evaluate(claimed: frozenset[str]) -> Evaluation:
+        return evaluate_plan(plan, doc, claimed=claimed, waivers=waivers, repo_files=files,
+                             evidence=evidence)
+
+    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now)
+
+
+def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int) -> bool:
+    """A run that speaks for the default branch: its branch, not a PR, not from a fork."""
+    head_repo = run.get("head_repository") or {}
+    same_repo = not isinstance(head_repo, Mapping) or head_repo.get("id") in (None, repo_id)
+    return (run.get("head_branch") == default_branch and same_repo
+            and not str(run.get("event") or "").startswith("pull_request"))
+
+
+async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, repo_id: int,
+                    run: Mapping[str, Any], plan: Plan | None, state: Mapping[str, Any],
+                    bot_login: str, now: datetime) -> SyncResult | None:
+    """The handler's hook after judging a run: sync the plan when the run is default-branch
+    evidence and the config has a plan; otherwise nothing (no request at all)."""
+    if plan is None or not on_default_branch(run, default_branch, repo_id):
+        return None
+    return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now)
+
+
+__all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
+           "evidence_from_run", "list_ours", "on_default_branch", "repo_files", "sync_from_run",
+           "sync_plan"]

@@ -1,0 +1,215 @@
+"""CEL criteria: compile once, list what they read, evaluate over the measured state safely."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+
+from bot.core.plan.model import MAX_EXPR
+
+ROOTS = ("tests", "signatures", "workflows", "coverage", "files")
+TEST_FIELDS = ("total", "passed", "failed", "errors", "skipped", "flaky",
+               "pass_rate", "skipped_ratio", "duration")
+FUNCTIONS = {"size", "int", "uint", "double", "string", "bool", "has"}
+METHODS = {"contains", "startsWith", "endsWith", "size"}
+MACROS = {"all", "exists", "exists_one", "map", "filter"}   # bounded: finite lists only
+FORBIDDEN_FUNCTIONS = {"matches"}       # user regexes are not bounded in time
+_ENV = celpy.Environment()
+
+
+class ExprError(ValueError):
+    """An expression that does not compile or reads something that does not exist."""
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compiled expression and the variable paths it reads (for display and checks)."""
+
+    program: Any
+    refs: tuple[str, ...]
+
+
+def _short(err: BaseException) -> str:
+    text = str(err.args[0]) if err.args else str(err)
+    return text.strip().splitlines()[0][:300] if text.strip() else type(err).__name__
+
+
+def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Compiled:
+    """Compile a criterion expression; raise ExprError with CEL's message when it is wrong."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExprError("expected a CEL expression, e.g. tests.total >= 1")
+    if len(text) > MAX_EXPR:
+        raise ExprError(f"expression longer than {MAX_EXPR} characters")
+    try:
+        ast = _ENV.compile(text)
+    except CELParseError as err:
+        raise ExprError("does not compile: " + " ".join(str(err).split())) from None
+    refs: dict[str, None] = {}
+    bound = set()
+    for node in ast.iter_subtrees():
+        if node.data in ("ident_arg", "member_dot_arg"):
+            names = [str(c) for c in node.children if not hasattr(c, "data")]
+            bad = FORBIDDEN_FUNCTIONS.intersection(names)
+            if bad:
+                raise ExprError(f"{sorted(bad)[0]}() is not allowed: regular expressions "
+                                "have no time bound")
+            allowed = FUNCTIONS if node.data == "ident_arg" else METHODS | MACROS
+            for name in names:
+                if name not in allowed:
+                    raise ExprError(f"unknown function {name}(); use one of "
+                                    + ", ".join(sorted(allowed)))
+            if node.data == "member_dot_arg" and names and names[0] in MACROS:
+                nested = [n for n in node.iter_subtrees() if n is not node
+                         and n.data == "member_dot_arg"
+                         and any(str(c) in MACROS for c in n.children if not hasattr(c, "data"))]
+                if nested:
+                    raise ExprError("nested comprehensions are not allowed (their cost "
+                                    "multiplies with the list sizes)")
+                args = [c for c in node.children if getattr(c, "data", "") == "exprlist"]
+                var = _ident_of_expr(args[0].children[0]) if args and args[0].children else None
+                if var:
+                    bound.add(var)
+    for node in ast.iter_subtrees():
+        if node.data == "ident":
+            name = str(node.children[0])
+            if name not in ROOTS and name not in bound:
+                raise ExprError(f"unknown variable {name!r}; use one of {', '.join(ROOTS)}")
+        if node.data == "member_dot":
+            inner, attr = node.children[0], str(node.children[1])
+            root = _ident_of(inner)
+            if root == "tests" and attr not in TEST_FIELDS:
+                raise ExprError(f"unknown field tests.{attr}; use one of "
+                                + ", ".join(TEST_FIELDS))
+            if root == "signatures" and signatures is not None and attr not in signatures:
+                known = ", ".join(sorted(signatures)) or "none configured"
+                raise ExprError(f"unknown signature {attr!r} (signatures: {known})")
+            if root == "coverage" and attr != "line_rate":
+                raise ExprError(f"unknown field coverage.{attr}; use coverage.line_rate")
+            if root in ("tests", "signatures", "coverage"):
+                refs.setdefault(f"{root}.{attr}")
+        if node.data == "member_index" and _ident_of(node.children[0]) == "workflows":
+            key = _literal_of(node.children[1])
+            if key is not None:
+                refs.setdefault(f'workflows["{key}"]')
+    for node in ast.iter_subtrees():
+        if node.data == "ident" and str(node.children[0]) == "files":
+            refs.setdefault("files")
+    return Compiled(_ENV.program(ast), tuple(refs))
+
+
+def _ident_of(node: Any) -> str | None:
+    """The identifier a `member` subtree is, when it is a bare identifier."""
+    while hasattr(node, "data") and node.data in ("member", "primary") and len(node.children) == 1:
+        node = node.children[0]
+    if hasattr(node, "data") and node.data == "ident":
+        return str(node.children[0])
+    return None
+
+
+def _ident_of_expr(node: Any) -> str | None:
+    """The identifier an `expr` subtree is, when it is a bare identifier (macro variables)."""
+    while hasattr(node, "data") and node.data != "ident" and len(node.children) == 1:
+        node = node.children[0]
+    if hasattr(node, "data") and node.data == "ident":
+        return str(node.children[0])
+    return None
+
+
+def _literal_of(node: Any) -> str | None:
+    while hasattr(node, "data") and node.data != "literal" and len(node.children) == 1:
+        node = node.children[0]
+    if hasattr(node, "data") and node.data == "literal":
+        text = str(node.children[0])
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+            return text[1:-1]
+    return None
+
+
+def activation(state: Mapping[str, Any], *, signature_names: Collection[str] = (),
+               repo_files: Sequence[str] | None = None) -> dict[str, Any]:
+    """The CEL variables for a ``ci-truth/state@1`` document (see docs/plan.md)."""
+    tests_in = state.get("tests") if isinstance(state.get("tests"), Mapping) else {}
+    assert isinstance(tests_in, Mapping)
+    tests: dict[str, int | float] = {}
+    for k in TEST_FIELDS:
+        v = tests_in.get(k, 0)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and v == v and v >= 0
+        tests[k] = (float(v) if k in ("pass_rate", "skipped_ratio", "duration") else int(v)) \
+            if ok else 0
+    sigs_in = state.get("signatures") if isinstance(state.get("signatures"), Mapping) else {}
+    assert isinstance(sigs_in, Mapping)
+    sigs = {name: 0 for name in signature_names}
+    sigs.update({str(k): v for k, v in sigs_in.items()
+                 if isinstance(v, int) and not isinstance(v, bool) and v >= 0})
+    wf_in = state.get("workflows") if isinstance(state.get("workflows"), Mapping) else {}
+    assert isinstance(wf_in, Mapping)
+    workflows = {str(k): {"conclusion": str(v.get("conclusion") or "")}
+                 for k, v in wf_in.items() if isinstance(v, Mapping)}
+    out: dict[str, Any] = {"tests": tests, "signatures": sigs, "workflows": workflows}
+    cov = state.get("coverage")
+    if isinstance(cov, Mapping) and isinstance(cov.get("line_rate"), int | float):
+        out["coverage"] = {"line_rate": float(cov["line_rate"])}
+    if repo_files is not None:
+        out["files"] = list(repo_files)
+    return out
+
+
+def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any]) -> tuple[bool, str, str]:
+    """(met, measured value text, reason). Never raises; errors and non-booleans are unmet."""
+    value = describe(refs, act)
+    reads_tests = any(r.startswith(("tests.", "signatures.")) for r in refs)
+    if reads_tests and not act["tests"]["total"]:
+        return False, value, "no test evidence: the reports hold 0 tests"
+    try:
+        result = program.evaluate(json_to_cel(dict(act)))
+    except Exception as err:    # a criterion must never crash the evaluation
+        result = err if isinstance(err, CELEvalError) else CELEvalError(
+            f"{type(err).__name__}: {_short(err)}")
+    if isinstance(result, CELEvalError):
+        return False, value, _missing(refs, act) or "evaluation error: " + _short(result)
+    if not isinstance(result, celtypes.BoolType):
+        return False, value, f"expression gave {type(result).__name__}, not true/false"
+    return bool(result), value, ""
+
+
+def _missing(refs: Sequence[str], act: Mapping[str, Any]) -> str:
+    """Why an expression could not be evaluated, when it read evidence that is absent."""
+    if "coverage.line_rate" in refs and "coverage" not in act:
+        return "no coverage report"
+    if "files" in refs and "files" not in act:
+        return "the default branch's file list is not available"
+    for ref in refs:
+        if ref.startswith("workflows["):
+            name = ref[len('workflows["'):-2]
+            if name not in act["workflows"]:
+                return f"no run of workflow {name!r} in the evidence"
+    return ""
+
+
+def describe(refs: Sequence[str], act: Mapping[str, Any]) -> str:
+    """Text of the measured values an expression reads, e.g. ``tests.total = 0``."""
+    parts = []
+    for ref in refs:
+        if ref == "files":
+            files = act.get("files")
+            parts.append("files: not available" if files is None else f"files: {len(files)} paths")
+        elif ref.startswith("workflows["):
+            name = ref[len('workflows["'):-2]
+            wf = act["workflows"].get(name)
+            parts.append(f"{ref}.conclusion = " + (repr(wf["conclusion"]) if wf else "no run"))
+        else:
+            root, attr = ref.split(".", 1)
+            container = act.get(root)
+            if container is None:
+                parts.append(f"{ref} = not measured")
+            else:
+                v = container.get(attr, 0)
+                parts.append(f"{ref} = {round(v, 4) if isinstance(v, float) else v}")
+    return ", ".join(parts)

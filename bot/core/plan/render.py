@@ -1,0 +1,193 @@
+"""Renderings of a plan evaluation: text (CLI), JSON (CLI contract), Markdown dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.core.plan.escape import code, link, md, mermaid
+from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult, Status
+
+SCHEMA = "ci-truth/plan@1"
+DASHBOARD_MARKER = "<!-- ci-truth:dashboard -->"
+MAX_BODY = 60_000
+ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
+
+
+def duration(minutes: int) -> str:
+    """390 → "6 h 30 min"; whole working days from two on → "18 d" (1 d = 8 h, as in costs)."""
+    if minutes >= 960 and minutes % 480 == 0:
+        return f"{minutes // 480} d"
+    h, m = divmod(minutes, 60)
+    return " ".join(p for p in (f"{h} h" if h else "", f"{m} min" if m or not h else "") if p)
+
+
+def criterion_json(c: CriterionResult) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "expr": c.expr, "met": c.met, "value": c.value,
+            "reason": c.reason,
+            "waived": {"by": c.waived.by, "reason": c.waived.reason} if c.waived else None}
+
+
+def to_json(ev: Evaluation) -> dict[str, Any]:
+    """The `ci-truth plan --format json` document."""
+    p = ev.path
+    return {
+        "schema": SCHEMA,
+        "goal": ev.plan.goal,
+        "phases": [{
+            "id": r.phase.id, "title": r.phase.title, "priority": r.phase.priority,
+            "needs": list(r.phase.needs), "status": r.status.value,
+            "progress": {"holding": r.progress[0], "total": r.progress[1]},
+            "criteria": [criterion_json(c) for c in r.criteria],
+        } for r in ev.phases],
+        "claimed": sorted(ev.claimed),
+        "critical_path": list(p.critical_path),
+        "remaining_cost": p.remaining_cost,
+        "remaining_duration": p.remaining_duration,
+        "parallel": [list(layer) for layer in p.parallel],
+        "branches": [list(b) for b in p.branches],
+        "waiting_on": list(p.waiting_on),
+        "optimal": p.optimal,
+        "evidence": {"run_url": ev.evidence.run_url, "sha": ev.evidence.sha,
+                     "time": ev.evidence.time},
+    }
+
+
+def to_text(ev: Evaluation) -> str:
+    """Plain text for terminals."""
+    lines = [f"Plan: {ev.plan.goal}", f"Evidence: {ev.evidence.describe()}", ""]
+    for r in ev.phases:
+        held, total = r.progress
+        lines.append(f"[{r.status.value:7}] {r.phase.id}: {r.phase.title} ({held}/{total})")
+        for c in r.criteria:
+            mark = "x" if c.met else ("w" if c.waived else " ")
+            extra = f" — waived by {c.waived.by}: {c.waived.reason}" if c.waived else ""
+            why = f" ({c.reason})" if c.reason else ""
+            lines.append(f"    [{mark}] {c.id}: {c.name} — {c.value or 'no value'}{why}{extra}")
+    lines.append("")
+    lines.extend(_path_lines(ev, markdown=False))
+    return "\n".join(lines) + "\n"
+
+
+def _path_lines(ev: Evaluation, *, markdown: bool) -> list[str]:
+    p, by_id = ev.path, {a.id: a for a in ev.plan.actions}
+    if not ev.plan.actions:
+        return ["No actions declared: phases move on evidence only."]
+    out = []
+    if p.critical_path:
+        head = (f"Critical path: {len(p.critical_path)} actions, {duration(p.remaining_cost)} "
+                f"of work, {duration(p.remaining_duration)} with parallel branches")
+        out.append(("### " if markdown else "") + head + ("" if p.optimal else
+                   " (search bound reached: a valid path, maybe not the cheapest)"))
+        if markdown:
+            out.append("")
+        for i, aid in enumerate(p.critical_path, 1):
+            a = by_id[aid]
+            label = f"{code(aid)} {md(a.name)}" if markdown else f"{aid} {a.name}".rstrip()
+            out.append(f"{i}. {label} ({duration(a.cost)})")
+        if len(p.branches) > 1:
+            out.append("")
+            out.append("Parallel branches:" if not markdown else "**Parallel branches:**")
+            for b in p.branches:
+                ids = " → ".join(code(x) if markdown else x for x in b)
+                out.append(f"- {ids} ({duration(sum(by_id[x].cost for x in b))})")
+    elif not p.waiting_on:
+        out.append("Goal reached on evidence: no action left.")
+    if p.waiting_on:
+        ids = ", ".join(code(x) if markdown else x for x in p.waiting_on)
+        out.append("")
+        out.append(f"Waiting on evidence or a person's claim (no action produces them from "
+                   f"here): {ids}")
+    return out
+
+
+def _mermaid(ev: Evaluation) -> list[str]:
+    pid = {r.phase.id: f"p{i}" for i, r in enumerate(ev.phases)}
+    aid = {a.id: f"a{i}" for i, a in enumerate(ev.plan.actions)}
+    owner = {c.id: r.phase.id for r in ev.phases for c in r.criteria}
+    on_path = set(ev.path.critical_path)
+    lines = ["```mermaid", "flowchart TD",
+             "  classDef done fill:#1a7f37,color:#fff,stroke:#1a7f37",
+             "  classDef ready fill:#9a6700,color:#fff,stroke:#9a6700",
+             "  classDef blocked fill:#cf222e,color:#fff,stroke:#cf222e",
+             "  classDef path fill:#0969da,color:#fff,stroke:#0969da",
+             "  classDef idle fill:#f6f8fa,color:#57606a,stroke:#d0d7de"]
+    for r in ev.phases:
+        held, total = r.progress
+        label = mermaid(f"{r.phase.title} ({held}/{total})")
+        lines.append(f'  {pid[r.phase.id]}["{label}"]:::{r.status.value}')
+    for r in ev.phases:
+        lines.extend(f"  {pid[n]} --> {pid[r.phase.id]}" for n in r.phase.needs)
+    for a in ev.plan.actions:
+        done = all(f in ev.facts for f in a.effects)
+        cls = "done" if done else "path" if a.id in on_path else "idle"
+        lines.append(f'  {aid[a.id]}(["{mermaid(a.name or a.id)} · {duration(a.cost)}"]):::{cls}')
+        targets = sorted({owner[f] for f in a.effects if f in owner}, key=list(pid).index)
+        lines.extend(f"  {aid[a.id]} -.-> {pid[t]}" for t in targets)
+    producers: dict[str, list[str]] = {}
+    for a in ev.plan.actions:
+        for f in a.effects:
+            producers.setdefault(f, []).append(a.id)
+    edges = {(p, a.id) for a in ev.plan.actions for f in a.requires
+             for p in producers.get(f, ()) if p != a.id}
+    lines.extend(f"  {aid[p]} --> {aid[q]}" for p, q in sorted(
+        edges, key=lambda e: (list(aid).index(e[0]), list(aid).index(e[1]))))
+    lines.append("```")
+    return lines
+
+
+def _evidence_line(ev: Evaluation) -> str:
+    e = ev.evidence
+    parts = []
+    if e.run_url:
+        parts.append(link("workflow run", e.run_url))
+    if e.sha:
+        parts.append(f"commit {code(e.sha[:12])}")
+    if e.time:
+        parts.append(md(e.time))
+    return "Computed from " + (", ".join(parts) if parts else "a local evaluation") + "."
+
+
+def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None) -> str:
+    """The dashboard issue body: goal, phases, critical path, Mermaid flowchart, evidence."""
+    issues = issues or {}
+    lines = [DASHBOARD_MARKER, f"## Plan: {md(ev.plan.goal)}", "", _evidence_line(ev), "",
+             "| Phase | Priority | Status | Progress |", "| --- | --- | --- | --- |"]
+    for r in ev.phases:
+        lines.append(_phase_row(r, issues.get(r.phase.id)))
+    lines += ["", *_path_lines(ev, markdown=True), ""]
+    if ev.plan.actions:
+        lines += _claims(ev)
+    flow = _mermaid(ev)
+    body = "\n".join(lines)
+    if len(body) + sum(len(x) + 1 for x in flow) + 50 < MAX_BODY:
+        body += "\n### Flowchart\n\n" + "\n".join(flow) + "\n"
+    else:
+        body += "\n_Flowchart omitted: the plan is too large for one issue body._\n"
+    if len(body) > MAX_BODY:
+        body = body[: MAX_BODY - 200] + "\n\n_… truncated: see `ci-truth plan` for the rest._\n"
+    return body
+
+
+def _phase_row(r: PhaseResult, number: int | None) -> str:
+    held, total = r.progress
+    title = md(r.phase.title, limit=200)
+    link = f"#{number} {title}" if number else title
+    return (f"| {link} | {md(r.phase.priority) or '—'} | {ICON[r.status]} {r.status.value} | "
+            f"{held}/{total} |")
+
+
+def _claims(ev: Evaluation) -> list[str]:
+    facts = ev.plan.claimable
+    if not facts:
+        return []
+    out = ["### Claimed facts", "",
+           "Ticked by a person with write access; shown as claimed, never as verified.", ""]
+    for f in facts:
+        box = "x" if f in ev.claimed else " "
+        out.append(f"- [{box}] {code(f)} (claimed){fact_marker(f)}")
+    return [*out, ""]
+
+
+def fact_marker(fact: str) -> str:
+    return f" <!-- ci-truth:fact id={fact} -->"

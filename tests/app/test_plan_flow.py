@@ -1,0 +1,158 @@
+"""The master plan through the App: workflow_run deliveries → check run + plan issues.
+
+Real reports: tests/data/plan (pytest runs failing with asyncio's "This event loop is already
+running", then fixed). The fake GitHub records every request; the App's own client is used.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from tests.app.helpers_logic import Env, env_fixture  # noqa: F401  (the `env` fixture)
+from tests.fakegithub.seed import load_payload, seed_workflow_run
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "plan"
+PLAN = """\
+signatures:
+  event_loop: "This event loop is already running"
+plan:
+  goal: Event-loop fix shipped
+  phases:
+    - id: foundation
+      title: "Phase 1: Foundation"
+      priority: P0
+      criteria:
+        - id: no_event_loop_errors
+          name: No event-loop RuntimeError
+          expr: signatures.event_loop == 0
+        - id: pass_rate_95
+          name: Pass rate at least 95%
+          expr: tests.pass_rate >= 0.95
+    - id: ci
+      title: "Phase 2: CI green"
+      priority: P1
+      needs: [foundation]
+      criteria:
+        - id: ci_green
+          name: CI workflow succeeds
+          expr: workflows["CI"].conclusion == "success"
+"""
+BOT = "ci-truth[bot]"
+
+
+def payload(n: int, **run: Any) -> dict[str, Any]:
+    body = copy.deepcopy(load_payload("workflow_run.completed"))
+    body["workflow_run"].update(id=90_000 + n, head_sha=f"{n:040x}", name="CI", **run)
+    return body
+
+
+def deliver_seed(env: Env, n: int, scenario: str, **run: Any) -> Any:
+    # pytest exits 1 on the broken suite: the CI run fails; the fixed one succeeds
+    conclusion = "success" if scenario == "fixed" else "failure"
+    seeded = seed_workflow_run(env.fake.world, payload(n, **run), conclusion=conclusion,
+                               reports={"junit.xml": DATA / scenario / "junit.xml"})
+    return seeded
+
+
+def issues(repo: Any) -> dict[str, dict[str, Any]]:
+    return {i["title"]: i for i in repo.issues.values() if i["user"] == BOT}
+
+
+def last_comment(repo: Any, number: int) -> str:
+    return [c["body"] for c in repo.comments.values() if c["issue_number"] == number][-1]
+
+
+async def test_plan_issues_follow_default_branch_evidence(env: Env) -> None:
+    first = deliver_seed(env, 1, "broken")
+    repo = first.repo
+    repo.commit({".github/ci-truth.yml": PLAN}, branch=repo.default_branch)
+    for _ in range(3):                                   # duplicate deliveries
+        await env.deliver(first.payload, delivery_id="d-1")
+    [cr] = env.check_runs(repo)
+    assert cr["conclusion"] == "failure"
+    mine = issues(repo)
+    assert sorted(mine) == ["Phase 1: Foundation", "Phase 2: CI green",
+                            "Plan: Event-loop fix shipped"]
+    found = mine["Phase 1: Foundation"]
+    assert found["state"] == "open"
+    assert set(found["labels"]) == {"ci-truth plan", "status: ready", "priority: P0"}
+    assert "measured `signatures.event_loop = 8`" in found["body"]
+    assert f"actions/runs/{first.run['id']}" in found["body"]
+    assert "status: blocked" in mine["Phase 2: CI green"]["labels"]
+    dash = mine["Plan: Event-loop fix shipped"]
+    assert f"#{found['number']} Phase 1: Foundation" in dash["body"]
+
+    # a person closes phase 1 by hand: the next evidence reopens it
+    repo.issues[found["number"]].update(state="closed", state_reason="completed")
+    second = deliver_seed(env, 2, "broken")
+    await env.deliver(second.payload, delivery_id="d-2")
+    assert repo.issues[found["number"]]["state"] == "open"
+    assert "evidence does not support it" in last_comment(repo, found["number"])
+
+    # the fix lands on the default branch: both phases hold on evidence and close
+    fixed = deliver_seed(env, 3, "fixed")
+    await env.deliver(fixed.payload, delivery_id="d-3")
+    mine = issues(repo)
+    assert mine["Phase 1: Foundation"]["state"] == "closed"
+    assert mine["Phase 1: Foundation"]["state_reason"] == "completed"
+    assert "status: done" in mine["Phase 1: Foundation"]["labels"]
+    said = last_comment(repo, found["number"])
+    assert "closing as completed" in said and "`signatures.event_loop = 0`" in said
+    assert f"actions/runs/{fixed.run['id']}" in said
+    assert mine["Phase 2: CI green"]["state"] == "closed"
+
+    # a pull request run is not default-branch evidence: the plan does not move
+    pr = deliver_seed(env, 4, "broken", event="pull_request", head_branch="feature")
+    repo.add_pull(head_ref="feature", head_sha=pr.run["head_sha"])
+    start = len(env.fake.requests)
+    await env.deliver(pr.payload, delivery_id="d-4")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
+    plan_numbers = {i["number"] for i in issues(repo).values()}
+    touched = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH")
+               and "/issues" in c]
+    assert touched                                       # the PR got its comment...
+    assert not [c for c in touched                       # ...and no plan issue was written
+                if any(c.endswith(f"/issues/{n}") or f"/issues/{n}/" in c
+                       for n in plan_numbers) or c.endswith("/issues")]
+
+    # the suite regresses on the default branch: reopened, naming criterion, value and run
+    again = deliver_seed(env, 5, "broken")
+    await env.deliver(again.payload, delivery_id="d-5")
+    issue = issues(repo)["Phase 1: Foundation"]
+    assert issue["state"] == "open" and "status: ready" in issue["labels"]
+    said = last_comment(repo, found["number"])
+    assert said.startswith("Reopened: a later default-branch run broke")
+    assert "`signatures.event_loop = 8`" in said and f"actions/runs/{again.run['id']}" in said
+    assert len(issues(repo)) == 3                        # never a duplicate
+
+
+async def test_no_plan_section_means_no_issue_requests(env: Env) -> None:
+    seeded = deliver_seed(env, 1, "broken")
+    seeded.repo.commit({".github/ci-truth.yml": "signatures: {}\n"},
+                       branch=seeded.repo.default_branch)
+    start = len(env.fake.requests)
+    await env.deliver(seeded.payload)
+    assert not [c for c in env.api_calls(start) if "/issues" in c]
+    assert seeded.repo.issues == {}
+
+
+COVERAGE_PLAN = PLAN.replace('''        - id: pass_rate_95''', '''        - id: coverage_79
+          name: Line coverage at least 79%
+          expr: coverage.line_rate >= 0.79
+        - id: pass_rate_95''')
+
+
+async def test_coverage_in_the_artifact_feeds_the_plan(env: Env) -> None:
+    body = payload(7)
+    seeded = seed_workflow_run(env.fake.world, body, conclusion="success", reports={
+        "junit.xml": DATA / "fixed" / "junit.xml", "coverage.xml": DATA / "fixed" / "coverage.xml"})
+    seeded.repo.commit({".github/ci-truth.yml": COVERAGE_PLAN},
+                       branch=seeded.repo.default_branch)
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    assert cr["conclusion"] == "success"                 # coverage.xml is not a bad report
+    found = issues(seeded.repo)["Phase 1: Foundation"]
+    assert found["state"] == "closed"
+    assert "`coverage.line_rate = 0.9333`" in last_comment(seeded.repo, found["number"])

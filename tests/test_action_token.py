@@ -1,0 +1,204 @@
+"""`ci-truth action` with a token, against the fake GitHub: check run, baseline, failures.
+
+The token is a workflow GITHUB_TOKEN as the fake hands it out (`actions_token`): its check
+runs belong to the GitHub Actions app, as on GitHub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.action import run_action_async
+from bot.core.checkrun import NAME, parse_state_block
+from tests.fakegithub.server import FakeGitHub
+from tests.fakegithub.state import ACTIONS_APP_ID, FakeRepo
+from tests.test_action import HEALTHY, SMALLER, ZERO, Runner
+from tests.test_ghactions import parse_command, parse_output_file
+
+REPO = "octo-org/octo-repo"
+
+
+async def no_sleep(seconds: float) -> None:
+    """Write spacing without the wait (the fake does not rate-limit these few writes)."""
+
+
+def event_file(runner: Runner, name: str, repo: FakeRepo, **head: Any) -> str:
+    """A corpus payload adapted to the seeded repository (and PR head, for pull_request)."""
+    payload = json.loads((runner.corpus / "webhooks" / f"{name}.json").read_text())
+    payload = copy.deepcopy(payload)
+    payload["repository"].update(full_name=REPO, name=repo.name, default_branch="main")
+    if "pull_request" in payload:
+        payload["pull_request"]["head"].update(head)
+    path = runner.workspace.parent / f"{name}.event.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return str(path)
+
+
+def token_runner(runner: Runner, fake: FakeGitHub, repo: FakeRepo, sha: str) -> Runner:
+    runner.env.update(GITHUB_API_URL=fake.api_url, GITHUB_REPOSITORY=REPO, GITHUB_SHA=sha,
+                      GITHUB_REF="refs/heads/main", GITHUB_EVENT_NAME="push",
+                      GITHUB_EVENT_PATH=event_file(runner, "push", repo))
+    return runner.inputs(token=fake.actions_token(REPO))
+
+
+async def run(runner: Runner) -> tuple[int, str]:
+    out = io.StringIO()
+    runner.output.unlink(missing_ok=True)
+    code = await run_action_async(runner.env, out=out, sleep=no_sleep)
+    return code, out.getvalue()
+
+
+def ours(repo: FakeRepo, sha: str) -> list[dict[str, Any]]:
+    return [c for c in repo.check_runs.values() if c["head_sha"] == sha and c["name"] == NAME]
+
+
+@pytest.fixture
+def runner(tmp_path: Path, corpus: Path) -> Runner:
+    return Runner(tmp_path, corpus)
+
+
+@pytest.fixture
+def seeded(fake_github: FakeGitHub) -> tuple[FakeRepo, str]:
+    repo = fake_github.world.add_repo(REPO)
+    return repo, repo.commit({"README.md": "hello"})
+
+
+async def test_one_check_run_posted_and_updated_on_rerun(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, sha = seeded
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    code, log = await run(runner)
+    assert code == 0
+    [check] = ours(repo, sha)
+    assert check["status"] == "completed" and check["conclusion"] == "success"
+    assert check["app_id"] == ACTIONS_APP_ID
+    assert check["details_url"] == "https://github.com/octo-org/octo-repo/actions/runs/1234"
+    state = parse_state_block(check["output"]["text"])
+    assert state is not None and state["tests"]["total"] == 22
+    assert "actions" not in check or not check["actions"]      # no button only an App serves
+    assert [c for c in parse_commands(log) if c[0] == "warning"] == []
+    # The job is re-run: the same check run is updated, not duplicated.
+    code, _ = await run(runner)
+    assert code == 0 and len(ours(repo, sha)) == 1
+    assert len(fake_github.calls("POST", r"/check-runs$")) == 1
+    assert len(fake_github.calls("PATCH", r"/check-runs/\d+$")) == 1
+
+
+async def test_failure_verdict_is_posted_as_a_failing_check(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, sha = seeded
+    runner.add(ZERO, "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    code, _ = await run(runner)
+    assert code == 1
+    [check] = ours(repo, sha)
+    assert check["conclusion"] == "failure" and "0 tests" in check["output"]["title"]
+
+
+async def test_pull_request_is_judged_against_the_default_branch_baseline(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, main_sha = seeded
+    runner.add(HEALTHY, "main.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="main.xml")
+    assert (await run(runner))[0] == 0
+    # A pull request whose run lost 8 of the 22 tests: the check goes on the PR head.
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.add(SMALLER, "pr.xml")
+    runner.inputs(reports="pr.xml")
+    runner.env.update(GITHUB_EVENT_NAME="pull_request", GITHUB_REF="refs/pull/1/merge",
+                      GITHUB_SHA="f" * 40,     # the merge commit: not where people look
+                      GITHUB_EVENT_PATH=event_file(runner, "pull_request.opened", repo,
+                                                   sha=pr_sha, ref="feature"))
+    code, _ = await run(runner)
+    assert code == 1
+    [check] = ours(repo, pr_sha)
+    assert check["conclusion"] == "failure"
+    reasons = json.loads(parse_output_file(runner.output.read_text())["reasons"])
+    assert "test-drop" in [r["rule"] for r in reasons]
+    assert ours(repo, "f" * 40) == []
+    # The baseline was read from main's check run (no baseline input was given).
+    assert fake_github.calls("GET", r"/commits/main/check-runs$")
+
+
+async def test_github_failures_are_warnings_and_the_verdict_still_decides(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, sha = seeded
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    fake_github.inject("POST", r"/check-runs$", 403)
+    code, log = await run(runner)
+    assert code == 0 and ours(repo, sha) == []
+    warnings = [data for name, _, data in parse_commands(log) if name == "warning"]
+    assert len(warnings) == 1 and "could not post the CI Truth check run" in warnings[0]
+    assert "checks: write" in warnings[0]
+    assert parse_output_file(runner.output.read_text())["conclusion"] == "success"
+
+
+def parse_commands(log: str) -> list[tuple[str, dict[str, str], str]]:
+    return [parse_command(line) for line in log.splitlines()
+            if line.startswith(("::error", "::warning", "::notice"))]
+
+
+async def test_default_branch_push_syncs_the_plan_issues(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """The GOAP example plan, judged on the real broken suite: phase issues + dashboard."""
+    repo, sha = seeded
+    started = repo.add_run(run_id=1234, head_sha=sha, status="in_progress",
+                           conclusion=None)["run_started_at"]
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    shutil.copyfile(root / "tests/data/plan/broken/junit.xml", runner.workspace / "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    code, log = await run(runner)
+    assert code == 1                                 # 8 event-loop failures
+    issues = [i for i in repo.issues.values() if i["user"] == "github-actions[bot]"]
+    titles = {i["title"] for i in issues}
+    assert "Test infrastructure: no event-loop conflict, 95%+ passing" in titles
+    assert any(t.startswith("Plan: ") for t in titles)
+    assert len(issues) == len(titles) >= 2
+    infra = next(i for i in issues if i["title"].startswith("Test infrastructure"))
+    assert "measured `signatures.event_loop = 8`" in infra["body"]
+    assert "actions/runs/1234" in next(i for i in issues if i["title"].startswith("Plan: "))["body"]
+    assert started in infra["body"]                  # evidence time = the run's own start
+    assert len(ours(repo, sha)) == 1
+    assert "CI Truth plan:" in log
+    # The same run again (a re-run): nothing new is written to the issues.
+    def issue_writes() -> int:
+        return len(fake_github.calls("POST", r"/issues")) + len(
+            fake_github.calls("PATCH", r"/issues"))
+
+    writes = issue_writes()
+    await asyncio.sleep(1.1)    # a later second: a wall-clock evidence time would differ
+    await run(runner)
+    assert issue_writes() == writes
+    assert len([i for i in repo.issues.values() if i["user"] == "github-actions[bot]"]) == \
+        len(issues)
+
+
+async def test_plan_is_not_synced_from_a_pull_request(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, _ = seeded
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    shutil.copyfile(root / "tests/data/plan/broken/junit.xml", runner.workspace / "junit.xml")
+    pr_sha = repo.commit({"x": "y"}, branch="feature")
+    token_runner(runner, fake_github, repo, pr_sha).inputs(reports="junit.xml")
+    runner.env.update(GITHUB_EVENT_NAME="pull_request", GITHUB_REF="refs/pull/1/merge",
+                      GITHUB_EVENT_PATH=event_file(runner, "pull_request.opened", repo,
+                                                   sha=pr_sha, ref="feature"))
+    await run(runner)
+    assert repo.issues == {} and fake_github.calls("POST", r"/issues") == []
+    assert len(ours(repo, pr_sha)) == 1

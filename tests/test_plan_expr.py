@@ -1,0 +1,95 @@
+"""CEL criteria over measured states: values shown, missing evidence never met, never a crash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.core.plan.expr import ExprError, activation, compile_expr, evaluate
+
+DATA = Path(__file__).parent / "data" / "plan"
+BROKEN = json.loads((DATA / "broken" / "state.json").read_text())
+FIXED = json.loads((DATA / "fixed" / "state.json").read_text())
+
+
+def run(text: str, state: dict, **kw: object) -> tuple[bool, str, str]:  # type: ignore[type-arg]
+    c = compile_expr(text)
+    names = [r.split(".", 1)[1] for r in c.refs if r.startswith("signatures.")]
+    return evaluate(c.program, c.refs, activation(state, signature_names=names, **kw))  # type: ignore[arg-type]
+
+
+def test_event_loop_signature_on_real_pytest_output() -> None:
+    assert run("signatures.event_loop == 0", BROKEN) == (False, "signatures.event_loop = 8", "")
+    assert run("signatures.event_loop == 0", FIXED) == (True, "signatures.event_loop = 0", "")
+
+
+def test_pass_rate_and_totals_are_shown() -> None:
+    met, value, _ = run("tests.pass_rate >= 0.95 && tests.total >= 20", BROKEN)
+    assert not met and value == "tests.pass_rate = 0.6, tests.total = 21"
+    assert run("tests.pass_rate >= 0.95 && tests.total >= 20", FIXED)[0]
+
+
+def test_coverage_absent_is_unmet_with_a_reason() -> None:
+    assert run("coverage.line_rate >= 0.79", BROKEN) == (
+        False, "coverage.line_rate = not measured", "no coverage report")
+    assert run("coverage.line_rate >= 0.79", FIXED) == (True, "coverage.line_rate = 0.9333", "")
+
+
+def test_unmeasured_signature_reads_zero_when_unlisted() -> None:
+    assert run("signatures.never_seen == 0", BROKEN)[0]
+
+
+def test_workflows_and_files() -> None:
+    state = {**FIXED, "workflows": {"CI": {"conclusion": "success", "run_id": 3}}}
+    assert run('workflows["CI"].conclusion == "success"', state)[0]
+    met, value, reason = run('workflows["deploy"].conclusion == "success"', state)
+    assert not met and reason == "no run of workflow 'deploy' in the evidence"
+    assert value == 'workflows["deploy"].conclusion = no run'
+    assert run('"DEPLOYMENT.md" in files', state, repo_files=["DEPLOYMENT.md"]) == (
+        True, "files: 1 paths", "")
+    assert run('"DEPLOYMENT.md" in files', state) == (
+        False, "files: not available", "the default branch's file list is not available")
+
+
+def test_evaluation_errors_are_unmet_never_raised() -> None:
+    met, _, reason = run("tests.total / tests.errors > 1", FIXED)     # division by zero
+    assert not met and reason.startswith("evaluation error:") and "divide by zero" in reason
+    met, _, reason = run("tests.total + 1", FIXED)                     # not a boolean
+    assert not met and "not true/false" in reason
+
+
+def test_an_empty_state_is_never_met() -> None:
+    for text in ("tests.total >= 1", "tests.pass_rate >= 0.95", "coverage.line_rate > 0.5"):
+        assert run(text, {})[0] is False
+
+
+@pytest.mark.parametrize("text", [
+    "tests.total >=", "__import__('os')", "x == 1", "",
+    "files.all(a, files.all(b, a != b))",          # quadratic in the file list
+    'files.exists(f, f.matches("(a+)+$"))',        # unbounded regex
+])
+def test_bad_expressions(text: str) -> None:
+    with pytest.raises(ExprError):
+        compile_expr(text)
+
+
+def test_comprehension_over_files_is_allowed() -> None:
+    ok = run('files.exists(f, f.endsWith(".md"))', FIXED, repo_files=["a.py", "README.md"])
+    assert ok[0] is True
+
+
+def test_zero_tests_prove_nothing() -> None:
+    empty = {"tests": {"total": 0}, "signatures": {"event_loop": 0}}
+    for text in ("signatures.event_loop == 0", "tests.failed == 0", "tests.skipped_ratio < 0.5"):
+        met, _, reason = run(text, empty)
+        assert not met and reason == "no test evidence: the reports hold 0 tests", text
+
+
+def test_garbled_state_values_read_as_zero_not_crash() -> None:
+    garbled = {"tests": {"total": "lots", "passed": True, "pass_rate": float("nan")},
+               "signatures": {"event_loop": "none"}}
+    met, value, reason = run("tests.total >= 1 && tests.pass_rate > 0.5", garbled)
+    assert reason.startswith("no test evidence")
+    assert not met and value == "tests.total = 0, tests.pass_rate = 0"
