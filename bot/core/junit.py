@@ -231,8 +231,11 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     ctx.refuse_cap()
                 passed(pending[0], pending[7])  # type: ignore[misc]  # fast: not None
                 pending = tc
-            else:
-                emit(_case(pending, line_base[0]))
+            else:  # emit(_case(pending, line_base[0])), inlined
+                f, raw_line = pending, pending[9]
+                emit(TestCase(f[0], f[1], f[2], _OUTCOMES[f[3]], f[4], f[5], f[6], f[7], f[8],
+                              None if raw_line is None else _line(raw_line, line_base[0]),
+                              f[10]))
                 pending = tc
         elif suites and suites[-1].depth == depth:
             suite = suites.pop()
