@@ -30,7 +30,6 @@ _KNOWN = ("testsuites, testsuite, assemblies, assembly, test-results, test-run, 
 
 _CHILD = {"skipped": 1, "failure": 2, "error": 3, "system-err": 0,
           "flakyFailure": -1, "flakyError": -1}
-_RERUN_AFTER = frozenset({Outcome.FAILED, Outcome.ERROR})  # tools rerun failed tests only
 _PYTEST_SUITES = frozenset({"pytest", "pytest tests"})
 _SUITE = frozenset({"testsuite", "testsuites", "testrun"})
 
@@ -54,7 +53,9 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     lim = ctx.limits
     max_depth, max_name = lim.max_depth, lim.max_name
     max_message, max_details = lim.max_message, lim.max_details
-    emit = ctx.emit
+    emit, emit_pass, passed = ctx.emit, ctx.emit_pass, ctx.passed
+    fast, counts, cap = passed is not None, ctx.counts, lim.max_testcases
+    keep_err = ctx.system_err
     suites: list[Suite] = []
     top: list[Declared] = []
     root: list[Declared] = []
@@ -69,7 +70,9 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     buf_len = 0
     flaky = False
     collecting = False
-    pending: TestCase | None = None
+    # The testcase held back (a rerun may follow) as a plain tuple, see _Fields: a TestCase is
+    # built only when a sink needs one (a passed test goes to emit_pass as id and system-err).
+    pending: _Fields | None = None
     line_base = [0]  # 1 for pytest: 0-based line numbers, reruns written as repeated testcases
     raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
 
@@ -79,8 +82,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             buf.append(data)
             buf_len += len(data)
 
-    def recount(first: TestCase, then: TestCase, merged: TestCase) -> None:
-        """Two testcase elements became one test: the integrity tallies follow."""
+    def recount(first: int, then: int, merged: int) -> None:
+        """Two testcase elements (ranks) became one test: the integrity tallies follow."""
         target: list[list[int]] = [raw]
         if suites:
             s = suites[-1]
@@ -88,13 +91,20 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             target.append(tally)
         for counts in target:
             counts[0] -= 1
-            for attempt, sign in ((first, -1), (then, -1), (merged, 1)):
-                if attempt.outcome is Outcome.SKIPPED:
+            for rank_, sign in ((first, -1), (then, -1), (merged, 1)):
+                if rank_ == 1:
                     counts[2] += sign
-                elif attempt.outcome is not Outcome.PASSED:
+                elif rank_:
                     counts[1] += sign
         if suites:
             suites[-1].tests, suites[-1].failing, suites[-1].skipped = target[1]
+
+    def release(f: _Fields) -> None:
+        """Hand one finished test to the context: a passed one without building a TestCase."""
+        if fast and f[3] == 0 and not f[10]:
+            emit_pass(f[0], f[4], f[7])
+        else:
+            emit(_case(f, line_base[0]))
 
     def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal depth, case, case_depth, rank, msg, details, err, buf, buf_len, flaky
@@ -113,6 +123,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 if code is None:
                     return
                 if code == 0:
+                    if not keep_err:
+                        return
                     if err:
                         buf, buf_len = err, sum(map(len, err))
                     else:
@@ -183,10 +195,9 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     secs = parse_time(seconds)
                 if not 0.0 <= secs < MAX_SECONDS:
                     secs = parse_time(seconds)
-            tc = TestCase(tid, name, classname, _OUTCOMES[r], secs,
-                          message, text, cut("".join(err), max_details) if err else "",
-                          attrs.get("file"), None if line is None else _line(line, line_base[0]),
-                          flaky and r == 0)
+            tc = (tid, name, classname, r, secs, message, text,
+                  cut("".join(err), max_details) if err else "", attrs.get("file"), line,
+                  flaky and r == 0)
             if err:
                 err = []
             if details:
@@ -203,12 +214,28 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     s.skipped += 1
             if pending is None:
                 pending = tc
-            elif pending.id == tid and tid and (line_base[0] or pending.outcome in _RERUN_AFTER):
-                merged = merge_runs(pending, tc, last_wins=bool(line_base[0]))
-                recount(pending, tc, merged)
-                pending = merged
-            else:
-                emit(pending)
+            elif pending[0] == tid and tid and (line_base[0] or pending[3] > 1):
+                base = line_base[0]
+                first = _case(pending, base)
+                merged = merge_runs(first, _case(tc, base), last_wins=bool(base))
+                m = _OUTCOMES.index(merged.outcome)
+                recount(pending[3], r, m)
+                pending = (merged.id, merged.name, merged.classname, m, merged.time,
+                           merged.message, merged.details, merged.system_err, merged.file,
+                           pending[9] if merged is first else tc[9], merged.flaky)
+            elif fast and pending[3] == 0 and not pending[10]:  # release(pending), inlined
+                counts.tests += 1
+                counts.passed += 1
+                counts.duration += pending[4]
+                if counts.tests > cap:
+                    ctx.refuse_cap()
+                passed(pending[0], pending[7])  # type: ignore[misc]  # fast: not None
+                pending = tc
+            else:  # emit(_case(pending, line_base[0])), inlined
+                f, raw_line = pending, pending[9]
+                emit(TestCase(f[0], f[1], f[2], _OUTCOMES[f[3]], f[4], f[5], f[6], f[7], f[8],
+                              None if raw_line is None else _line(raw_line, line_base[0]),
+                              f[10]))
                 pending = tc
         elif suites and suites[-1].depth == depth:
             suite = suites.pop()
@@ -225,7 +252,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         nonlocal pending
         if pending is not None:
             last, pending = pending, None
-            emit(last)
+            release(last)
         if not complete:
             return
         if root:
@@ -235,6 +262,17 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             ctx.report.declared = sum_declared(top)
 
     return _Handlers(start, end, finish)
+
+
+# A testcase before a TestCase is built: id, name, classname, rank (0 passed, 1 skipped,
+# 2 failed, 3 error), seconds, message, details, system-err, file, raw line attribute, flaky.
+_Fields = tuple[str, str, str, int, float, str, str, str, "str | None", "str | None", bool]
+
+
+def _case(f: _Fields, line_base: int) -> TestCase:
+    line = f[9]
+    return TestCase(f[0], f[1], f[2], _OUTCOMES[f[3]], f[4], f[5], f[6], f[7], f[8],
+                    None if line is None else _line(line, line_base), f[10])
 
 
 def _line(text: str, base: int) -> int | None:
@@ -249,14 +287,22 @@ _DIALECTS: dict[str, tuple[str, Callable[[Context, Any], Dialect]]] = {
 
 
 def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase], None],
-                 limits: Limits = DEFAULT_LIMITS) -> FileReport:
+                 limits: Limits = DEFAULT_LIMITS,
+                 passed: Callable[[str, str], None] | None = None,
+                 system_err: bool = True) -> FileReport:
     """Read one report; never raises on bad input (FileReport.error says why it is unreadable).
+
+    `passed(id, system_err)`, when given, receives each test that simply passed (not flaky)
+    instead of `sink` receiving a TestCase: building one costs more than the rest of the
+    per-test work, and a measurer only needs the id and the captured stderr of a pass.
+    `system_err=False` leaves TestCase.system_err empty in JUnit reports (no text is
+    captured for it): for callers that match no signatures against it.
 
     The dialect is chosen by the root element: testsuites/testsuite → junit, assemblies →
     xunit2, test-results → nunit2, test-run → nunit3, TestRun → trx.
     """
     report = FileReport(path=path)
-    ctx = Context(report, sink, limits)
+    ctx = Context(report, sink, limits, passed, system_err)
     parser = new_parser()
     chosen: list[Dialect] = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
@@ -45,11 +46,25 @@ class Measurer:
 
         return sink
 
+    def passed(self, test_id: str, system_err: str = "") -> None:
+        """Record one test that plainly passed (parse_report's fast path: no TestCase)."""
+        if self._signatures and system_err:
+            state = self._state
+            for name, pattern in self._signatures.items():
+                if pattern.search(system_err):
+                    state.signatures[name] += 1
+        ids = self._ids
+        if test_id not in ids and self._state.test_ids_complete:
+            if len(ids) < self._max_test_ids:
+                ids.add(test_id)
+            else:
+                self._state.test_ids_complete = False
+
     def add_case(self, case: TestCase, report: str) -> None:
         """Record one testcase read from `report`."""
         state = self._state
-        outcome = str(getattr(case.outcome, "value", case.outcome))
-        kind = _KIND.get(outcome)
+        outcome = case.outcome
+        kind = _KIND.get(outcome.value if isinstance(outcome, Enum) else str(outcome))
         if kind is not None:
             if len(state.failures) < self._max_failures:
                 state.failures.append(FailedTest(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from bot.core.limits import Limits
 from bot.core.model import Declared, FileReport
@@ -26,13 +26,16 @@ class Dialect(Protocol):
 class Context:
     """One file being read: counts into the FileReport, hands TestCases to the sink, caps."""
 
-    __slots__ = ("_cap", "counts", "limits", "report", "sink")
+    __slots__ = ("_cap", "counts", "limits", "passed", "report", "sink", "system_err")
 
     def __init__(self, report: FileReport, sink: Callable[[TestCase], None],
-                 limits: Limits) -> None:
+                 limits: Limits, passed: Callable[[str, str], None] | None = None,
+                 system_err: bool = True) -> None:
         self.report = report
         self.counts = report.counts
         self.sink = sink
+        self.passed = passed
+        self.system_err = system_err  # False: nobody reads TestCase.system_err, skip it
         self.limits = limits
         self._cap = limits.max_testcases
 
@@ -53,9 +56,23 @@ class Context:
             c.errors += 1
         c.duration += tc.time
         if c.tests > self._cap:
-            raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
-                          f"(limits.max_testcases)")
+            self.refuse_cap()
         self.sink(tc)
+
+    def emit_pass(self, test_id: str, seconds: float, system_err: str) -> None:
+        """Count one plainly passed test and hand its id and stderr to `passed` (no TestCase)."""
+        c = self.counts
+        c.tests += 1
+        c.passed += 1
+        c.duration += seconds
+        if c.tests > self._cap:
+            self.refuse_cap()
+        self.passed(test_id, system_err)  # type: ignore[misc]  # only called when set
+
+    def refuse_cap(self) -> NoReturn:
+        """Stop reading: the report holds more testcases than limits.max_testcases."""
+        raise Refused(f"refused: the report holds more than {self._cap:,} testcases "
+                      f"(limits.max_testcases)")
 
     def mismatch(self, text: str) -> None:
         """Record one integrity problem (capped, with a count of the rest)."""
