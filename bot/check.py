@@ -37,7 +37,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
 
-def _read(path: str, cap: int, what: str) -> str:
+def read_text(path: str, cap: int, what: str) -> str:
+    """A small UTF-8 text file (config, state), refused with a usage error past `cap` bytes."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(cap + 1)
@@ -58,12 +59,12 @@ def load_config(path: str | None) -> Config:
         if not DEFAULT_CONFIG_PATH.is_file():
             return DEFAULT_CONFIG
         path = str(DEFAULT_CONFIG_PATH)
-    return parse_config(_read(path, MAX_CONFIG_BYTES, "config"), source=path)
+    return parse_config(read_text(path, MAX_CONFIG_BYTES, "config"), source=path)
 
 
 def load_baseline(path: str) -> Baseline:
     """Read an earlier JSON output for the test-drop rule."""
-    text = _read(path, MAX_BASELINE_BYTES, "baseline")
+    text = read_text(path, MAX_BASELINE_BYTES, "baseline")
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.check import UsageError, read_text
 from bot.core.coverage import CoverageCollector, parse_coverage
 from bot.core.errors import ConfigError
 from bot.core.plan import Waiver, evaluate_plan
@@ -16,10 +17,6 @@ from bot.core.plan.loader import plan_from_text
 from bot.core.plan.render import dashboard, to_json, to_text
 
 MAX_STATE = 256 * 1024 * 1024
-
-
-class UsageError(Exception):
-    """Bad input on the command line (exit 2)."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -46,7 +43,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Exit 0 after printing the evaluation, 2 on configuration or usage errors."""
     try:
-        text = _read_text(args.config, "config")
+        text = read_text(args.config, MAX_STATE, "config")
         plan, _signatures = plan_from_text(text, source=args.config)
         if plan is None:
             raise ConfigError("no `plan:` section", source=args.config)
@@ -73,27 +70,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_text(path: str, what: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_STATE + 1)
-    except OSError as err:
-        raise UsageError(f"cannot read {what} {path}: {err.strerror}") from None
-    if len(data) > MAX_STATE:
-        raise UsageError(f"{what} {path} is larger than {MAX_STATE} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{what} {path} is not UTF-8 text") from None
-
-
 def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
     if args.state and args.paths:
         raise UsageError("give report PATHs or --state, not both")
     doc: dict[str, Any]
     if args.state:
         try:
-            raw = json.loads(_read_text(args.state, "state"))
+            raw = json.loads(read_text(args.state, MAX_STATE, "state"))
         except json.JSONDecodeError as err:
             raise UsageError(f"{args.state} is not JSON: {err.msg} at line {err.lineno}") from None
         if not isinstance(raw, dict) or raw.get("schema") != "ci-truth/state@1":
