@@ -14,7 +14,6 @@ from bot.core import checkrun, prcomment
 from bot.core.model import Conclusion, MeasuredState, Verdict
 
 log = logging.getLogger(__name__)
-WRITERS = {"admin", "maintain", "write"}
 
 
 async def find_check(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
@@ -93,20 +92,6 @@ async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:
     return [dict(p) for p in pulls or [] if isinstance(p, Mapping) and p.get("state") == "open"
             and (p.get("head") or {}).get("sha") == sha
             and ((p.get("base") or {}).get("repo") or {}).get("id") == repo.id]
-
-
-async def sender_can_write(gh: GitHub, repo: Repo, login: str) -> bool:
-    """Authorised through the collaborator-permission API (never author_association)."""
-    try:
-        perm = await gh.getitem("/repos/{owner}/{repo}/collaborators/{username}/permission",
-                                dict(repo.vars, username=login))
-    except HTTPException as exc:
-        if exc.status_code in (403, 404):
-            return False
-        raise
-    if not isinstance(perm, Mapping):
-        return False
-    return perm.get("permission") in WRITERS or perm.get("role_name") in WRITERS
 
 
 async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredState,
