@@ -26,21 +26,6 @@ def _summary_line(t: Counts, files: int) -> str:
             f"{files} report{'s' if files != 1 else ''}")
 
 
-def render_title(result: Result, *, limit: int = 255) -> str:
-    """A one-line check-run title: the outcome in counts, then the first reason's rule."""
-    t, verdict = result.state.totals, result.verdict
-    if not result.state.files:
-        head = "no test report"
-    elif t.failed or t.errors:
-        head = f"{t.failed + t.errors} of {t.tests} tests did not pass"
-    else:
-        head = f"{t.passed} passed, {t.skipped} skipped of {t.tests} tests"
-    rules = list(dict.fromkeys(r.rule for r in verdict.reasons))
-    tail = f" ({', '.join(rules[:3])}{', ...' if len(rules) > 3 else ''})" if rules else ""
-    title = " ".join(md.strip_unsafe(f"{verdict.conclusion.value}: {head}{tail}").split())
-    return md.truncate(title, limit, note="…")
-
-
 def render_text(result: Result) -> str:
     """A short terminal rendering (control characters stripped from untrusted text)."""
     state, verdict = result.state, result.verdict

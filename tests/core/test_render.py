@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from bot.core.config import DEFAULT_CONFIG
 from bot.core.engine import Result
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
-from bot.core.render import render_markdown, render_text, render_title
+from bot.core.render import render_markdown, render_text
 from bot.core.verdict import judge
 
 HOSTILE_ID = "tests/test_x.py::test_[@octocat <img src=x> ``` #12 \u202e\x1b[31m]"
@@ -105,14 +105,6 @@ def test_text_is_short_and_has_no_control_characters() -> None:
     assert "failing tests (10 of 30 shown):" in out
     assert "\x1b" not in out and "\u202e" not in out
     assert len(out.splitlines()) < 20
-
-
-def test_title_is_one_short_line() -> None:
-    assert render_title(result(2)) == "failure: 2 of 7 tests did not pass (failures)"
-    empty = MeasuredState()
-    assert render_title(Result(empty, judge(empty, DEFAULT_CONFIG))) == \
-        "failure: no test report (no-evidence)"
-    assert len(render_title(result(2), limit=20)) == 20
 
 
 def test_when_space_runs_short_failures_lose_details_before_they_vanish() -> None:
