@@ -19,7 +19,7 @@ from bot.core.commands import (
     Status,
     Unknown,
     Waive,
-    Waiver,
+    WaiverRecord,
     allowed,
     drop_block,
     find_accepted_drop,
@@ -283,7 +283,8 @@ def test_accepted_drop_ignores_garbage_blocks() -> None:
 
 
 def test_waivers_only_from_our_comments() -> None:
-    w = Waiver("foundation", "pass_rate_95", "alice", 7, "infra outage", "2026-01-01T00:00:00Z")
+    w = WaiverRecord("foundation", "pass_rate_95", "alice", 7, "infra outage",
+                     "2026-01-01T00:00:00Z")
     ours = {"body": waiver_block(w), "user": {"login": "ci-truth[bot]", "type": "Bot"}}
     via = {"body": waiver_block(w), "user": {"login": "x", "type": "User"},
            "performed_via_github_app": {"id": 42}}

@@ -20,7 +20,7 @@ from bot.core.commands.grammar import (
 from bot.core.commands.ratelimit import Decision, RateLimiter
 from bot.core.commands.records import (
     AcceptedDrop,
-    Waiver,
+    WaiverRecord,
     drop_block,
     find_accepted_drop,
     is_ours,
@@ -31,7 +31,7 @@ from bot.core.commands.records import (
 __all__ = [
     "NAMES", "REQUIRED", "AcceptDrop", "AcceptedDrop", "Command", "Decision", "Explain",
     "Help", "Invalid", "Plan", "RateLimiter", "Recheck", "Status", "Unknown", "Waive",
-    "Waiver", "allowed", "drop_block", "find_accepted_drop", "is_ours", "level",
+    "WaiverRecord", "allowed", "drop_block", "find_accepted_drop", "is_ours", "level",
     "name_of", "needs_lookup", "parse_commands", "parse_line", "waiver_block",
     "waivers_from_comments",
 ]

@@ -36,7 +36,7 @@ class AcceptedDrop:
 
 
 @dataclass(frozen=True)
-class Waiver:
+class WaiverRecord:
     """A maintainer accepted a phase criterion as met without evidence (not evidence)."""
 
     phase: str
@@ -89,7 +89,7 @@ def find_accepted_drop(text: str, head_sha: str) -> AcceptedDrop | None:
     return found
 
 
-def waiver_block(rec: Waiver) -> str:
+def waiver_block(rec: WaiverRecord) -> str:
     """Markdown for the waiver reply in a phase issue: visible, and readable back."""
     return (f"{_encode(WAIVER_MARK, asdict(rec))}\n"
             f"**Waiver**: criterion {code(rec.criterion)} of phase {code(rec.phase)} is "
@@ -109,11 +109,11 @@ def is_ours(item: Mapping[str, Any], *, app_id: int, slug: str) -> bool:
 
 
 def waivers_from_comments(comments: Iterable[Mapping[str, Any]], *, app_id: int,
-                          slug: str) -> list[Waiver]:
+                          slug: str) -> list[WaiverRecord]:
     """Waivers recorded in a phase issue's comments; only ci-truth's own comments count."""
     names = {"phase": str, "criterion": str, "user": str, "user_id": int, "reason": str,
              "at": str}
-    out: dict[tuple[str, str], Waiver] = {}
+    out: dict[tuple[str, str], WaiverRecord] = {}
     for c in comments:
         body = c.get("body")
         if not isinstance(body, str) or not is_ours(c, app_id=app_id, slug=slug):
@@ -121,5 +121,5 @@ def waivers_from_comments(comments: Iterable[Mapping[str, Any]], *, app_id: int,
         for doc in _decode(body, WAIVER_MARK):
             got = _fields(doc, names)
             if got is not None:
-                out[(got["phase"], got["criterion"])] = Waiver(**got)
+                out[(got["phase"], got["criterion"])] = WaiverRecord(**got)
     return list(out.values())
