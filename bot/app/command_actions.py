@@ -158,4 +158,4 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
 def waiver_record(job: Job, phase: str, cmd: Waive) -> str:
     """The visible, machine-readable waiver record that goes into our reply."""
     return waiver_block(WaiverRecord(phase=phase, criterion=cmd.criterion, user=job.user,
-                               user_id=job.user_id, reason=cmd.reason, at=job.now()))
+                                     user_id=job.user_id, reason=cmd.reason, at=job.now()))
