@@ -150,8 +150,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 if declared != Declared():
                     root.append(declared)
                 return
-            if not suites:
-                top.append(declared)
+            if not suites:  # one running sum, not a list: a report may hold 100k top suites
+                top[:] = [sum_declared([*top, declared]) or declared]
             suites.append(Suite(cut(attrs.get("name", ""), max_name), declared, depth))
 
     def end(name: str) -> None:
