@@ -4,7 +4,7 @@ Each case runs in a fresh subprocess that reports its own VmHWM (peak resident s
 (issue 2): the 1 GB case at most 10 MB above the 1 MB case. The default caps refuse a 1 GB
 report (max_file_bytes 512 MiB; a pytest-style 1 GB report also exceeds max_testcases 5 M), so
 the children raise those two caps only; `check` otherwise runs as shipped (Measurer, judge,
-text rendering to /dev/null). The `check` path keeps up to Limits.max_test_ids (100,000) test
+text rendering to /dev/null). The `check` path keeps up to Limits.max_test_ids (50,000) test
 ids for the test-drop rule, so a third case re-runs the 1 GB check with that cap at 5,000 (what
 the 1 MB report holds) to show how much of the difference those ids are.
 

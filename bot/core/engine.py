@@ -35,7 +35,7 @@ def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
     """
     limits = limits or Limits()
     measurer = Measurer(config.signatures, max_failures=limits.max_failures_kept,
-                        max_test_ids=limits.max_test_ids)
+                        max_details=limits.max_details_kept, max_test_ids=limits.max_test_ids)
     seen = 0
     paths: set[str] = set()
     for source in sources:

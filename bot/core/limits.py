@@ -22,7 +22,8 @@ class Limits:
     max_message: int = 2048
     max_details: int = 8192
     max_failures_kept: int = 2000
-    max_test_ids: int = 100_000
+    max_details_kept: int = 200          # failures that keep their details (annotations: 200)
+    max_test_ids: int = 50_000       # ~7 MB of ids: docs/performance.md, "Memory"
     max_depth: int = 64                  # XML element nesting
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from enum import Enum
+from itertools import groupby
 from typing import TYPE_CHECKING
 
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
@@ -19,8 +21,9 @@ class Measurer:
     """Accumulates what every report yielded; memory is bounded by the Limits caps.
 
     Per testcase it keeps: failing tests (first `max_failures_kept`, the count stays
-    exact in `failures_omitted`), signature counts and test ids (first `max_test_ids`
-    distinct ids; beyond that `test_ids_complete` becomes False). Totals are the sum
+    exact in `failures_omitted`; the first `max_details_kept` of them with details),
+    signature counts and test ids (first `max_test_ids` distinct ids; beyond that
+    `test_ids_complete` becomes False). Totals are the sum
     of the FileReport counts the parser produced, unreadable files included (whatever
     was read before the problem), so totals and the per-file table always agree.
 
@@ -30,13 +33,14 @@ class Measurer:
     """
 
     def __init__(self, signatures: Mapping[str, re.Pattern[str]] | None = None, *,
-                 max_failures: int = 2000, max_test_ids: int = 100_000) -> None:
-        """Caps normally come from Limits.max_failures_kept and Limits.max_test_ids."""
+                 max_failures: int = 2000, max_details: int = 200,
+                 max_test_ids: int = 50_000) -> None:
+        """Caps normally come from the Limits of the same names (`max_*_kept`, `max_test_ids`)."""
         self._max_failures = max_failures
-        self._max_test_ids = max_test_ids
+        self._max_details = max_details
         self._signatures = dict(signatures or {})
         self._state = MeasuredState(signatures={name: 0 for name in self._signatures})
-        self._ids: set[str] = set()
+        self._ids = _IdList(max_test_ids)
 
     def sink_for(self, report: str) -> Callable[[TestCase], None]:
         """A sink for the testcases of one report file (named `report` in failures)."""
@@ -53,12 +57,8 @@ class Measurer:
             for name, pattern in self._signatures.items():
                 if pattern.search(system_err):
                     state.signatures[name] += 1
-        ids = self._ids
-        if test_id not in ids and self._state.test_ids_complete:
-            if len(ids) < self._max_test_ids:
-                ids.add(test_id)
-            else:
-                self._state.test_ids_complete = False
+        if self._state.test_ids_complete and not self._ids.add(test_id):
+            self._state.test_ids_complete = False
 
     def add_case(self, case: TestCase, report: str) -> None:
         """Record one testcase read from `report`."""
@@ -69,7 +69,8 @@ class Measurer:
             if len(state.failures) < self._max_failures:
                 state.failures.append(FailedTest(
                     id=case.id, kind=kind, message=case.message, report=report,
-                    file=case.file, line=case.line, details=case.details))
+                    file=case.file, line=case.line,
+                    details=case.details if len(state.failures) < self._max_details else ""))
             else:
                 state.failures_omitted += 1
         if self._signatures:
@@ -78,11 +79,8 @@ class Measurer:
             for name, pattern in self._signatures.items():
                 if any(text and pattern.search(text) for text in texts):
                     state.signatures[name] += 1
-        if state.test_ids_complete and case.id not in self._ids:
-            if len(self._ids) < self._max_test_ids:
-                self._ids.add(case.id)
-            else:
-                state.test_ids_complete = False
+        if state.test_ids_complete and not self._ids.add(case.id):
+            state.test_ids_complete = False
 
     def add_file(self, report: FileReport) -> None:
         """Record a parsed (or refused) report file; its counts join the totals."""
@@ -95,5 +93,60 @@ class Measurer:
 
     def state(self) -> MeasuredState:
         """The measured state so far (test ids sorted)."""
-        self._state.test_ids = sorted(self._ids)
+        self._state.test_ids = self._ids.sorted()
         return self._state
+
+
+class _IdList:
+    """Distinct test ids up to a cap, mostly in a sorted list (~40 bytes less per id than a set).
+
+    New ids go to a small pending set; every `cap // 8` of them are merged into the sorted
+    list, dropping ids it already held. When the list is nearly full, an id is first looked
+    up in it by bisection, so the count is exact at the cap. Every merge follows at least
+    `cap // 8` additions or fills the list, so the work per id stays constant. This keeps
+    `ci-truth check` on a 1 GB report within 10 MB of a 1 MB one (docs/performance.md).
+    """
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._chunk = max(1, cap // 8)
+        self._sorted: list[str] = []
+        self._pending: set[str] = set()
+        self._exact = False        # pending ids are known to be absent from _sorted
+
+    def add(self, test_id: str) -> bool:
+        """Keep `test_id`; False when it is new but `cap` distinct ids are already kept."""
+        pending = self._pending
+        if test_id in pending:
+            return True
+        if self._exact and self._holds(test_id):
+            return True
+        if len(self._sorted) + len(pending) >= self._cap:
+            if self._exact:
+                return False
+            self._merge()
+            return self.add(test_id)
+        pending.add(test_id)
+        if len(pending) >= self._chunk and not self._exact:
+            self._merge()
+        return True
+
+    def sorted(self) -> list[str]:
+        """The distinct ids kept, sorted."""
+        self._merge()
+        return list(self._sorted)
+
+    def _holds(self, test_id: str) -> bool:
+        ids = self._sorted
+        i = bisect_left(ids, test_id)
+        return i < len(ids) and ids[i] == test_id
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        merged = self._sorted
+        merged.extend(self._pending)
+        self._pending.clear()
+        merged.sort()
+        self._sorted = [key for key, _ in groupby(merged)]
+        self._exact = self._cap - len(self._sorted) < self._chunk

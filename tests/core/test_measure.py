@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.core.measure import Measurer
 from bot.core.model import Counts, FileReport
 from bot.core.testcase import Outcome, TestCase
@@ -70,6 +73,38 @@ def test_test_ids_are_distinct_sorted_and_capped() -> None:
     sink(case("d", Outcome.PASSED))
     state = m.state()
     assert not state.test_ids_complete and len(state.test_ids) == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(min_value=1, max_value=40),
+       names=st.lists(st.sampled_from([f"t{i}" for i in range(60)]), max_size=300))
+def test_test_ids_match_a_plain_set_model(cap: int, names: list[str]) -> None:
+    """The list-and-merge id store agrees with a set: first `cap` distinct ids, exactly."""
+    m = Measurer(max_test_ids=cap)
+    seen: set[str] = set()
+    complete = True
+    for name in names:
+        m.passed(f"pkg.mod::{name}")
+        test_id = f"pkg.mod::{name}"
+        if complete and test_id not in seen:
+            if len(seen) < cap:
+                seen.add(test_id)
+            else:
+                complete = False
+    state = m.state()
+    assert state.test_ids == sorted(seen)
+    assert state.test_ids_complete is complete
+
+
+def test_many_repeats_of_a_full_id_store_stay_complete() -> None:
+    m = Measurer(max_test_ids=1000)
+    for _ in range(50):
+        for i in range(1000):
+            m.passed(f"pkg.mod::t{i:04}")
+    state = m.state()
+    assert state.test_ids_complete and len(state.test_ids) == 1000
+    m.passed("pkg.mod::new")
+    assert not m.state().test_ids_complete
 
 
 def test_totals_are_the_sum_of_file_counts() -> None:
