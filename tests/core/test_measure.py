@@ -118,3 +118,15 @@ def test_totals_are_the_sum_of_file_counts() -> None:
             state.totals.skipped, state.totals.flaky) == (5, 3, 1, 1, 1)
     assert [f.path for f in state.unreadable] == ["c.zip"]
     assert state.unreadable[0].error == "zip member over the size cap"
+
+
+def test_only_the_first_failures_keep_their_details() -> None:
+    m = Measurer(max_failures=3, max_details=1)
+    sink = m.sink_for("r.xml")
+    for name in ("a", "b", "c", "d"):
+        sink(case(name, Outcome.FAILED, message=f"boom {name}", details=f"trace {name}"))
+    state = m.state()
+    assert [(f.id, f.message, f.details) for f in state.failures] == [
+        ("pkg.mod::a", "boom a", "trace a"), ("pkg.mod::b", "boom b", ""),
+        ("pkg.mod::c", "boom c", "")]
+    assert state.failures_omitted == 1
