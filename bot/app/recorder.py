@@ -8,6 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from bot.app import intake
 from bot.app.store import Record, Store
 
 P = ParamSpec("P")
@@ -32,17 +33,26 @@ class Database:
         self._thread.shutdown(wait=True)
 
 
+UNAUTHORIZED = "unauthorized"
+
+_Pending = tuple[Record, "str | None", "asyncio.Future[str]"]
+
+
 class Recorder:
     """Group commit: records queued within ``interval`` share one transaction (one fsync).
 
     ``await record(r)`` returns only after the transaction holding ``r`` committed, so the
-    webhook's 202 still follows a durable write.
+    webhook's 202 still follows a durable write. With ``signature=``, the body's HMAC is
+    checked on the database thread just before the batch is written (hashlib releases the
+    GIL, so the event loop keeps serving); a body that fails is never written and comes
+    back as ``"unauthorized"``.
     """
 
-    def __init__(self, db: Database, *, interval: float = 0.002) -> None:
+    def __init__(self, db: Database, *, interval: float = 0.002, secret: bytes = b"") -> None:
         self.db = db
         self.interval = interval
-        self._pending: list[tuple[Record, asyncio.Future[str]]] = []
+        self._secret = secret
+        self._pending: list[_Pending] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -66,12 +76,16 @@ class Recorder:
         await self._task
         self._task = None
 
-    async def record(self, record: Record) -> str:
-        """Durably record a delivery; returns new, duplicate or requeued."""
+    async def record(self, record: Record, *, signature: str | None = None) -> str:
+        """Durably record a delivery; returns new, duplicate, requeued or unauthorized.
+
+        ``signature`` (the X-Hub-Signature-256 header) is verified against the body first;
+        without it the record is trusted (the caller verified it).
+        """
         if self._task is None or self._closing:
             raise RuntimeError("recorder is not running")
         fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, fut))
+        self._pending.append((record, signature, fut))
         self._wake.set()
         return await fut
 
@@ -87,18 +101,29 @@ class Recorder:
             if self._closing and not self._pending:
                 return
 
-    async def _flush(self, batch: list[tuple[Record, asyncio.Future[str]]]) -> None:
+    async def _flush(self, batch: list[_Pending]) -> None:
         try:
-            results = await self.db.run(self.db.store.record_batch, [r for r, _ in batch])
+            results = await self.db.run(self._write, [(r, sig) for r, sig, _ in batch])
         except Exception as exc:  # every waiter learns the batch failed (→ 503)
-            for _, fut in batch:
+            for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         self.batches += 1
-        for (_, fut), result in zip(batch, results, strict=True):
+        for (_, _, fut), result in zip(batch, results, strict=True):
             if not fut.done():
                 fut.set_result(result)
+
+    def _write(self, batch: list[tuple[Record, str | None]]) -> list[str]:
+        """On the database thread: verify signatures, then record what verified."""
+        results = [UNAUTHORIZED] * len(batch)
+        keep = [i for i, (r, sig) in enumerate(batch)
+                if sig is None or intake.verify_signature(self._secret, r.body, sig)]
+        if keep:
+            stored = self.db.store.record_batch([batch[i][0] for i in keep])
+            for i, result in zip(keep, stored, strict=True):
+                results[i] = result
+        return results
 
 
 class KV:

@@ -201,6 +201,45 @@ async def test_queue_full_is_503(aiohttp_client: Callable[..., Awaitable[Client]
     release.set()
 
 
+async def test_forged_requests_get_401_whatever_else_is_wrong(
+        aiohttp_client: Callable[..., Awaitable[Client]], with_settings: Callable[..., Settings],
+        corpus: Path, run_payload: dict[str, Any]) -> None:
+    """Headers, framing, ping and a full queue are only answered once the signature holds."""
+    release = asyncio.Event()
+
+    async def slow(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        await release.wait()
+
+    client = await aiohttp_client(create_app(with_settings(max_queue=1), handler=slow))
+    forged = [signed(run_payload, secret="not-the-secret", delivery="f-1"),
+              signed(load_webhook(corpus, "ping.json"), event="ping", secret="wrong"),
+              signed(None, body=b"[]", secret="wrong", delivery="f-2")]
+    forged[0]["headers"]["Content-Type"] = "text/plain"
+    no_event = signed(run_payload, secret="wrong", delivery="f-3")
+    del no_event["headers"]["X-GitHub-Event"]
+    for kwargs in [*forged, no_event]:
+        resp = await client.post("/webhook", **kwargs)
+        assert (resp.status, await resp.read()) == (401, b"")
+    assert (await client.post("/webhook", **signed(run_payload, delivery="a"))).status == 202
+    full = await client.post("/webhook", **signed(run_payload, delivery="b", secret="wrong"))
+    assert full.status == 401  # a forger does not learn that the queue is full
+    assert (await client.post("/webhook", **signed(run_payload, delivery="b"))).status == 503
+    store = client.app[DB].store
+    assert [store.job(d) for d in ("f-1", "f-2", "f-3", "b")] == [None] * 4
+    release.set()
+
+
+async def test_one_batch_records_the_signed_and_refuses_the_forged(
+        client: Client, run_payload: dict[str, Any]) -> None:
+    """Verification happens per delivery inside the group commit."""
+    requests = [signed(run_payload, delivery=f"m-{i}",
+                       secret=SECRET if i % 2 == 0 else SECRET + "x") for i in range(8)]
+    answers = await asyncio.gather(*(client.post("/webhook", **kw) for kw in requests))
+    assert [r.status for r in answers] == [202, 401] * 4
+    store = client.app[DB].store
+    assert [store.job(f"m-{i}") is not None for i in range(8)] == [True, False] * 4
+
+
 async def test_healthz_and_metrics(client: Client, handler: Recording,
                                    run_payload: dict[str, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
