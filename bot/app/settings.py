@@ -47,7 +47,7 @@ class Settings:
     lease_seconds: float = 300.0
     job_timeout: float = 600.0
     db_sync: str = "FULL"                # FULL: a 202 survives power loss (see docs/app.md)
-    commit_interval: float = 0.002       # group-commit window for intake records
+    commit_interval: float = 0.0         # extra group-commit wait; batches form during a commit
     write_spacing: float = 1.0           # seconds between mutating requests per installation
     rate_limit_retries: int = 3
     rate_limit_max_wait: float = 900.0   # longer waits are handed back to the job queue
