@@ -164,10 +164,17 @@ def _run(mode: str, args: argparse.Namespace, env: dict[str, str], lua: Path,
     try:
         _wait_healthy(port, proc)
         before = _threads(proc.pid)
+        spy = None
+        if args.py_spy and mode == "app":  # sampling profiler: no cProfile distortion
+            spy = subprocess.Popen([args.py_spy, "record", "-p", str(proc.pid), "-r", "250",
+                                    "-d", str(args.duration), "-f", "raw", "-o", args.spy_out],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out = subprocess.run(["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s",
                               "--timeout", "10s", "--latency", "-s", str(lua),
                               f"http://127.0.0.1:{port}"],
                              capture_output=True, text=True, check=True).stdout
+        if spy is not None:
+            spy.wait(60)
         recorded = _queued(port) if mode == "app" else -1.0
         cpu = {k: v - before.get(k, 0.0) for k, v in _threads(proc.pid).items()}
     finally:
@@ -199,6 +206,10 @@ def main() -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
     parser.add_argument("--profile", metavar="FILE",
                         help="cProfile the App's event-loop thread into FILE; print CPU by thread")
+    parser.add_argument("--py-spy", metavar="PY_SPY",
+                        help="path of a py-spy binary: sample the App during its runs")
+    parser.add_argument("--spy-out", default="intake.spy.txt",
+                        help="where py-spy writes collapsed stacks (--py-spy)")
     args = parser.parse_args()
     if args.serve == "noop":
         _serve_noop(args.port)
