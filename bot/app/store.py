@@ -26,12 +26,14 @@ CREATE TABLE IF NOT EXISTS jobs(
   attempts INTEGER NOT NULL DEFAULT 0, next_run_at REAL NOT NULL, lease_until REAL,
   last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
+CREATE INDEX IF NOT EXISTS jobs_parked ON jobs(key) WHERE state='parked';
 CREATE TABLE IF NOT EXISTS kv(
   namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
   PRIMARY KEY(namespace, key));
 """
 
 QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
+PARKED = "parked"  # queued behind a running job of the same key; queued again when it ends
 LOST = "the delivery body is missing from the spool (storage lost or truncated)"
 
 
@@ -126,8 +128,8 @@ class Store:
             self._lock_file = None
 
     def _count_open(self) -> int:
-        row = self.db.execute("SELECT count(*) FROM jobs WHERE state IN (?, ?)",
-                              (QUEUED, RUNNING)).fetchone()
+        row = self.db.execute("SELECT count(*) FROM jobs WHERE state IN (?, ?, ?)",
+                              (QUEUED, RUNNING, PARKED)).fetchone()
         return int(row[0])
 
     # -- intake ------------------------------------------------------------------------------
@@ -190,6 +192,7 @@ class Store:
         now = self.clock()
         cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, next_run_at=?,"
                               " updated_at=? WHERE state=?", (QUEUED, now, now, RUNNING))
+        self.db.execute("UPDATE jobs SET state=? WHERE state=?", (QUEUED, PARKED))
         return cur.rowcount
 
     def claim(self, limit: int, busy_keys: Iterable[str], lease_seconds: float,
@@ -197,7 +200,9 @@ class Store:
         """Take up to ``limit`` due jobs whose keys are not busy, at most one per key.
 
         A job without a key is prepared first (``prepare`` parses it once, off the intake
-        path); a running job whose lease expired (its worker died) is due again.
+        path); a running job whose lease expired (its worker died) is due again. A queued job
+        whose key is busy is parked until that key's running job ends, so a deep queue behind
+        one busy key is not scanned again by every claim.
         """
         now = self.clock()
         busy = set(busy_keys)
@@ -230,7 +235,11 @@ class Store:
                     if prep.state is not None:
                         self._end(ident, prep.state, prep.reason, now)
                         continue
-                if key in busy or len(jobs) >= limit:
+                if key in busy:
+                    self.db.execute("UPDATE jobs SET state=? WHERE id=? AND state=?",
+                                    (PARKED, ident, QUEUED))
+                    continue
+                if len(jobs) >= limit:
                     continue
                 if payload is None:
                     payload = self._payload(seg, off, length)
@@ -282,15 +291,37 @@ class Store:
 
     def retry(self, job_id: int, at: float, error: str) -> None:
         """Queue the job again at ``at`` (epoch seconds), keeping the last error."""
-        self.db.execute("UPDATE jobs SET state=?, next_run_at=?, lease_until=NULL, last_error=?,"
-                        " updated_at=? WHERE id=?", (QUEUED, at, error, self.clock(), job_id))
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE jobs SET state=?, next_run_at=?, lease_until=NULL,"
+                            " last_error=?, updated_at=? WHERE id=?",
+                            (QUEUED, at, error, self.clock(), job_id))
+            self._unpark(job_id)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def _finish(self, job_id: int, state: str, error: str | None) -> None:
-        cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"
-                              " updated_at=? WHERE id=? AND state=?",
-                              (state, error, self.clock(), job_id, RUNNING))
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"
+                                  " updated_at=? WHERE id=? AND state=?",
+                                  (state, error, self.clock(), job_id, RUNNING))
+            self._unpark(job_id)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
         if cur.rowcount:
             self.queued = max(0, self.queued - 1)
+
+    def _unpark(self, job_id: int) -> None:
+        """The job no longer runs: the jobs parked behind its key are queued again."""
+        row = self.db.execute("SELECT key FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is not None and row[0] is not None:
+            self.db.execute("UPDATE jobs SET state=? WHERE key=? AND state=?",
+                            (QUEUED, row[0], PARKED))
 
     def job(self, delivery_id: str) -> dict[str, object] | None:
         """The job row of a delivery, as a dict (for tests and operators)."""

@@ -10,6 +10,7 @@ from bot.app.store import (
     DONE,
     FAILED,
     IGNORED,
+    PARKED,
     QUEUED,
     RUNNING,
     Prepared,
@@ -165,12 +166,44 @@ def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:
 
     jobs = store.claim(4, [], 60, prepare)
     assert [(j.delivery_id, j.data) for j in jobs] == [("x1", {"n": "x1"})]
-    assert store.counts() == {RUNNING: 1, QUEUED: 1, FAILED: 1, IGNORED: 1}
+    assert store.counts() == {RUNNING: 1, PARKED: 1, FAILED: 1, IGNORED: 1}  # x2 waits for x1
     assert store.claim(4, ["same"], 60, prepare) == []
     store.done(jobs[0].id)
     (again,) = store.claim(4, [], 60, prepare)
     assert again.delivery_id == "x2" and again.data is None  # keyed already: not re-parsed
     assert seen == ["x1", "x2", "bad", "skip"] and store.queued == 1
+
+
+def test_jobs_behind_a_busy_key_are_parked_until_it_ends(store: Store) -> None:
+    """A deep queue behind one running key is set aside, in order, and comes back."""
+    def prepare(event: str, delivery: str, body: bytes) -> Prepared:
+        return Prepared("hot" if delivery.startswith("h") else delivery, None)
+
+    store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}")
+                        for d in ("h1", "h2", "h3", "c1")])
+    first = store.claim(4, [], 60, prepare)
+    assert [j.delivery_id for j in first] == ["h1", "c1"]
+    assert store.counts() == {RUNNING: 2, PARKED: 2}
+    assert store.next_due() is None          # nothing parked is due
+    store.retry(first[0].id, store.clock() + 3600, "later")   # h1 leaves: h2, h3 come back
+    (second,) = store.claim(4, ["c1"], 60, prepare)
+    assert second.delivery_id == "h2"
+    assert store.counts() == {RUNNING: 2, PARKED: 1, QUEUED: 1}
+    store.done(second.id)
+    assert store.counts() == {RUNNING: 1, QUEUED: 2, DONE: 1} and store.queued == 3
+
+
+def test_parked_jobs_are_queued_again_after_a_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "db.sqlite")
+    store = Store(path)
+    store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}")
+                        for d in ("a", "b")])
+    assert len(store.claim(4, [], 60, lambda e, d, b: Prepared("k", None))) == 1
+    store.close()
+    again = Store(path)
+    assert again.recover() == 1
+    assert again.counts() == {QUEUED: 2} and again.queued == 2
+    again.close()
 
 
 def test_kv(store: Store) -> None:
