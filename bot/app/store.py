@@ -207,16 +207,21 @@ class Store:
         now = self.clock()
         busy = set(busy_keys)
         marks = ",".join("?" * len(busy))
-        sql = ("SELECT id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts"  # noqa: S608
-               " FROM jobs"
-               " WHERE ((state=? AND next_run_at<=?) OR (state=? AND lease_until<=?))"
-               f" AND (key IS NULL OR key NOT IN ({marks})) ORDER BY next_run_at, id LIMIT ?")
+        # Two single-state queries, each read in jobs_due order: an OR of the two made SQLite
+        # sort every due row on every claim (a temp B-tree over the whole backlog).
+        cols = "id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts, next_run_at"
+        free = f"(key IS NULL OR key NOT IN ({marks}))"
         rows = self.db.execute(  # only "?" placeholders are formatted in
-            sql, (QUEUED, now, RUNNING, now, *busy, limit * 4)).fetchall()
+            f"SELECT {cols} FROM jobs WHERE state=? AND next_run_at<=? AND {free}"  # noqa: S608
+            " ORDER BY next_run_at, id LIMIT ?", (QUEUED, now, *busy, limit * 4)).fetchall()
+        rows += self.db.execute(
+            f"SELECT {cols} FROM jobs WHERE state=? AND lease_until<=? AND {free}"  # noqa: S608
+            " ORDER BY next_run_at, id LIMIT ?", (RUNNING, now, *busy, limit * 4)).fetchall()
+        rows.sort(key=lambda row: (row[8], row[0]))
         jobs: list[Job] = []
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for ident, delivery, event, key, seg, off, length, attempts in rows:
+            for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
                 data, payload = None, None
                 if key is None:
                     payload = self._payload(seg, off, length)
