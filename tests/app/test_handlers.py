@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import scopes
 from bot.app.handlers import RunNotSettled
 from bot.core.checkrun import parse_state_block
 from tests.app.helpers_logic import (
@@ -201,7 +202,7 @@ async def test_sticky_comment_created_once_and_edited_on_change(env: Env) -> Non
     art = seeded.artifacts[0]
     art.data = zip_reports({"junit.xml": HEALTHY})
     from bot.app.handlers import recheck
-    gh = await env.clients(1)
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
     assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
     assert only_check(env, seeded.repo)["conclusion"] == "success"
     assert len(env.fake.calls("PATCH", r"/issues/comments/")) == 1
