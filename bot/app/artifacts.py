@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Sequence
 from urllib.parse import urljoin, urlsplit
 
@@ -14,6 +16,29 @@ from bot.app.settings import is_loopback
 
 CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+_SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
+
+
+def digest_problem(listed: object, data: bytes) -> str | None:
+    """Why downloaded bytes cannot be trusted against the artifact's listed ``digest``, or None.
+
+    GitHub lists ``"sha256:<hex>"`` for artifacts uploaded with upload-artifact v4 or newer
+    and null for older ones: absent means nothing to check (None). A digest in any other
+    form cannot be checked, so it is refused like a mismatch rather than skipped.
+    """
+    if listed is None or listed == "":
+        return None
+    found = _SHA256.fullmatch(listed) if isinstance(listed, str) else None
+    if found is None:
+        shown = repr(listed)[:80]
+        return (f"GitHub lists a digest for it that is not sha256:<64 hex digits> ({shown}), so "
+                "its bytes cannot be verified; the artifact was not used")
+    actual = hashlib.sha256(data).hexdigest()
+    if actual == found.group(1).lower():
+        return None
+    return (f"its downloaded bytes (sha256:{actual[:12]}…) do not match the digest GitHub lists "
+            f"for it (sha256:{found.group(1).lower()[:12]}…), so it was not used; re-run the "
+            "workflow to upload it again, and find out what altered it if this happens again")
 
 
 def check_location(location: str, *, allowed_hosts: Sequence[str],

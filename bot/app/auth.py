@@ -1,13 +1,14 @@
-"""App authentication: the App JWT (RS256) and the per-installation access-token cache."""
+"""App authentication: the App JWT (RS256) and the cache of down-scoped installation tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from cachetools import TLRUCache
@@ -65,13 +66,22 @@ def parse_expires_at(text: Any) -> float:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
-Mint = Callable[[int], Awaitable[Mapping[str, Any]]]
+class TokenKey(NamedTuple):
+    """One cached token: an installation, one repository of it, and a task's permissions."""
+
+    installation_id: int
+    repository_id: int
+    permissions: tuple[tuple[str, str], ...]
+
+
+Mint = Callable[[TokenKey], Awaitable[Mapping[str, Any]]]
 
 
 class InstallationTokens:
-    """Installation tokens cached per installation until ``expires_at`` minus a margin.
+    """Down-scoped installation tokens cached per TokenKey until ``expires_at`` minus a margin.
 
-    One asyncio.Lock per installation, so concurrent misses mint a single token.
+    One asyncio.Lock per key (held weakly, so idle keys cost nothing), so concurrent misses
+    mint a single token. ``evict(installation_id)`` forgets every token of the installation.
     Tokens are not validated by shape: ``ghs_APPID_JWT`` tokens are longer than 40 characters.
     """
 
@@ -80,38 +90,48 @@ class InstallationTokens:
         self._mint = mint
         self._clock = clock
         self._margin = margin
-        self._cache: TLRUCache[int, Token] = TLRUCache(
+        self._cache: TLRUCache[TokenKey, Token] = TLRUCache(
             maxsize, ttu=lambda _k, tok, _now: tok.expires_at - self._margin, timer=clock)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: weakref.WeakValueDictionary[TokenKey, asyncio.Lock] = (
+            weakref.WeakValueDictionary())
         self.minted = 0
 
     def __repr__(self) -> str:
         return f"InstallationTokens(cached={len(self._cache)})"
 
-    async def get(self, installation_id: int) -> str:
-        """A valid token for the installation, minting one on a miss."""
-        tok = self._cache.get(installation_id)
+    async def get(self, key: TokenKey) -> str:
+        """A valid token for the key, minting one on a miss."""
+        tok = self._cache.get(key)
         if tok is not None:
             return tok.value
-        lock = self._locks.setdefault(installation_id, asyncio.Lock())
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
         async with lock:
-            tok = self._cache.get(installation_id)
+            tok = self._cache.get(key)
             if tok is not None:
                 return tok.value
-            data = await self._mint(installation_id)
+            data = await self._mint(key)
             self.minted += 1
             value = data.get("token")
             if not isinstance(value, str) or not value:
                 raise ValueError("the token response carries no token")
             tok = Token(value, parse_expires_at(data.get("expires_at")))
             if tok.expires_at - self._margin > self._clock():
-                self._cache[installation_id] = tok
+                self._cache[key] = tok
             return tok.value
 
     def evict(self, installation_id: int) -> None:
-        """Forget the installation's token (after a 401, or when it is deleted/suspended)."""
-        self._cache.pop(installation_id, None)
+        """Forget every token of the installation, whatever its repository or scope (after a
+        401, or when the installation is deleted, suspended or its permissions change)."""
+        for key in [k for k in list(self._cache.keys()) if k.installation_id == installation_id]:
+            self._cache.pop(key, None)
 
-    def cached(self, installation_id: int) -> bool:
-        """Whether a usable token is cached (for tests and metrics)."""
-        return self._cache.get(installation_id) is not None
+    def cached(self, key: TokenKey) -> bool:
+        """Whether a usable token is cached for the key (for tests and metrics)."""
+        return self._cache.get(key) is not None
+
+    def keys(self, installation_id: int) -> list[TokenKey]:
+        """The keys with a usable token for the installation (for tests and metrics)."""
+        return [k for k in list(self._cache.keys())
+                if k.installation_id == installation_id and self.cached(k)]

@@ -17,6 +17,7 @@ from typing import Any
 import gidgethub
 
 from bot.app import command_actions as actions
+from bot.app import scopes
 from bot.app.command_authz import authorise
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core.commands import Decision, RateLimiter, is_ours, name_of, parse_commands
@@ -150,7 +151,8 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
                                   now=ctx.clock().timestamp())
     if decision is Decision.SILENT:
         return
-    gh = await gh_for(inst)
+    scope = scopes.for_commands(name_of(c) for c in commands)
+    gh = await gh_for(inst, repository_id=t.repo_id, scope=scope)
     needs = NEEDS_PLAN if t.is_pr else NEEDS_PLAN | {"status"}
     if (any(name_of(c) in needs for c in commands)
             and not await actions.has_config(gh, t.owner, t.repo)):

@@ -17,8 +17,9 @@ import gidgethub.aiohttp
 from cachetools import LRUCache
 
 from bot.app import artifacts
-from bot.app.auth import AppJWT, InstallationTokens
+from bot.app.auth import AppJWT, InstallationTokens, TokenKey
 from bot.app.metrics import Metrics
+from bot.app.scopes import Scope
 from bot.app.settings import Settings, origin_of
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,13 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
     def __init__(self, session: aiohttp.ClientSession, *, settings: Settings, metrics: Metrics,
                  credentials: Callable[[], Awaitable[str]], unauthorized: Callable[[], None],
                  installation_id: int, sleep: Sleep, clock: Callable[[], float],
-                 cache: LRUCache[str, Any] | None = None) -> None:
+                 cache: LRUCache[str, Any] | None = None, limiter: Limiter | None = None) -> None:
         super().__init__(session, USER_AGENT, cache=cache, base_url=settings.api_url)
         self.settings = settings
         self.metrics = metrics
         self.installation_id = installation_id
-        self.limiter = Limiter(spacing=settings.write_spacing, sleep=sleep, clock=clock)
+        self.limiter = limiter or Limiter(spacing=settings.write_spacing, sleep=sleep,
+                                          clock=clock)
         self._credentials = credentials
         self._unauthorized = unauthorized
         self._sleep = sleep
@@ -176,17 +178,23 @@ def rate_limit_wait(headers: Mapping[str, str], attempt: int, *, now: float) -> 
 
 
 class InstallationClient:
-    """ports.GitHub for one installation: relative URLs only, params, artifact download."""
+    """ports.GitHub for one repository of an installation and one task scope: relative URLs
+    only, params, artifact download. (The Action uses it with its own token: no id, no scope.)"""
 
     def __init__(self, transport: Transport, session: aiohttp.ClientSession,
-                 credentials: Callable[[], Awaitable[str]]) -> None:
+                 credentials: Callable[[], Awaitable[str]], *, repository_id: int | None = None,
+                 scope: Scope | None = None) -> None:
         self.transport = transport
         self.installation_id = transport.installation_id
+        self.repository_id = repository_id
+        self.scope = scope
         self._session = session
         self._credentials = credentials
 
     def __repr__(self) -> str:
-        return f"InstallationClient(installation_id={self.installation_id})"
+        return (f"InstallationClient(installation_id={self.installation_id}, "
+                f"repository_id={self.repository_id}, "
+                f"scope={self.scope.name if self.scope else None})")
 
     def _url(self, url: str, params: Mapping[str, Any] | None) -> str:
         if "://" in url or url.startswith("//"):
@@ -246,10 +254,22 @@ def _seg(value: str) -> str:
     return value
 
 
+class _PerInstallation:
+    """What stays per installation whatever the token's scope: GitHub's rate limits are per
+    installation, so the pacing/write lock and the ETag cache are shared by every scope."""
+
+    def __init__(self, settings: Settings, sleep: Sleep, clock: Callable[[], float]) -> None:
+        self.limiter = Limiter(spacing=settings.write_spacing, sleep=sleep, clock=clock)
+        self.cache: LRUCache[str, Any] = LRUCache(maxsize=500)
+
+
 class GitHubClients:
     """The App's GitHub access: an App-JWT client, installation clients and the token cache.
 
-    Calling it (``await clients(installation_id)``) is the handlers' ``gh_for``.
+    Calling it (``await clients(installation_id, repository_id=..., scope=...)``) is the
+    handlers' ``gh_for``: the client's token covers that one repository with the scope's
+    permissions (bot.app.scopes), minted on first use and cached per (installation,
+    repository, permissions).
     """
 
     def __init__(self, session: aiohttp.ClientSession, settings: Settings, metrics: Metrics, *,
@@ -264,7 +284,7 @@ class GitHubClients:
         self.app = Transport(session, settings=settings, metrics=metrics,
                              credentials=self._app_auth, unauthorized=self.jwt.reset,
                              installation_id=0, sleep=sleep, clock=clock)
-        self._clients: LRUCache[int, InstallationClient] = LRUCache(maxsize=1000)
+        self._installations: LRUCache[int, _PerInstallation] = LRUCache(maxsize=1000)
 
     def __repr__(self) -> str:
         return f"GitHubClients(api_url={self.settings.api_url!r})"
@@ -272,32 +292,42 @@ class GitHubClients:
     async def _app_auth(self) -> str:
         return f"Bearer {self.jwt.get()}"
 
-    async def _mint(self, installation_id: int) -> Mapping[str, Any]:
+    async def _mint(self, key: TokenKey) -> Mapping[str, Any]:
+        """POST /app/installations/{id}/access_tokens down-scoped to one repository and the
+        task's permissions (GitHub answers 422 if either exceeds the installation's grant)."""
+        body = {"repository_ids": [key.repository_id], "permissions": dict(key.permissions)}
         data = await self.app.post("/app/installations/{installation_id}/access_tokens",
-                                   {"installation_id": installation_id}, data={})
+                                   {"installation_id": key.installation_id}, data=body)
         if not isinstance(data, Mapping):
             raise ValueError("unexpected token response")
         return data
 
-    async def __call__(self, installation_id: int) -> InstallationClient:
-        client = self._clients.get(installation_id)
-        if client is None:
-            async def credentials() -> str:
-                return f"token {await self.tokens.get(installation_id)}"
+    async def __call__(self, installation_id: int, *, repository_id: int,
+                       scope: Scope) -> InstallationClient:
+        if not isinstance(repository_id, int) or isinstance(repository_id, bool) \
+                or repository_id <= 0:
+            raise ValueError("a repository id is needed to mint a down-scoped token")
+        shared = self._installations.get(installation_id)
+        if shared is None:
+            shared = self._installations[installation_id] = _PerInstallation(
+                self.settings, self._sleep, self._clock)
+        key = TokenKey(installation_id, repository_id, scope.permissions)
 
-            transport = Transport(
-                self.session, settings=self.settings, metrics=self.metrics,
-                credentials=credentials, unauthorized=lambda: self.tokens.evict(installation_id),
-                installation_id=installation_id, sleep=self._sleep, clock=self._clock,
-                cache=LRUCache(maxsize=500))
-            client = InstallationClient(transport, self.session, credentials)
-            self._clients[installation_id] = client
-        return client
+        async def credentials() -> str:
+            return f"token {await self.tokens.get(key)}"
+
+        transport = Transport(
+            self.session, settings=self.settings, metrics=self.metrics,
+            credentials=credentials, unauthorized=lambda: self.tokens.evict(installation_id),
+            installation_id=installation_id, sleep=self._sleep, clock=self._clock,
+            cache=shared.cache, limiter=shared.limiter)
+        return InstallationClient(transport, self.session, credentials,
+                                  repository_id=repository_id, scope=scope)
 
     def evict(self, installation_id: int) -> None:
-        """Forget the installation's token, ETag cache and rate state (deleted, suspended)."""
+        """Forget the installation's tokens (every scope), ETag cache and rate state."""
         self.tokens.evict(installation_id)
-        self._clients.pop(installation_id, None)
+        self._installations.pop(installation_id, None)
 
     async def app_slug(self) -> str:
         """The App's slug from GET /app (the bot login is ``<slug>[bot]``)."""

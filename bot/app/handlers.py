@@ -6,7 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from bot.app import command_state, judging, plansource, plansync, publish
+from bot.app import command_state, judging, plansource, plansync, publish, scopes
 from bot.app.command_authz import authorise
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
@@ -37,22 +37,31 @@ async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None
     if inst is None or not isinstance(repo_doc, Mapping):
         return
     repo = Repo.of(repo_doc)
+    if repo.id <= 0:
+        log.warning("delivery %s: repository without an id; ignored", delivery.id)
+        return
+
+    async def client(scope: scopes.Scope) -> GitHub:  # tokens mint lazily, on first request
+        return await gh_for(inst, repository_id=repo.id, scope=scope)
+
     wr = payload.get("workflow_run")
     if event == "workflow_run" and isinstance(wr, Mapping):
         if not isinstance(wr.get("id"), int) or not isinstance(wr.get("head_sha"), str):
             log.warning("workflow_run delivery %s without run id or head_sha", delivery.id)
             return
-        gh = await gh_for(inst)
         if action in ("requested", "in_progress"):
-            await on_run_started(gh, repo, wr, ctx)
+            await on_run_started(await client(scopes.START), repo, wr, ctx)
         elif action == "completed":
-            await on_run_completed(gh, repo, wr, ctx)
+            await on_run_completed(await client(scopes.JUDGE), repo, wr, ctx,
+                                   plan_gh=await client(scopes.PLAN))
     elif event == "check_run" and action in ("rerequested", "requested_action"):
-        await on_check_run(await gh_for(inst), repo, payload, ctx)
+        await on_check_run(await client(scopes.JUDGE), repo, payload, ctx,
+                           plan_gh=await client(scopes.PLAN))
     elif event == "check_suite" and action == "rerequested":
-        await on_check_suite(await gh_for(inst), repo, payload, ctx)
+        await on_check_suite(await client(scopes.JUDGE), repo, payload, ctx,
+                             plan_gh=await client(scopes.PLAN))
     elif event == "issues" and action in PLAN_ISSUE_ACTIONS:
-        await on_plan_issue_changed(await gh_for(inst), payload, ctx)
+        await on_plan_issue_changed(await client(scopes.PLAN), payload, ctx)
     elif event == "issue_comment":
         from bot.app.commands import on_issue_comment  # it calls recheck: imported late
         await on_issue_comment(delivery, gh_for, ctx)
@@ -98,8 +107,11 @@ async def on_run_started(gh: GitHub, repo: Repo, wr: Mapping[str, Any], ctx: App
 
 
 async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
-                           ctx: AppContext) -> None:
-    """Re-read the run; unless stale or not evidence, judge it and complete the check run."""
+                           ctx: AppContext, *, plan_gh: GitHub | None = None) -> None:
+    """Re-read the run; unless stale or not evidence, judge it and complete the check run.
+
+    ``gh`` has the judge's scope; ``plan_gh`` (default: ``gh``) syncs the plan afterwards.
+    """
     config, error = await judging.load_config(gh, repo)
     policy = runs.policy_from_config(config)
     if policy.declared and policy.producer_for(wr) is None:
@@ -126,11 +138,12 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
         if not pulls:
             log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
             return
-    await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls)
+    await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls,
+                             plan_gh=plan_gh)
 
 
 async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
-                  ctx: AppContext) -> bool:
+                  ctx: AppContext, *, plan_gh: GitHub | None = None) -> bool:
     """Re-read the evidence runs recorded in our check run for `head_sha` and re-judge.
 
     Used by the check run's Recheck button, "Re-run" in the Checks UI and PR-comment
@@ -157,12 +170,13 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     pulls = None
     if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
         pulls = await publish.open_pulls(gh, repo, head_sha)
-    await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls)
+    await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls,
+                             plan_gh=plan_gh)
     return True
 
 
 async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
-                       ctx: AppContext) -> None:
+                       ctx: AppContext, *, plan_gh: GitHub | None = None) -> None:
     """Recheck from our own check run, for senders with write access, fixed identifiers only."""
     cr = payload.get("check_run") or {}
     if (cr.get("app") or {}).get("id") != ctx.app_id or cr.get("name") != checkrun.NAME:
@@ -176,11 +190,11 @@ async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
             gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
         log.info("recheck refused for sender without write access")
         return
-    await recheck(gh, repo, str(cr.get("head_sha")), ctx)
+    await recheck(gh, repo, str(cr.get("head_sha")), ctx, plan_gh=plan_gh)
 
 
 async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
-                         ctx: AppContext) -> None:
+                         ctx: AppContext, *, plan_gh: GitHub | None = None) -> None:
     """"Re-run all checks" on our suite: recheck its head SHA (write access required)."""
     suite = payload.get("check_suite") or {}
     if (suite.get("app") or {}).get("id") != ctx.app_id:
@@ -189,12 +203,13 @@ async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
     if not isinstance(login, str) or not await authorise(
             gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
         return
-    await recheck(gh, repo, str(suite.get("head_sha")), ctx)
+    await recheck(gh, repo, str(suite.get("head_sha")), ctx, plan_gh=plan_gh)
 
 
 async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, Any],
                              artifacts: list[dict[str, Any]], config: Config, error: str | None,
-                             ctx: AppContext, pulls: list[dict[str, Any]] | None) -> None:
+                             ctx: AppContext, pulls: list[dict[str, Any]] | None, *,
+                             plan_gh: GitHub | None = None) -> None:
     policy = runs.policy_from_config(config)
     if error is not None:
         state, verdict = judging.config_failure(error)
@@ -222,10 +237,11 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
                                      check_url=url)
     if error is None:      # the master plan moves on default-branch evidence (docs/plan.md)
-        waivers = (tuple(await plansource.read_waivers(gh, ctx, repo))
+        plan_gh = plan_gh or gh
+        waivers = (tuple(await plansource.read_waivers(plan_gh, ctx, repo))
                    if config.plan is not None
                    and plansync.on_default_branch(run, repo.default_branch, repo.id) else ())
-        await plansync.after_run(gh, repo.owner, repo.name, default_branch=repo.default_branch,
+        await plansync.after_run(plan_gh, repo.owner, repo.name, default_branch=repo.default_branch,
                                  repo_id=repo.id, run=run, plan=config.plan,
                                  state=document(state, verdict), bot_login=f"{ctx.app_slug}[bot]",
                                  now=ctx.clock(), waivers=waivers)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import io
 import logging
 from collections.abc import Iterator, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 from cachetools import LRUCache
 from gidgethub import HTTPException
 
+from bot.app.artifacts import digest_problem
 from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
@@ -172,10 +172,9 @@ async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
     except ArtifactError as exc:
         return [Source(path=name, error=f"artifact could not be downloaded: {exc}; press "
                                         f"Recheck on the CI Truth check run to try again")]
-    digest = str(art.get("digest") or "")
-    if digest.startswith("sha256:") and hashlib.sha256(data).hexdigest() != digest[7:].lower():
-        return [Source(path=name, error="artifact bytes do not match its sha256 digest; "
-                                        "re-run the workflow")]
+    problem = digest_problem(art.get("digest"), data)   # checklist H22
+    if problem is not None:
+        return [Source(path=name, error=f"artifact not trusted: {problem}")]
     return list(_sources_from_bytes(name, data, limits))
 
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bot.app.scopes import Scope
 
 
 class GitHub(Protocol):
@@ -78,8 +81,16 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-GitHubFor = Callable[[int], Awaitable[GitHub]]
-"""Returns the client for an installation id (tokens minted and cached behind it)."""
+class GitHubFor(Protocol):
+    """Returns the client for one repository of an installation, for one task.
+
+    The token behind it covers only ``repository_id`` with ``scope``'s permissions
+    (bot.app.scopes; minted on first use and cached behind it); rate limits, write
+    serialisation and the ETag cache stay per installation.
+    """
+
+    def __call__(self, installation_id: int, *, repository_id: int,
+                 scope: Scope) -> Awaitable[GitHub]: ...
 
 Handler = Callable[[Delivery, GitHubFor, AppContext], Awaitable[None]]
 """``async def handle(delivery, gh_for, ctx)``: the worker calls it for every job."""

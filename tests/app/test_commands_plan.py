@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.app import plansource
+from bot.app import plansource, scopes
 from bot.core.commands import waivers_from_comments
 from tests.app.helpers_commands import (
     comment_event,
@@ -60,7 +60,7 @@ async def planned_repo(env: Env) -> tuple[Any, dict[str, int]]:
     payload["workflow_run"].update(id=first.run["id"] + 1, head_sha=head)
     main = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": HEALTHY})
     await env.deliver(main.payload)
-    gh = await env.clients(1)
+    gh = await env.clients(1, repository_id=repo.id, scope=scopes.PLAN)
     await plansource.sync(gh, env.ctx, repository_payload(repo))
     issues: dict[str, int] = {}
     for issue in repo.issues.values():

@@ -94,6 +94,23 @@ async def test_healthy_run_gets_success(app: App) -> None:
     assert blob and all("authorization" not in r.headers for r in blob)
 
 
+async def test_artifact_with_a_mismatched_digest_fails_the_check_naming_it(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    (art,) = seeded.artifacts
+    listed = app.fake.corrupt_digest(art)       # GitHub lists a sha256 the bytes do not have
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "done", row          # a verdict, not a crash
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "failure"
+    text = cr["output"]["summary"] + cr["output"]["text"]
+    assert f"{art.name} (artifact not trusted" in text
+    assert f"sha256:{listed[7:19]}" in text and "re-run the workflow" in text
+    assert "22 passed" not in cr["output"]["title"]      # its tests were not counted
+    assert app.fake.calls(host="blob")                   # it was downloaded, then refused
+    (mint,) = app.fake.calls("POST", r"/access_tokens$")  # and with the judge's scoped token
+    assert mint.body["repository_ids"] == [seeded.repo.id]
+
+
 async def test_the_same_delivery_three_times_gives_one_check_run(app: App) -> None:
     seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": ZERO_TESTS})
     ids = [await app.post(seeded.payload, delivery="same") for _ in range(3)]

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from bot.app import scopes
 from bot.app.ports import AppContext, Delivery, GitHubFor
 from bot.app.server import METRICS, create_app
 from bot.app.settings import Settings
@@ -20,7 +21,8 @@ from .conftest import SECRET
 async def check_run_handler(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
     """A minimal idempotent handler: one "CI Truth" check run per head SHA."""
     assert delivery.installation_id is not None
-    gh = await gh_for(delivery.installation_id)
+    gh = await gh_for(delivery.installation_id,
+                      repository_id=delivery.payload["repository"]["id"], scope=scopes.START)
     run = delivery.payload["workflow_run"]
     repo = {"owner": delivery.payload["repository"]["owner"]["login"],
             "repo": delivery.payload["repository"]["name"], "sha": run["head_sha"]}
@@ -53,5 +55,7 @@ async def test_deliveries_with_faults_give_one_check_run(
         lambda: client.app[METRICS].jobs.get("done") == 1, timeout=15)
     (check,) = seeded.repo.check_runs.values()
     assert check["conclusion"] == "success" and check["app_id"] == fake_github.world.app.id
-    assert len(fake_github.calls("POST", r"/access_tokens$")) == 1
+    (mint,) = fake_github.calls("POST", r"/access_tokens$")
+    assert mint.body == {"repository_ids": [seeded.repo.id],
+                         "permissions": {"checks": "write", "contents": "read"}}
     assert [c.status for c in fake_github.calls("POST", r"/check-runs$")] == [403, 201]

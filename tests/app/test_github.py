@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import pytest
 
-from bot.app.github import GitHubClients, OriginError, RateLimited
+from bot.app import scopes
+from bot.app.github import GitHubClients, InstallationClient, OriginError, RateLimited
 from bot.app.metrics import Metrics
 from bot.app.ports import ArtifactError
+from bot.app.scopes import Scope
 from bot.app.settings import Settings
 from tests.fakegithub.seed import seed_workflow_run
 from tests.fakegithub.server import FakeGitHub
@@ -65,8 +67,14 @@ def clients(make_clients: Callable[..., GitHubClients]) -> GitHubClients:
     return make_clients()
 
 
-def _repo(fake: FakeGitHub) -> None:
-    fake.world.add_repo("octo-org/octo-repo")
+def _repo(fake: FakeGitHub) -> int:
+    return fake.world.add_repo("octo-org/octo-repo").id
+
+
+def _for(clients: GitHubClients, repo_id: int, installation_id: int = 1,
+         scope: Scope = scopes.JUDGE) -> Awaitable[InstallationClient]:
+    """The handlers' ``gh_for`` call: one repository, one task scope."""
+    return clients(installation_id, repository_id=repo_id, scope=scope)
 
 
 async def test_app_jwt_is_accepted_and_slug_read(clients: GitHubClients,
@@ -78,8 +86,8 @@ async def test_app_jwt_is_accepted_and_slug_read(clients: GitHubClients,
 
 async def test_concurrent_requests_mint_one_token(clients: GitHubClients,
                                                   fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
-    gh = await clients(1)
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid)
     repos = await asyncio.gather(*(gh.getitem(REPO, OCTO) for _ in range(6)))
     assert {r["full_name"] for r in repos} == {"octo-org/octo-repo"}
     assert len(fake_github.calls("POST", r"/access_tokens$")) == 1
@@ -89,8 +97,8 @@ async def test_concurrent_requests_mint_one_token(clients: GitHubClients,
 
 async def test_revoked_token_is_evicted_and_the_request_retried_once(
         clients: GitHubClients, fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
-    gh = await clients(1)
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid)
     await gh.getitem(REPO, OCTO)
     fake_github.revoke_tokens(1)
     assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
@@ -100,20 +108,21 @@ async def test_revoked_token_is_evicted_and_the_request_retried_once(
 
 async def test_installation_deleted_evicts_token(clients: GitHubClients,
                                                  fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
-    await (await clients(1)).getitem(REPO, OCTO)
+    rid = _repo(fake_github)
+    await (await _for(clients, rid)).getitem(REPO, OCTO)
+    assert len(clients.tokens.keys(1)) == 1
     clients.evict(1)
-    assert not clients.tokens.cached(1)
-    await (await clients(1)).getitem(REPO, OCTO)
+    assert clients.tokens.keys(1) == []
+    await (await _for(clients, rid)).getitem(REPO, OCTO)
     assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
 
 
 async def test_secondary_rate_limit_waits_retry_after_then_succeeds(
         clients: GitHubClients, fake_github: FakeGitHub, sleeps: Sleeps) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     sha = fake_github.world.repo("octo-org", "octo-repo").branches["main"]  # type: ignore[union-attr]
     fake_github.inject_secondary_rate_limit("POST", r"/check-runs$", retry_after=7)
-    gh = await clients(1)
+    gh = await _for(clients, rid)
     made = await gh.post(REPO + "/check-runs", OCTO, data={"name": "CI Truth", "head_sha": sha,
                                                           "status": "in_progress"})
     assert made["name"] == "CI Truth"
@@ -123,27 +132,27 @@ async def test_secondary_rate_limit_waits_retry_after_then_succeeds(
 
 async def test_429_with_retry_after(clients: GitHubClients, fake_github: FakeGitHub,
                                     sleeps: Sleeps) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429, headers={"retry-after": "3"})
-    assert (await (await clients(1)).getitem(REPO, OCTO))["name"] == "octo-repo"
+    assert (await (await _for(clients, rid)).getitem(REPO, OCTO))["name"] == "octo-repo"
     assert any(2.9 <= w <= 3.0 for w in sleeps.waits)
 
 
 async def test_primary_rate_limit_waits_until_reset(clients: GitHubClients,
                                                     fake_github: FakeGitHub,
                                                     sleeps: Sleeps) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.inject_primary_rate_limit("GET", r"^/repos/octo-org/octo-repo$", reset_in=30)
-    await (await clients(1)).getitem(REPO, OCTO)
+    await (await _for(clients, rid)).getitem(REPO, OCTO)
     assert any(20 <= w <= 32 for w in sleeps.waits)
 
 
 async def test_secondary_limit_without_retry_after_waits_a_minute_then_gives_up(
         make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub,
         sleeps: Sleeps) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.inject_secondary_rate_limit("GET", r"^/repos/", retry_after=None, times=None)
-    gh = await make_clients(rate_limit_retries=2)(1)
+    gh = await _for(make_clients(rate_limit_retries=2), rid)
     with pytest.raises(RateLimited) as err:
         await gh.getitem(REPO, OCTO)
     assert err.value.retry_at > time.time() + 60
@@ -154,17 +163,17 @@ async def test_secondary_limit_without_retry_after_waits_a_minute_then_gives_up(
 
 async def test_long_reset_is_handed_back_to_the_queue(clients: GitHubClients,
                                                       fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.inject_primary_rate_limit("GET", r"^/repos/", reset_in=3600)
     with pytest.raises(RateLimited) as err:
-        await (await clients(1)).getitem(REPO, OCTO)
+        await (await _for(clients, rid)).getitem(REPO, OCTO)
     assert err.value.retry_at >= time.time() + 3500
 
 
 async def test_idempotent_5xx_retried_but_post_is_not(clients: GitHubClients,
                                                       fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
-    gh = await clients(1)
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid, scope=scopes.PLAN)
     fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 502)
     assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
     fake_github.inject("POST", r"/issues$", 502)
@@ -177,9 +186,9 @@ async def test_idempotent_5xx_retried_but_post_is_not(clients: GitHubClients,
 async def test_writes_are_serialised_and_spaced_per_installation(
         make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub,
         sleeps: Sleeps) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.write_latency = 0.02
-    gh = await make_clients(write_spacing=1.0)(1)
+    gh = await _for(make_clients(write_spacing=1.0), rid, scope=scopes.PLAN)
     await asyncio.gather(*(gh.post(REPO + "/issues", OCTO, data={"title": f"t{i}"})
                            for i in range(4)))
     assert fake_github.max_concurrent_writes[1] == 1
@@ -189,9 +198,9 @@ async def test_writes_are_serialised_and_spaced_per_installation(
 
 async def test_etag_cache_is_per_installation(clients: GitHubClients,
                                               fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
+    rid = _repo(fake_github)
     fake_github.world.add_installation(2, "octo-org", repo_ids=None)
-    one, two = await clients(1), await clients(2)
+    one, two = await _for(clients, rid), await _for(clients, rid, 2)
     await one.getitem(REPO, OCTO)
     await one.getitem(REPO, OCTO)
     await two.getitem(REPO, OCTO)
@@ -202,7 +211,7 @@ async def test_etag_cache_is_per_installation(clients: GitHubClients,
 
 async def test_credentials_only_to_the_api_origin(clients: GitHubClients,
                                                   fake_github: FakeGitHub) -> None:
-    gh = await clients(1)
+    gh = await _for(clients, 1)
     for url in ("https://evil.example/repos/a/b", "//evil.example/x",
                 fake_github.blob_url + "/x", "repos/a/b"):
         with pytest.raises(OriginError):
@@ -213,8 +222,8 @@ async def test_credentials_only_to_the_api_origin(clients: GitHubClients,
 
 
 async def test_params_are_encoded(clients: GitHubClients, fake_github: FakeGitHub) -> None:
-    _repo(fake_github)
-    gh = await clients(1)
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid, scope=scopes.PLAN)
     got = [i async for i in gh.getiter(REPO + "/issues", OCTO,
                                        params={"state": "all", "creator": "ci-truth[bot]"})]
     assert got == []
@@ -227,7 +236,8 @@ async def test_artifact_download_follows_302_without_credentials(
     seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
     (art,) = seeded.artifacts
     owner, name = seeded.repo.owner, seeded.repo.name
-    data = await (await clients(1)).download_artifact(owner, name, art.id, max_bytes=1 << 20)
+    gh = await _for(clients, seeded.repo.id)
+    data = await gh.download_artifact(owner, name, art.id, max_bytes=1 << 20)
     assert data[:4] == b"PK\x03\x04"
     (api,) = fake_github.calls("GET", r"/zip$")
     assert api.status == 302 and api.auth_scheme == "token"
@@ -240,17 +250,72 @@ async def test_artifact_failures_have_reasons(make_clients: Callable[..., GitHub
                                               fake_github: FakeGitHub) -> None:
     seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
     art = seeded.artifacts[0]
-    o, r = seeded.repo.owner, seeded.repo.name
-    gh = await make_clients()(1)
+    o, r, rid = seeded.repo.owner, seeded.repo.name, seeded.repo.id
+    gh = await _for(make_clients(), rid)
     with pytest.raises(ArtifactError, match="cap"):
         await gh.download_artifact(o, r, art.id, max_bytes=10)
-    strict = await make_clients(artifact_hosts=("blob.core.windows.net",))(1)
+    strict = await _for(make_clients(artifact_hosts=("blob.core.windows.net",)), rid)
     with pytest.raises(ArtifactError, match="not an allowed artifact host"):
         await strict.download_artifact(o, r, art.id, max_bytes=1 << 20)
-    https_only = await make_clients(artifact_allow_loopback_http=False)(1)
+    https_only = await _for(make_clients(artifact_allow_loopback_http=False), rid)
     with pytest.raises(ArtifactError, match="not https"):
         await https_only.download_artifact(o, r, art.id, max_bytes=1 << 20)
     expired = seeded.repo.add_artifact(seeded.run, "old", b"PK\x03\x04", expired=True)
     with pytest.raises(ArtifactError, match="expired"):
         await gh.download_artifact(o, r, expired.id, max_bytes=1 << 20)
     assert len(fake_github.calls(host="blob")) == 1  # only the capped download reached it
+
+
+async def test_one_key_mints_once_across_clients_and_the_body_is_scoped(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    rid = _repo(fake_github)
+    many = [await _for(clients, rid) for _ in range(5)]       # separate gh_for calls
+    await asyncio.gather(*(gh.getitem(REPO, OCTO) for gh in many for _ in range(3)))
+    (mint,) = fake_github.calls("POST", r"/access_tokens$")
+    assert mint.body == {"repository_ids": [rid], "permissions": scopes.JUDGE.body()}
+    (token,) = fake_github.world.tokens.values()
+    assert token.repo_ids == {rid}
+    assert token.permissions == {"metadata": "read", **scopes.JUDGE.body()}
+
+
+async def test_scopes_share_the_installations_etag_cache_and_write_lock(
+        make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub) -> None:
+    rid = _repo(fake_github)
+    clients = make_clients()
+    judge, plan = await _for(clients, rid), await _for(clients, rid, scope=scopes.PLAN)
+    await judge.getitem(REPO, OCTO)
+    await plan.getitem(REPO, OCTO)            # another token, same installation: conditional
+    calls = fake_github.calls("GET", r"^/repos/octo-org/octo-repo$")
+    assert [("if-none-match" in c.headers, c.status) for c in calls] == [
+        (False, 200), (True, 304)]
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
+    fake_github.write_latency = 0.02
+    sha = fake_github.world.repo("octo-org", "octo-repo").branches["main"]  # type: ignore[union-attr]
+    await asyncio.gather(
+        *(plan.post(REPO + "/issues", OCTO, data={"title": f"t{i}"}) for i in range(2)),
+        *(judge.post(REPO + "/check-runs", OCTO, data={"name": f"c{i}", "head_sha": sha,
+                                                       "status": "in_progress"})
+          for i in range(2)))
+    assert fake_github.max_concurrent_writes[1] == 1
+
+
+async def test_a_401_evicts_every_scope_of_the_installation(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    rid = _repo(fake_github)
+    judge, plan = await _for(clients, rid), await _for(clients, rid, scope=scopes.PLAN)
+    await judge.getitem(REPO, OCTO)
+    await plan.getitem(REPO + "/issues", OCTO)
+    assert len(clients.tokens.keys(1)) == 2
+    fake_github.revoke_tokens(1)
+    assert (await judge.getitem(REPO, OCTO))["name"] == "octo-repo"   # 401, evict, retry
+    (left,) = clients.tokens.keys(1)
+    assert left.permissions == scopes.JUDGE.permissions       # the PLAN token went too
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 3
+
+
+async def test_a_client_needs_a_repository_id(clients: GitHubClients,
+                                             fake_github: FakeGitHub) -> None:
+    for bad in (0, -1, True):
+        with pytest.raises(ValueError, match="repository id"):
+            await clients(1, repository_id=bad, scope=scopes.JUDGE)
+    assert fake_github.requests == []

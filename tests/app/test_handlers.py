@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bot.app import scopes
 from bot.app.handlers import RunNotSettled
 from bot.core.checkrun import parse_state_block
 from tests.app.helpers_logic import (
@@ -201,7 +202,7 @@ async def test_sticky_comment_created_once_and_edited_on_change(env: Env) -> Non
     art = seeded.artifacts[0]
     art.data = zip_reports({"junit.xml": HEALTHY})
     from bot.app.handlers import recheck
-    gh = await env.clients(1)
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
     assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
     assert only_check(env, seeded.repo)["conclusion"] == "success"
     assert len(env.fake.calls("PATCH", r"/issues/comments/")) == 1
@@ -360,18 +361,33 @@ async def test_two_declared_producers_make_one_check_over_both(env: Env) -> None
     assert sorted(r["name"] for r in state["runs"]) == ["CI", "Integration"]
 
 
-async def test_artifact_whose_bytes_do_not_match_its_digest_is_unreadable(env: Env) -> None:
+async def test_artifact_whose_bytes_do_not_match_its_digest_is_not_used(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     art = seeded.artifacts[0]
-    listing = {"total_count": 1, "artifacts": [{
-        "id": art.id, "node_id": f"MDg6QXJ0aWZhY3Qx{art.id}", "name": art.name,
-        "size_in_bytes": len(art.data), "expired": False, "digest": "sha256:" + "0" * 64,
-        "url": "", "archive_download_url": "", "created_at": None, "updated_at": None,
-        "expires_at": None, "workflow_run": None}]}
-    env.fake.inject("GET", r"/actions/runs/\d+/artifacts$", 200, body=listing)
+    listed = env.fake.corrupt_digest(art)
     await env.deliver(seeded.payload)
     cr = only_check(env, seeded.repo)
-    assert cr["conclusion"] == "failure" and "sha256 digest" in rules(cr)
+    text = rules(cr)
+    assert cr["conclusion"] == "failure" and "unreadable-report" in text
+    assert f"{art.name} (artifact not trusted" in text
+    assert f"sha256:{listed[7:19]}" in text                       # the digest GitHub listed
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and state["tests"]["total"] == 0     # its 22 tests were not counted
+
+
+@pytest.mark.parametrize(("digest", "passes"), [
+    (None, True),                                 # upload-artifact v3: nothing to check
+    ("md5:" + "0" * 32, False),                   # present but not checkable: refused
+    ("sha256:" + "A" * 64, False),                # well-formed, wrong
+])
+async def test_digest_absent_passes_unchecked_and_unusable_digests_fail(
+        env: Env, digest: str | None, passes: bool) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    seeded.artifacts[0].digest = digest
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert (cr["conclusion"] == "success") is passes, rules(cr)
+    assert ("artifact not trusted" in rules(cr)) is not passes
 
 
 async def test_rerequested_suite_rechecks_for_writers_only(env: Env) -> None:

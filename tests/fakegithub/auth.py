@@ -18,6 +18,7 @@ from tests.fakegithub.state import Token, World
 
 JWT_SKEW = 60        # GitHub tolerates iat up to this far in the future
 JWT_MAX_LIFE = 600   # exp - iat must not exceed 10 minutes
+RANK = {"read": 1, "write": 2, "admin": 3}
 
 
 class AuthError(Exception):
@@ -103,18 +104,21 @@ def mint_token(world: World, installation_id: int, body: dict[str, Any]) -> Toke
                 raise AuthError("There is at least one repository that does not exist or is "
                                 "not accessible to the parent installation.", 422)
             wanted.add(repo.id)
-        if repo_ids is not None and not wanted <= repo_ids:
+        reachable = repo_ids if repo_ids is not None else {
+            r.id for r in world.repos.values() if r.owner == inst.account}
+        if not wanted <= reachable:
             raise AuthError("There is at least one repository that does not exist or is not "
                             "accessible to the parent installation.", 422)
         repo_ids = wanted
     perms = dict(inst.permissions)
-    for name, level in (body.get("permissions") or {}).items():
-        have = inst.permissions.get(name)
-        if have is None or (have == "read" and level == "write"):
-            raise AuthError("The permissions requested are not granted to this installation.",
-                            422)
-        perms = {k: v for k, v in perms.items() if k in body["permissions"]}
-        perms[name] = level
+    asked = body.get("permissions")
+    if asked is not None:
+        for name, level in asked.items():
+            have = inst.permissions.get(name)
+            if have is None or RANK.get(level, 9) > RANK.get(have, 0):
+                raise AuthError("The permissions requested are not granted to this "
+                                "installation.", 422)
+        perms = {"metadata": "read", **asked}   # metadata: read comes with every token
     token = Token("ghs_" + secrets.token_urlsafe(27)[:36], installation_id,
                   world.now() + timedelta(hours=1), repo_ids, perms)
     world.tokens[token.token] = token

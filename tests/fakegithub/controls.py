@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import re
 import secrets
 import time
@@ -86,6 +87,13 @@ class Controls:
         return self.inject(method, path, 403, headers=headers, times=times, body={
             "message": "API rate limit exceeded for installation ID 1.",
             "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"})
+
+    def corrupt_digest(self, artifact: Any) -> str:
+        """Fault: list ``artifact`` with a well-formed sha256 digest that its bytes do not have
+        (what a swapped or tampered upload would look like); returns the digest served."""
+        wrong = "sha256:" + hashlib.sha256(b"not " + artifact.data).hexdigest()
+        artifact.digest = wrong
+        return wrong
 
     def allow_only(self, *rules: str) -> None:
         """Restrict this test to ``"METHOD path-regex"`` rules; anything else is unexpected."""

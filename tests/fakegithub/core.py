@@ -200,6 +200,7 @@ class Route:
     handler: Handler
     auth: str              # "jwt", "token" or "none"
     permission: tuple[str, str] | None
+    on_pulls: str | None = None   # on a PR's issue, this permission (same level) also does
 
 
 class Routes:
@@ -209,7 +210,8 @@ class Routes:
         self.items: list[Route] = []
 
     def add(self, method: str, template: str, *, auth: str | None = None,
-            perm: tuple[str, str] | None = None) -> Callable[[Handler], Handler]:
+            perm: tuple[str, str] | None = None,
+            on_pulls: str | None = None) -> Callable[[Handler], Handler]:
         parts = []
         for seg in template.strip("/").split("/"):
             m = re.fullmatch(r"\{([^}]+)\}", seg)
@@ -222,7 +224,7 @@ class Routes:
         kind = auth or ("jwt" if template.startswith("/app") else "token")
 
         def deco(fn: Handler) -> Handler:
-            self.items.append(Route(method, template, regex, fn, kind, perm))
+            self.items.append(Route(method, template, regex, fn, kind, perm, on_pulls))
             return fn
         return deco
 

@@ -33,6 +33,9 @@ class Commit:
     date: datetime
 
 
+AUTO_DIGEST = "auto"   # the artifact's digest follows its bytes (upload-artifact v4+)
+
+
 @dataclass
 class Artifact:
     id: int
@@ -41,6 +44,13 @@ class Artifact:
     run_id: int
     expired: bool = False
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    digest: str | None = AUTO_DIGEST   # None: a v3 artifact (null); other text: served as is
+
+    def listed_digest(self) -> str | None:
+        """``digest`` as the artifacts API lists it: ``sha256:<hex>`` of the bytes, or null."""
+        if self.digest == AUTO_DIGEST:
+            return "sha256:" + hashlib.sha256(self.data).hexdigest()
+        return self.digest
 
 
 @dataclass
@@ -171,9 +181,11 @@ class FakeRepo:
         return job
 
     def add_artifact(self, run: dict[str, Any], name: str, data: bytes, *,
-                     expired: bool = False) -> Artifact:
-        """An artifact of ``run`` whose download serves ``data`` through the blob host."""
-        art = Artifact(self.world.new_id(), name, data, run["id"], expired, self.world.now())
+                     expired: bool = False, digest: str | None = AUTO_DIGEST) -> Artifact:
+        """An artifact of ``run`` whose download serves ``data`` through the blob host
+        (``digest``: the sha256 of ``data`` by default, None for a v3 artifact)."""
+        art = Artifact(self.world.new_id(), name, data, run["id"], expired, self.world.now(),
+                       digest)
         self.artifacts[art.id] = art
         return art
 

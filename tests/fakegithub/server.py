@@ -219,10 +219,8 @@ class FakeGitHub(Controls):
         token, repo = self._authenticate(request, route, params)
         rec.rate_key = "app" if route.auth == "jwt" else (
             f"installation:{token.installation_id}" if token else "anonymous")
-        if token is not None and route.permission is not None:
-            name, level = route.permission
-            if LEVELS.get(token.permissions.get(name, ""), 0) < LEVELS[level]:
-                raise ApiError(403, "Resource not accessible by integration", unexpected=True)
+        if token is not None and not permitted(token, route, repo, params):
+            raise ApiError(403, "Resource not accessible by integration", unexpected=True)
         query = dict(request.query)
         if op is not None:
             self._validate(op, method, query, body, body_error)
@@ -310,4 +308,24 @@ class FakeGitHub(Controls):
         return best
 
 
-__all__ = ["FakeGitHub", "not_found"]
+def permitted(token: Token, route: Route, repo: FakeRepo | None, params: dict[str, str]) -> bool:
+    """Whether the token's permissions allow the route, like GitHub's permission table:
+    the route's permission at its level, or for issue-comment routes on a pull request's
+    issue, Pull requests at the same level (GitHub lists those endpoints under both)."""
+    if route.permission is None:
+        return True
+    name, level = route.permission
+    if LEVELS.get(token.permissions.get(name, ""), 0) >= LEVELS[level]:
+        return True
+    if route.on_pulls is None or repo is None \
+            or LEVELS.get(token.permissions.get(route.on_pulls, ""), 0) < LEVELS[level]:
+        return False
+    number = params.get("issue_number")
+    if number is None and params.get("comment_id", "").isdigit():
+        comment = repo.comments.get(int(params["comment_id"]))
+        number = str(comment["issue_number"]) if comment else None
+    issue = repo.issues.get(int(number)) if number and number.isdigit() else None
+    return bool(issue and issue.get("pull_request"))
+
+
+__all__ = ["FakeGitHub", "not_found", "permitted"]

@@ -242,3 +242,23 @@ async def test_blob_host_faults(fake_github, session):
         async with session.get(location) as resp:
             seen.append((resp.status, await resp.read()))
     assert seen == [(500, b"fault"), (200, b"PK\x03\x04truncated"), (200, b"<testsuite/>")]
+
+
+async def test_artifact_digest_is_served_and_can_be_corrupted(fake_github, session):
+    import hashlib
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": "<testsuite tests='1'/>"})
+    art = seeded.artifacts[0]
+    v3 = seeded.repo.add_artifact(seeded.run, "legacy", b"<testsuite/>", digest=None)
+    gh = await token_api(fake_github, session)
+    url = f"/repos/{seeded.repo.full_name}/actions/runs/{seeded.run['id']}/artifacts"
+
+    async def listed():
+        return {a["name"]: a["digest"] for a in (await gh.getitem(url))["artifacts"]}
+
+    good = "sha256:" + hashlib.sha256(art.data).hexdigest()
+    assert await listed() == {art.name: good, v3.name: None}
+    wrong = fake_github.corrupt_digest(art)
+    assert wrong != good and wrong.startswith("sha256:") and len(wrong) == 7 + 64
+    assert await listed() == {art.name: wrong, v3.name: None}
+    one = await gh.getitem(f"/repos/{seeded.repo.full_name}/actions/artifacts/{art.id}")
+    assert one["digest"] == wrong

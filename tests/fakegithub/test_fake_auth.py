@@ -130,3 +130,72 @@ async def test_quota_is_per_installation_and_enforced(fake_github, session, repo
     gh = await token_api(fake_github, session)  # a new token does not reset the quota
     with pytest.raises(RateLimitExceeded):
         await gh.getitem(f"/repos/{REPO}")
+
+
+DENIED = "403 Resource not accessible by integration"
+
+
+async def _scoped(fake_github, session, **body):
+    app = api(fake_github, session)
+    tok = await app.post("/app/installations/1/access_tokens", jwt=fake_github.app_jwt(),
+                         data=body)
+    return tok, api(fake_github, session, tok["token"])
+
+
+async def test_token_minted_by_repository_id_remembers_repositories_and_permissions(
+        fake_github, session, repo):
+    other = fake_github.world.add_repo("octo-org/second")
+    tok, gh = await _scoped(fake_github, session, repository_ids=[repo.id],
+                            permissions={"checks": "write", "contents": "read"})
+    assert tok["repository_selection"] == "selected"
+    assert [r["id"] for r in tok["repositories"]] == [repo.id]
+    assert tok["permissions"] == {"metadata": "read", "checks": "write", "contents": "read"}
+    assert (await gh.getitem(f"/repos/{REPO}"))["id"] == repo.id     # metadata: implied
+    assert (await gh.getitem(f"/repos/{REPO}/contents/.github/ci-truth.yml"))["type"] == "file"
+    # another repository of the same installation: GitHub's 404, as if it did not exist
+    with fake_github.expecting("404 Not Found"), pytest.raises(BadRequest) as info:
+        await gh.getitem(f"/repos/{other.full_name}/contents/README.md")
+    assert info.value.status_code == 404 and str(info.value) == "Not Found"
+    with fake_github.expecting(DENIED), pytest.raises(BadRequest) as info:  # no Issues
+        await gh.post(f"/repos/{REPO}/issues", data={"title": "x"})
+    assert info.value.status_code == 403
+    assert str(info.value) == "Resource not accessible by integration"
+    assert repo.issues == {}
+
+
+async def test_scoped_token_beyond_the_installations_grant_is_refused(fake_github, session, repo):
+    stranger = fake_github.world.add_repo("someone-else/repo", installation=None)
+    app = api(fake_github, session)
+    for body, message in (
+            ({"repository_ids": [stranger.id]}, "not accessible to the parent installation"),
+            ({"repository_ids": [repo.id], "permissions": {"contents": "write"}},
+             "permissions requested are not granted")):
+        with fake_github.expecting(message), pytest.raises(BadRequest) as info:
+            await app.post("/app/installations/1/access_tokens",
+                           jwt=fake_github.app_jwt(), data=body)
+        assert info.value.status_code == 422 and message in str(info.value)
+    assert not fake_github.world.tokens
+
+
+async def test_pull_requests_permission_comments_on_pull_requests_only(fake_github, session, repo):
+    pr = repo.add_pull(head_ref="feature")
+    issue = repo.add_issue("A plain issue")
+    _tok, gh = await _scoped(fake_github, session, repository_ids=[repo.id],
+                             permissions={"pull_requests": "write"})
+    made = await gh.post(f"/repos/{REPO}/issues/{pr['number']}/comments", data={"body": "hi"})
+    edited = await gh.patch(f"/repos/{REPO}/issues/comments/{made['id']}",
+                            data={"body": "hello"})
+    assert edited["body"] == "hello"
+    listed = [c async for c in gh.getiter(f"/repos/{REPO}/issues/{pr['number']}/comments")]
+    assert [c["id"] for c in listed] == [made["id"]]
+    with fake_github.expecting(DENIED), pytest.raises(BadRequest) as info:
+        await gh.post(f"/repos/{REPO}/issues/{issue['number']}/comments",
+                      data={"body": "hi"})
+    assert info.value.status_code == 403
+    _tok, reader = await _scoped(fake_github, session, repository_ids=[repo.id],
+                                 permissions={"pull_requests": "read"})
+    # read does not write, even on a PR
+    with fake_github.expecting(DENIED), pytest.raises(BadRequest):
+        await reader.post(f"/repos/{REPO}/issues/{pr['number']}/comments",
+                          data={"body": "hi"})
+    assert [c["body"] for c in repo.comments.values()] == ["hello"]

@@ -11,6 +11,7 @@ from tests.fakegithub.routes import render
 routes = Routes()
 READ = ("issues", "read")
 WRITE = ("issues", "write")
+PULLS = "pull_requests"   # GitHub's permission table lists the comment endpoints under both
 MAX_BODY = 65536
 
 
@@ -122,7 +123,7 @@ def _comment(call: Call) -> dict[str, Any]:
     return c
 
 
-@routes.get("/repos/{owner}/{repo}/issues/{issue_number}/comments", perm=READ)
+@routes.get("/repos/{owner}/{repo}/issues/{issue_number}/comments", perm=READ, on_pulls=PULLS)
 async def list_comments(call: Call) -> Reply:
     number = _issue(call)["number"]
     items = [c for c in call.repo.comments.values() if c["issue_number"] == number]
@@ -137,7 +138,7 @@ async def list_repo_comments(call: Call) -> Reply:
                           for c in call.repo.comments.values()])
 
 
-@routes.post("/repos/{owner}/{repo}/issues/{issue_number}/comments", perm=WRITE)
+@routes.post("/repos/{owner}/{repo}/issues/{issue_number}/comments", perm=WRITE, on_pulls=PULLS)
 async def create_comment(call: Call) -> Reply:
     issue = _issue(call)
     _check_text("IssueComment", call.body)
@@ -149,12 +150,12 @@ async def create_comment(call: Call) -> Reply:
     return Reply(201, render.comment(call, call.repo, c))
 
 
-@routes.get("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=READ)
+@routes.get("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=READ, on_pulls=PULLS)
 async def get_comment(call: Call) -> Reply:
     return Reply(200, render.comment(call, call.repo, _comment(call)))
 
 
-@routes.patch("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=WRITE)
+@routes.patch("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=WRITE, on_pulls=PULLS)
 async def update_comment(call: Call) -> Reply:
     c = _comment(call)
     _check_text("IssueComment", call.body)
@@ -164,7 +165,7 @@ async def update_comment(call: Call) -> Reply:
     return Reply(200, render.comment(call, call.repo, c))
 
 
-@routes.delete("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=WRITE)
+@routes.delete("/repos/{owner}/{repo}/issues/comments/{comment_id}", perm=WRITE, on_pulls=PULLS)
 async def delete_comment(call: Call) -> Reply:
     c = _comment(call)
     _foreign(call, c["user"], f"comment {c['id']}")

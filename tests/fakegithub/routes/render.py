@@ -188,7 +188,6 @@ def run(call: Call, r: FakeRepo, w: dict[str, Any]) -> dict[str, Any]:
 
 
 def artifact(call: Call, r: FakeRepo, a: Any, w: dict[str, Any] | None) -> dict[str, Any]:
-    import hashlib
     from datetime import timedelta
     url = call.url(f"/repos/{r.full_name}/actions/artifacts/{a.id}")
     expires = a.created_at + (timedelta(days=-1) if a.expired else timedelta(days=90))
@@ -197,7 +196,7 @@ def artifact(call: Call, r: FakeRepo, a: Any, w: dict[str, Any] | None) -> dict[
             "size_in_bytes": len(a.data), "url": url, "archive_download_url": url + "/zip",
             "expired": a.expired, "created_at": iso(a.created_at), "updated_at": iso(a.created_at),
             "expires_at": iso(expires),
-            "digest": "sha256:" + hashlib.sha256(a.data).hexdigest(),
+            "digest": a.listed_digest(),
             "workflow_run": None if w is None else {
                 "id": w["id"], "repository_id": r.id,
                 "head_repository_id": call.world.repos[w["_head_repo"].lower()].id
