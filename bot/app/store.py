@@ -110,6 +110,7 @@ class Store:
             # commit, so a recorded delivery survives power loss, not only kill -9 (NORMAL).
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA synchronous={'NORMAL' if sync == 'NORMAL' else 'FULL'}")
+            self._full = sync != "NORMAL"
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as exc:
@@ -219,6 +220,12 @@ class Store:
             " ORDER BY next_run_at, id LIMIT ?", (RUNNING, now, *busy, limit * 4)).fetchall()
         rows.sort(key=lambda row: (row[8], row[0]))
         jobs: list[Job] = []
+        if self._full:
+            # A claim needs no fsync of its own: what it writes (keys, running, parked) is
+            # recomputed or requeued after a crash, and the next FULL commit (an intake batch)
+            # syncs the WAL with these frames in it. Without this, claims under a flood took
+            # turns with intake batches at the one fsync the database thread can do at a time.
+            self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
@@ -260,6 +267,9 @@ class Store:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            if self._full:
+                self.db.execute("PRAGMA synchronous=FULL")
         return jobs
 
     def _payload(self, segment: int, offset: int, length: int) -> bytes | None:

@@ -216,3 +216,22 @@ def test_kv(store: Store) -> None:
     assert store.kv_get("check_runs", "1:abc") is None
     store.kv_delete("check_runs")
     assert store.kv_get("check_runs", "1:def") is None
+
+
+def test_claims_commit_without_fsync_and_restore_full_sync(store: Store) -> None:
+    """Claim writes are recomputable; intake's commits must stay FULL, even after an error."""
+    def synchronous() -> int:
+        return int(store.db.execute("PRAGMA synchronous").fetchone()[0])
+
+    assert synchronous() == 2  # FULL
+    store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}") for d in "ab"])
+    assert len(store.claim(1, [], 60, lambda e, d, b: Prepared(d, None))) == 1
+    assert synchronous() == 2
+
+    def broken(event: str, delivery: str, body: bytes) -> Prepared:
+        raise RuntimeError("prepare failed")
+
+    with pytest.raises(RuntimeError):
+        store.claim(1, [], 60, broken)
+    assert synchronous() == 2
+    assert store.counts() == {RUNNING: 1, QUEUED: 1}  # the failed claim rolled back
