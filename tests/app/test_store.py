@@ -231,7 +231,9 @@ def test_claims_commit_without_fsync_and_restore_full_sync(store: Store) -> None
     def broken(event: str, delivery: str, body: bytes) -> Prepared:
         raise RuntimeError("prepare failed")
 
+    store.record_batch([Record("c", "e", None, None, None, QUEUED, body=b"{}")])
     with pytest.raises(RuntimeError):
-        store.claim(1, [], 60, broken)
+        store.claim(2, [], 60, broken)   # b is keyed already; c needs preparing
     assert synchronous() == 2
-    assert store.counts() == {RUNNING: 1, QUEUED: 1}  # the failed claim rolled back
+    assert store.counts() == {RUNNING: 1, QUEUED: 2}  # the failed claim rolled back
+    assert store.job("c") is not None and store.job("c")["key"] is None
