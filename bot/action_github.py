@@ -16,8 +16,9 @@ from typing import Any, TextIO
 import aiohttp
 import gidgethub
 
-from bot.app.github import InstallationClient, OriginError, RateLimited, Transport
+from bot.app.github import InstallationClient, OriginError, Transport
 from bot.app.metrics import Metrics
+from bot.app.ratelimit import RateLimited
 from bot.app.settings import Settings
 from bot.core import checkrun
 from bot.core.checkrun import RunRef

@@ -11,11 +11,11 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from bot.app.github import RateLimited
 from bot.app.intake import IntakeError, installation_id, parse_payload
 from bot.app.logs import describe
 from bot.app.metrics import Metrics
 from bot.app.ports import AppContext, Delivery, GitHubFor, Handler
+from bot.app.ratelimit import RateLimited
 from bot.app.recorder import Database
 from bot.app.settings import Settings
 from bot.app.store import FAILED, IGNORED, Job, Prepared

@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 
 from bot.app import scopes
-from bot.app.github import GitHubClients, InstallationClient, OriginError, RateLimited
+from bot.app.github import GitHubClients, InstallationClient, OriginError
 from bot.app.metrics import Metrics
 from bot.app.ports import ArtifactError
+from bot.app.ratelimit import RateLimited
 from bot.app.scopes import Scope
 from bot.app.settings import Settings
 from tests.fakegithub.seed import seed_workflow_run

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.app.github import RateLimited
 from bot.app.metrics import Metrics
 from bot.app.ports import AppContext, Delivery, GitHubFor
+from bot.app.ratelimit import RateLimited
 from bot.app.recorder import Database
 from bot.app.settings import Settings
 from bot.app.store import DONE, FAILED, QUEUED, Record, Store

@@ -1,0 +1,72 @@
+"""GitHub rate limits: recognising them, how long to wait, and per-installation pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RateLimited(Exception):
+    """GitHub asked us to wait longer than we wait inside a job; retry the job at ``retry_at``."""
+
+    def __init__(self, retry_at: float, reason: str) -> None:
+        self.retry_at = retry_at
+        super().__init__(reason)
+
+
+class Limiter:
+    """Per-installation pacing: a shared 'blocked until' time and serialised, spaced writes."""
+
+    def __init__(self, *, spacing: float, sleep: Sleep, clock: Callable[[], float]) -> None:
+        self.spacing = spacing
+        self.blocked_until = 0.0
+        self._sleep = sleep
+        self._clock = clock
+        self._write_lock = asyncio.Lock()
+        self._last_write = float("-inf")
+
+    async def wait(self) -> None:
+        """Sleep while a rate limit blocks this installation (again if it was extended)."""
+        slept_for = None
+        while (until := self.blocked_until) != slept_for and until > self._clock():
+            slept_for = until
+            await self._sleep(until - self._clock())
+
+    def block_for(self, seconds: float) -> None:
+        """Hold every request of this installation for ``seconds``."""
+        self.blocked_until = max(self.blocked_until, self._clock() + seconds)
+
+    async def write(self, send: Callable[[], Awaitable[Any]], spacing: float) -> Any:
+        """Run a mutating request alone, at least ``spacing`` seconds after the previous one."""
+        async with self._write_lock:
+            delay = self._last_write + spacing - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            try:
+                return await send()
+            finally:
+                self._last_write = self._clock()
+
+
+def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bool:
+    """429, or 403 that is a primary (remaining 0) or secondary rate limit."""
+    if status == 429:
+        return True
+    return status == 403 and ("retry-after" in headers
+                              or headers.get("x-ratelimit-remaining") == "0"
+                              or "rate limit" in message.lower())
+
+
+def rate_limit_wait(headers: Mapping[str, str], attempt: int, *, now: float) -> float:
+    """GitHub's documented order: retry-after, else the reset time, else ≥ 60 s with backoff."""
+    retry_after = headers.get("retry-after", "")
+    if retry_after.strip().isdigit():
+        return float(retry_after)
+    reset = headers.get("x-ratelimit-reset", "")
+    if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
+        return max(1.0, float(reset) - now + 1)
+    return float(60.0 * 2 ** (attempt - 1) * random.uniform(1.0, 1.25))  # noqa: S311
