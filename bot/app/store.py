@@ -220,6 +220,7 @@ class Store:
             " ORDER BY next_run_at, id LIMIT ?", (RUNNING, now, *busy, limit * 4)).fetchall()
         rows.sort(key=lambda row: (row[8], row[0]))
         jobs: list[Job] = []
+        ended = 0  # jobs that end here (ignored, failed): counted out only once committed
         if self._full:
             # A claim needs no fsync of its own: what it writes (keys, running, parked) is
             # recomputed or requeued after a crash, and the next FULL commit (an intake batch)
@@ -246,6 +247,7 @@ class Store:
                                      prep.state or QUEUED, delivery))
                     if prep.state is not None:
                         self._end(ident, prep.state, prep.reason, now)
+                        ended += 1
                         continue
                 if key in busy:
                     self.db.execute("UPDATE jobs SET state=? WHERE id=? AND state=?",
@@ -257,6 +259,7 @@ class Store:
                     payload = self._payload(seg, off, length)
                     if payload is None:
                         self._end(ident, FAILED, LOST, now)
+                        ended += 1
                         continue
                 busy.add(key)
                 jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data))
@@ -270,6 +273,7 @@ class Store:
         finally:
             if self._full:
                 self.db.execute("PRAGMA synchronous=FULL")
+        self.queued = max(0, self.queued - ended)
         return jobs
 
     def _payload(self, segment: int, offset: int, length: int) -> bytes | None:
@@ -282,7 +286,6 @@ class Store:
     def _end(self, job_id: int, state: str, reason: str | None, now: float) -> None:
         self.db.execute("UPDATE jobs SET state=?, last_error=?, lease_until=NULL, updated_at=?"
                         " WHERE id=?", (state, reason, now, job_id))
-        self.queued = max(0, self.queued - 1)
 
     def next_due(self) -> float | None:
         """When the earliest queued job becomes due (None if nothing is queued)."""

@@ -228,12 +228,17 @@ def test_claims_commit_without_fsync_and_restore_full_sync(store: Store) -> None
     assert len(store.claim(1, [], 60, lambda e, d, b: Prepared(d, None))) == 1
     assert synchronous() == 2
 
+    store.record_batch([Record("c", "e", None, None, None, QUEUED, body=b"{}"),
+                        Record("d", "e", None, None, None, QUEUED, body=b"{}")])
+
     def broken(event: str, delivery: str, body: bytes) -> Prepared:
+        if delivery == "c":   # c ends here (ignored); then d breaks the claim: nothing stays
+            return Prepared("-", None, IGNORED, "ignored: no installation")
         raise RuntimeError("prepare failed")
 
-    store.record_batch([Record("c", "e", None, None, None, QUEUED, body=b"{}")])
     with pytest.raises(RuntimeError):
-        store.claim(2, [], 60, broken)   # b is keyed already; c needs preparing
+        store.claim(3, [], 60, broken)   # b is keyed already; c and d need preparing
     assert synchronous() == 2
-    assert store.counts() == {RUNNING: 1, QUEUED: 2}  # the failed claim rolled back
+    assert store.counts() == {RUNNING: 1, QUEUED: 3}  # the failed claim rolled back
+    assert store.queued == 4                           # c's ending was not counted either
     assert store.job("c") is not None and store.job("c")["key"] is None
