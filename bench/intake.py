@@ -1,18 +1,21 @@
 """Webhook intake throughput and p99: the real create_app /webhook vs a no-op aiohttp POST route.
 
 Runs wrk (Debian package `wrk`) with 64 connections on loopback against each server in turn,
-alternating, --runs times: the same ~10 KB signed body (the corpus check_suite.completed
-payload plus an installation) and a unique X-GitHub-Delivery per request (thread id + counter,
-so dedupe never short-circuits). The App is the real `bot.app.serve.serve` → `create_app` with
-durable SQLite recording (synchronous=FULL by default, as shipped); its handler blocks forever,
-but every delivery carries the same body, hence the same job key, so only one job runs and the
-other workers keep claiming: each claim parses up to 4× its free slots of queued payloads
-(the worker's once-per-delivery parse) in a FULL-sync write transaction on the same database
-thread. ``--workers 1`` leaves no free slot once the one job runs: the figure is intake alone.
+alternating, --runs times: ~10 KB signed bodies (the corpus check_suite.completed payload plus
+an installation) and a unique X-GitHub-Delivery per request (thread id + counter, so dedupe
+never short-circuits). The App is the real `bot.app.serve.serve` → `create_app` with durable
+SQLite recording (synchronous=FULL by default, as shipped); its handler blocks forever.
+
+``--keys N`` cycles N bodies that differ only in their head SHA, hence in their job key. With
+one key (the default, the worst case) only one job runs and the free workers keep claiming:
+each new delivery is parsed once, on the database thread, to learn its key, then parked.
+With as many keys as workers or more, the workers fill up with blocked jobs and stop claiming,
+as they do when a real flood arrives while they are busy. ``--workers 1`` leaves no free slot
+once the one job runs: the figure is intake alone.
 Target (issue 3): App req/s ≥ 0.5× the no-op route's, ratio of medians. Usage:
 
     python bench/intake.py [--runs 3] [--duration 10] [--connections 64] [--sync FULL|NORMAL]
-                           [--workers 4]
+                           [--workers 4] [--keys 1] [--breakdown] [--py-spy PATH]
 """
 
 from __future__ import annotations
@@ -42,16 +45,22 @@ function setup(thread)
   threads = threads + 1
   thread:set("id", threads)
 end
+local bodies, sigs = {}, {}
+for line in io.lines("%(index)s") do
+  local path, sig = line:match("^(%%S+) (%%S+)$")
+  bodies[#bodies + 1] = io.open(path, "rb"):read("*a")
+  sigs[#sigs + 1] = sig
+end
 wrk.method = "POST"
-wrk.body = io.open("%(body)s", "rb"):read("*a")
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "check_suite"
 wrk.headers["User-Agent"] = "GitHub-Hookshot/bench"
-wrk.headers["X-Hub-Signature-256"] = "%(sig)s"
 request = function()
   n = n + 1
+  local i = (n %% #bodies) + 1
   wrk.headers["X-GitHub-Delivery"] = string.format("%(run)s-%%d-%%d", id, n)
-  return wrk.format(nil, "/webhook")
+  wrk.headers["X-Hub-Signature-256"] = sigs[i]
+  return wrk.format(nil, "/webhook", nil, bodies[i])
 end
 """
 
@@ -199,6 +208,9 @@ def main() -> int:
     parser.add_argument("--sync", default="FULL", choices=["FULL", "NORMAL"])
     parser.add_argument("--workers", type=int, default=4,
                         help="CI_TRUTH_WORKERS (4 as shipped; 1: no claims during the run)")
+    parser.add_argument("--keys", type=int, default=1,
+                        help="distinct bodies (head SHAs, so job keys), cycled; 1: one key, "
+                             "the worst case for free workers")
     parser.add_argument("--serve", choices=["noop", "app", "verify"])
     parser.add_argument("--breakdown", action="store_true",
                         help="also run 'verify' (HMAC + header checks, no recording; informative)")
@@ -230,12 +242,19 @@ def main() -> int:
 
     payload = json.loads((CORPUS / "webhooks" / "check_suite.completed.json").read_text())
     payload["installation"] = {"id": 1}
-    body = json.dumps(payload, indent=1).encode()
+    bodies = []
+    for k in range(max(1, args.keys)):  # same size; only the head SHA (the job key) differs
+        payload["check_suite"]["head_sha"] = f"{k:040x}"
+        bodies.append(json.dumps(payload, indent=1).encode())
+    body = bodies[0]
     with tempfile.TemporaryDirectory() as tmp:
-        body_file, lua = Path(tmp, "body.json"), Path(tmp, "post.lua")
-        body_file.write_bytes(body)
-        lua.write_text(LUA % {"body": body_file, "sig": signature_for(SECRET.encode(), body),
-                              "run": os.urandom(4).hex()})
+        index, lua = Path(tmp, "bodies.txt"), Path(tmp, "post.lua")
+        lines = []
+        for k, data in enumerate(bodies):
+            Path(tmp, f"body{k}.json").write_bytes(data)
+            lines.append(f"{Path(tmp, f'body{k}.json')} {signature_for(SECRET.encode(), data)}")
+        index.write_text("\n".join(lines) + "\n")
+        lua.write_text(LUA % {"index": index, "run": os.urandom(4).hex()})
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()).decode()
@@ -254,7 +273,8 @@ def main() -> int:
                 runs[mode].append(_run(mode, args, env, lua, Path(tmp, f"bench{i}.db")))
     print(f"intake.py — {started}")
     print(f"body {len(body):,} bytes, {args.connections} connections, {args.duration} s each, "
-          f"{args.runs} runs alternating, synchronous={args.sync}, workers={args.workers}")
+          f"{args.runs} runs alternating, synchronous={args.sync}, workers={args.workers}, "
+          f"keys={args.keys}")
     print(f"  {'route':<44} {'req/s':>7} {'min–max':>13} {'p99 ms':>7} {'min–max':>11} "
           f"{'non-2xx':>7}")
     for mode, name in (("noop", "no-op aiohttp POST (reads the body, 202)"),
