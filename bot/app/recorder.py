@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from bot.app import intake
@@ -16,65 +18,136 @@ T = TypeVar("T")
 
 
 class Database:
-    """Runs every Store call on one dedicated thread (SQLite and fsync stay off the loop)."""
+    """Runs every Store call on one dedicated thread (SQLite and fsync stay off the loop).
+
+    The thread serves two queues: webhook intake batches (``Recorder``) and other calls
+    (``run``). It takes the whole intake queue as one batch the moment it is free, so the
+    next batch forms while the current one commits, without a round trip through the event
+    loop to start it; the calls queued meanwhile run after that batch, so claims and state
+    reads are never starved by a flood.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ci-truth-db")
+        # One C-level queue for both kinds of work: put() takes no Python lock, which matters
+        # when 64 connections queue deliveries while the thread commits.
+        self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._serve, name="ci-truth-db", daemon=True)
+        self._thread.start()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Await ``fn(*args, **kwargs)`` run on the database thread."""
+        if self._closed:
+            raise RuntimeError("the database is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, lambda: fn(*args, **kwargs))
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((None, (lambda: fn(*args, **kwargs), fut, loop)))
+        return await fut
+
+    def intake(self, writer: Callable[[list[_Pending]], None], item: _Pending) -> None:
+        """Queue one delivery for the next intake batch, which ``writer`` records."""
+        if self._closed:
+            raise RuntimeError("the database is closed")
+        self._queue.put((writer, item))
+
+    @property
+    def alive(self) -> bool:
+        """Whether the database thread serves."""
+        return self._thread.is_alive() and not self._closed
+
+    def _serve(self) -> None:
+        get, get_nowait, empty = self._queue.get, self._queue.get_nowait, self._queue.empty
+        while True:
+            work = [get()]
+            while not empty():  # everything queued meanwhile joins this round
+                work.append(get_nowait())
+            batch: list[_Pending] = []
+            calls: list[_Call] = []
+            writer = None
+            for kind, item in work:
+                if kind is None:
+                    calls.append(item)
+                elif kind is _STOP:
+                    self._closed = True
+                else:
+                    writer = kind
+                    batch.append(item)
+            if batch and writer is not None:
+                writer(batch)
+            for fn, fut, loop in calls:
+                try:
+                    result = fn()
+                except BaseException as exc:  # handed to the awaiting task, not raised here
+                    loop.call_soon_threadsafe(_settle, fut, None, exc)
+                else:
+                    loop.call_soon_threadsafe(_settle, fut, result, None)
+            if self._closed:
+                return
 
     async def close(self) -> None:
-        """Finish pending calls, then close the database."""
+        """Finish pending calls, then close the database and stop its thread."""
         await self.run(self.store.close)
-        self._thread.shutdown(wait=True)
+        self._closed = True
+        self._queue.put((_STOP, None))
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+
+
+def _stop(_batch: list[_Pending]) -> None:
+    """Marks the end of the database thread's queue."""
+
+
+_STOP = _stop
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the awaiting task was cancelled meanwhile
+        return
+    if exc is None:
+        fut.set_result(result)
+    else:
+        fut.set_exception(exc)
 
 
 UNAUTHORIZED = "unauthorized"
 
-_Pending = tuple[Record, "str | None", "asyncio.Future[str]"]
+_Pending = tuple[Record, "str | None", "asyncio.Future[str]", asyncio.AbstractEventLoop]
+_Call = tuple[Callable[[], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+_Work = tuple["Callable[[list[_Pending]], None] | None", Any]
 
 
 class Recorder:
-    """Group commit: records queued within ``interval`` share one transaction (one fsync).
+    """Group commit: deliveries queued while a batch commits share the next one (one fsync).
 
     ``await record(r)`` returns only after the transaction holding ``r`` committed, so the
     webhook's 202 still follows a durable write. With ``signature=``, the body's HMAC is
     checked on the database thread just before the batch is written (hashlib releases the
     GIL, so the event loop keeps serving); a body that fails is never written and comes
-    back as ``"unauthorized"``.
+    back as ``"unauthorized"``. A batch's answers reach the event loop in one call.
     """
 
-    def __init__(self, db: Database, *, interval: float = 0.002, secret: bytes = b"") -> None:
+    def __init__(self, db: Database, *, interval: float = 0.0, secret: bytes = b"") -> None:
         self.db = db
         self.interval = interval
         self._secret = secret
-        self._pending: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._running = False
         self.batches = 0
-        self._closing = False
 
     def start(self) -> None:
-        """Start the writer task."""
-        self._task = asyncio.get_running_loop().create_task(self._writer(), name="recorder")
+        """Accept deliveries."""
+        self._running = True
 
     @property
     def alive(self) -> bool:
-        """Whether the writer task runs."""
-        return self._task is not None and not self._task.done()
+        """Whether deliveries are accepted and the database thread serves."""
+        return self._running and self.db.alive
 
     async def stop(self) -> None:
-        """Flush what is pending, then stop the writer."""
-        if self._task is None:
+        """Stop accepting; return once every accepted delivery is recorded (or failed)."""
+        if not self._running:
             return
-        self._closing = True
-        self._wake.set()
-        await self._task
-        self._task = None
+        self._running = False
+        await self.db.run(lambda: None)  # runs after every batch queued before it
 
     async def record(self, record: Record, *, signature: str | None = None) -> str:
         """Durably record a delivery; returns new, duplicate, requeued or unauthorized.
@@ -82,37 +155,28 @@ class Recorder:
         ``signature`` (the X-Hub-Signature-256 header) is verified against the body first;
         without it the record is trusted (the caller verified it).
         """
-        if self._task is None or self._closing:
+        if not self._running:
             raise RuntimeError("recorder is not running")
-        fut: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.append((record, signature, fut))
-        self._wake.set()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        self.db.intake(self._flush, (record, signature, fut, loop))
         return await fut
 
-    async def _writer(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self.interval and not self._closing:
-                await asyncio.sleep(self.interval)
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            if batch:
-                await self._flush(batch)
-            if self._closing and not self._pending:
-                return
-
-    async def _flush(self, batch: list[_Pending]) -> None:
+    def _flush(self, batch: list[_Pending]) -> None:
+        """On the database thread: record one batch, then answer all of it in one call."""
+        if self.interval:  # optional extra wait so that more deliveries join the batch
+            time.sleep(self.interval)
         try:
-            results = await self.db.run(self._write, [(r, sig) for r, sig, _ in batch])
+            results: list[str] | BaseException = self._write([(r, sig) for r, sig, _, _ in batch])
+            self.batches += 1
         except Exception as exc:  # every waiter learns the batch failed (→ 503)
-            for _, _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(exc)
-            return
-        self.batches += 1
-        for (_, _, fut), result in zip(batch, results, strict=True):
-            if not fut.done():
-                fut.set_result(result)
+            results = exc
+        by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}
+        for i, (_, _, _, loop) in enumerate(batch):  # one loop in the App; tests may run more
+            by_loop.setdefault(loop, []).append(i)
+        for loop, where in by_loop.items():
+            part = results if isinstance(results, BaseException) else [results[i] for i in where]
+            loop.call_soon_threadsafe(_answer, [batch[i][2] for i in where], part)
 
     def _write(self, batch: list[tuple[Record, str | None]]) -> list[str]:
         """On the database thread: verify signatures, then record what verified."""
@@ -124,6 +188,16 @@ class Recorder:
             for i, result in zip(keep, stored, strict=True):
                 results[i] = result
         return results
+
+
+def _answer(futures: list[asyncio.Future[str]], results: list[str] | BaseException) -> None:
+    for i, fut in enumerate(futures):
+        if fut.done():
+            continue
+        if isinstance(results, BaseException):
+            fut.set_exception(results)
+        else:
+            fut.set_result(results[i])
 
 
 class KV:
