@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import queue
 import threading
 import time
@@ -11,9 +12,13 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from bot.app import intake
+from bot.app.logs import describe
 from bot.app.store import Record, Store
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
+INDEX_IDLE = 0.005   # seconds without intake after which accepted deliveries are indexed
+INDEX_BATCH = 512    # ... or this many of them, whichever comes first
 T = TypeVar("T")
 
 
@@ -59,7 +64,14 @@ class Database:
     def _serve(self) -> None:
         get, get_nowait, empty = self._queue.get, self._queue.get_nowait, self._queue.empty
         while True:
-            work = [get()]
+            if self.store.pending:
+                try:  # index once intake pauses (or enough has piled up, below)
+                    work = [get(timeout=INDEX_IDLE)]
+                except queue.Empty:
+                    self._index()
+                    continue
+            else:
+                work = [get()]
             while not empty():  # everything queued meanwhile joins this round
                 work.append(get_nowait())
             batch: list[_Pending] = []
@@ -75,6 +87,8 @@ class Database:
                     batch.append(item)
             if batch and writer is not None:
                 writer(batch)
+            if calls or self.store.pending >= INDEX_BATCH:
+                self._index()  # what a call reads includes every accepted delivery
             for fn, fut, loop in calls:
                 try:
                     result = fn()
@@ -84,6 +98,12 @@ class Database:
                     loop.call_soon_threadsafe(_settle, fut, result, None)
             if self._closed:
                 return
+
+    def _index(self) -> None:
+        try:
+            self.store.index()
+        except Exception as exc:  # accepted deliveries are durable: the next index retries
+            log.error("indexing accepted deliveries failed: %s", describe(exc))
 
     async def close(self) -> None:
         """Finish pending calls, then close the database and stop its thread."""
@@ -184,7 +204,7 @@ class Recorder:
         keep = [i for i, (r, sig) in enumerate(batch)
                 if sig is None or intake.verify_signature(self._secret, r.body, sig)]
         if keep:
-            stored = self.db.store.record_batch([batch[i][0] for i in keep])
+            stored = self.db.store.accept([batch[i][0] for i in keep])
             for i, result in zip(keep, stored, strict=True):
                 results[i] = result
         return results

@@ -1,18 +1,27 @@
-"""Append-only segment files holding webhook bodies; the SQLite job rows point into them.
+"""Append-only segment files of framed webhook records: the intake's write-ahead log.
 
 Writing a 10 KB body into SQLite costs about ten times the metadata row (overflow pages,
 WAL frames); one ``os.write`` of a whole batch plus one fsync is nearly free, which is
-what lets intake keep up with a no-op route (docs/app.md). A body is written (and, with
-FULL durability, fsynced) before the transaction that references it commits, so a
-committed job never points at missing bytes; bytes orphaned by a crash are harmless.
+what lets intake keep up with a no-op route (docs/app.md). Each record is a frame: a
+header (magic, lengths, CRC-32), the delivery's metadata and its body. Once a batch's
+frames are fsynced the delivery is durable, even before SQLite indexes it: at start-up the
+store replays frames past what it indexed (``scan``), and a torn frame (a crash in the
+middle of a write, never acknowledged) ends the replay of its segment.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 SEGMENT_BYTES = 64 * 1024 * 1024
+MAGIC = b"CTJ1"
+_HEAD = struct.Struct("<4sIII")  # magic, metadata length, body length, CRC-32 of both
+HEAD_BYTES = _HEAD.size
+_MAX_META = 1 << 16
 
 
 class Spool:
@@ -44,18 +53,27 @@ class Spool:
         """Segment numbers present on disk."""
         return {int(p.stem) for p in self.dir.glob("*.bin") if p.stem.isdigit()}
 
-    def append(self, bodies: list[bytes]) -> list[tuple[int, int, int]]:
-        """Write bodies (one write, one fsync); returns (segment, offset, length) for each."""
+    def append(self, bodies: list[bytes],
+               metas: list[bytes] | None = None) -> list[tuple[int, int, int]]:
+        """Write framed records (one write, one fsync); (segment, offset, length) of each body.
+
+        ``metas`` (default empty) are what a replay needs besides the body, opaque here.
+        """
         if not bodies:
             return []
         if self._offset >= self.segment_bytes:
             self._open(self.segment + 1)
+        metas = metas if metas is not None else [b""] * len(bodies)
         refs: list[tuple[int, int, int]] = []
+        parts: list[bytes] = []
         offset = self._offset
-        for body in bodies:
+        for meta, body in zip(metas, bodies, strict=True):
+            crc = zlib.crc32(body, zlib.crc32(meta))
+            parts += (_HEAD.pack(MAGIC, len(meta), len(body), crc), meta, body)
+            offset += HEAD_BYTES + len(meta)
             refs.append((self.segment, offset, len(body)))
             offset += len(body)
-        data = memoryview(b"".join(bodies))
+        data = memoryview(b"".join(parts))
         while data:
             written = os.write(self._fd, data)
             data = data[written:]
@@ -63,6 +81,32 @@ class Spool:
             os.fdatasync(self._fd)  # data and the size needed to read it back
         self._offset = offset
         return refs
+
+    def scan(self, segment: int, start: int = 0) -> Iterator[tuple[bytes, int, int, int]]:
+        """Whole frames from ``start``: (metadata, body offset, body length, frame end).
+
+        Stops at the end of the segment or at the first frame that is torn, corrupt or not
+        a frame at all (a segment written before frames existed holds bare bodies).
+        """
+        with open(self._path(segment), "rb") as f:
+            f.seek(start)
+            offset = start
+            while True:
+                head = f.read(HEAD_BYTES)
+                if len(head) < HEAD_BYTES:
+                    return
+                magic, meta_len, body_len, crc = _HEAD.unpack(head)
+                if magic != MAGIC or meta_len > _MAX_META:
+                    return
+                meta = f.read(meta_len)
+                body = f.read(body_len)
+                if len(meta) != meta_len or len(body) != body_len:
+                    return
+                if zlib.crc32(body, zlib.crc32(meta)) != crc:
+                    return
+                body_at = offset + HEAD_BYTES + meta_len
+                offset = body_at + body_len
+                yield meta, body_at, body_len, offset
 
     def read(self, segment: int, offset: int, length: int) -> bytes:
         """The body at a reference; OSError/ValueError if the bytes are gone or short."""

@@ -2,18 +2,29 @@
 
 All methods are synchronous and small; the async side runs them on one dedicated thread
 (`bot.app.recorder.Database`) so a commit's fsync never blocks the event loop.
+
+Recording a delivery has two steps. ``accept`` makes it durable: its frame is fsynced in the
+spool (the intake's write-ahead log) before the webhook is answered. ``index`` then inserts
+the accepted deliveries and their jobs in one commit without an fsync of its own; until then
+they are invisible to claims, and after a crash ``replay`` (at open) indexes every frame
+past ``spool_index.indexed_upto``. So a webhook waits for one fsync, not two.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 from bot.app.spool import Spool
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries(
@@ -27,6 +38,8 @@ CREATE TABLE IF NOT EXISTS jobs(
   last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
 CREATE INDEX IF NOT EXISTS jobs_parked ON jobs(key) WHERE state='parked';
+CREATE TABLE IF NOT EXISTS spool_index(
+  segment INTEGER PRIMARY KEY, indexed_upto INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kv(
   namespace TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, updated_at REAL NOT NULL,
   PRIMARY KEY(namespace, key));
@@ -35,6 +48,23 @@ CREATE TABLE IF NOT EXISTS kv(
 QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
 PARKED = "parked"  # queued behind a running job of the same key; queued again when it ends
 LOST = "the delivery body is missing from the spool (storage lost or truncated)"
+
+
+_JOBS_INTO = ("INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
+              " attempts, next_run_at, created_at, updated_at)")
+_INSERT_JOB = ("INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
+               " attempts, next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?)")
+_ROWS_PER_INSERT = 64  # 11 parameters a job row: far below SQLite's variable limit
+
+
+def _parts(items: list[T]) -> list[list[T]]:
+    return [items[i:i + _ROWS_PER_INSERT] for i in range(0, len(items), _ROWS_PER_INSERT)]
+
+
+def _insert(verb: str, width: int, rows: int) -> str:
+    """``verb VALUES (?,…),(?,…)…`` for ``rows`` rows: one statement, one step, per batch."""
+    row = "(" + ",".join("?" * width) + ")"
+    return f"{verb} VALUES " + ",".join([row] * rows)
 
 
 class StoreError(RuntimeError):
@@ -105,7 +135,8 @@ class Store:
             raise StoreError(f"{path} is in use by another ci-truth process") from None
         try:
             self.spool = Spool(path + ".spool", fsync=sync != "NORMAL")
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                      cached_statements=256)  # + an INSERT per batch size
             # WAL: readers never block the writer; synchronous=FULL fsyncs the WAL on every
             # commit, so a recorded delivery survives power loss, not only kill -9 (NORMAL).
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -113,9 +144,15 @@ class Store:
             self._full = sync != "NORMAL"
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
+            self._pending: list[tuple[Record, tuple[int, int, int]]] = []
+            self._pending_ids: set[str] = set()
+            replayed = self.replay()
         except (sqlite3.Error, OSError) as exc:
             self.close()
             raise StoreError(f"cannot open database {path}: {exc}") from None
+        if replayed:
+            log.warning("indexed %d delivery(ies) accepted but not indexed before a stop",
+                        replayed)
         self.queued = self._count_open()
 
     def close(self) -> None:
@@ -136,13 +173,89 @@ class Store:
     # -- intake ------------------------------------------------------------------------------
 
     def record_batch(self, records: Sequence[Record]) -> list[str]:
-        """Record deliveries in one transaction; per record: new, duplicate or requeued.
+        """Record deliveries: ``accept`` then ``index`` (visible to claims on return)."""
+        results = self.accept(records)
+        self.index()
+        return results
+
+    def accept(self, records: Sequence[Record]) -> list[str]:
+        """Make deliveries durable; per record: new, duplicate or requeued.
 
         A duplicate delivery id is a no-op, except that a redelivery of a job that finally
-        failed queues it again (GitHub redelivers with the same id).
+        failed queues it again (GitHub redelivers with the same id). New queued deliveries
+        are durable on return (their frames fsynced) but reach the tables at ``index``;
+        a batch with a known id or an unqueued outcome is recorded row by row at once.
         """
+        if not records:
+            return []
+        ids = [r.delivery_id for r in records]
+        if (len(set(ids)) == len(ids) and all(r.outcome == QUEUED for r in records)
+                and not self._pending_ids.intersection(ids) and not self.known(ids)):
+            refs = self._append(records)
+            self._pending += zip(records, refs, strict=True)
+            self._pending_ids.update(ids)
+            self.queued += len(records)
+            return ["new"] * len(records)
+        self.index()  # what was accepted before goes first, so this batch sees it
+        return self._record_each(records)
+
+    @property
+    def pending(self) -> int:
+        """Deliveries accepted (durable) but not yet indexed."""
+        return len(self._pending)
+
+    def index(self) -> None:
+        """Insert the accepted deliveries and their jobs (one commit, no fsync of its own).
+
+        Their frames are durable already; should this commit be lost, ``replay`` redoes it.
+        """
+        if not self._pending:
+            return
+        pending = self._pending
         now = self.clock()
+        db = self.db
+        if self._full:
+            db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for part in _parts(pending):
+                    db.execute(_insert("INSERT OR IGNORE INTO deliveries", 7, len(part)), [
+                        v for r, _ in part for v in (r.delivery_id, r.event, r.action,
+                                                     r.installation_id, r.repository_id,
+                                                     r.outcome, now)])
+                    db.execute(_insert(_JOBS_INTO, 11, len(part)), [
+                        v for r, ref in part
+                        for v in (r.delivery_id, r.event, r.key, *ref, QUEUED, 0, now, now, now)])
+                self._indexed_upto([ref for _, ref in pending])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            if self._full:
+                db.execute("PRAGMA synchronous=FULL")
+        self._pending = []
+        self._pending_ids.clear()
+
+    def _append(self, records: Sequence[Record]) -> list[tuple[int, int, int]]:
+        """Frames for these records in the spool, fsynced with FULL durability."""
         assert self.spool is not None
+        metas = [json.dumps([r.delivery_id, r.event, r.key, r.action, r.installation_id,
+                             r.repository_id]).encode() for r in records]
+        return self.spool.append([r.body for r in records], metas)
+
+    def _indexed_upto(self, refs: Iterable[tuple[int, int, int]]) -> None:
+        ends: dict[int, int] = {}
+        for segment, offset, length in refs:
+            ends[segment] = max(ends.get(segment, 0), offset + length)
+        self.db.executemany("INSERT INTO spool_index VALUES (?, ?) ON CONFLICT(segment) DO UPDATE"
+                            " SET indexed_upto=max(indexed_upto, excluded.indexed_upto)",
+                            list(ends.items()))
+
+    def _record_each(self, records: Sequence[Record]) -> list[str]:
+        """The exact path, one row at a time, in a FULL commit (duplicates, requeues)."""
+        now = self.clock()
         results: list[str] = []
         new_jobs: list[Record] = []
         db = self.db
@@ -162,12 +275,12 @@ class Store:
                     "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?"
                     " WHERE delivery_id=? AND state=?", (QUEUED, now, now, r.delivery_id, FAILED))
                 results.append("requeued" if cur.rowcount == 1 else "duplicate")
-            refs = self.spool.append([r.body for r in new_jobs])  # durable before the commit
+            refs = self._append(new_jobs)  # durable before the commit
             db.executemany(
-                "INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
-                " attempts, next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?,?)",
+                _INSERT_JOB,
                 [(r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now)
                  for r, ref in zip(new_jobs, refs, strict=True)])
+            self._indexed_upto(refs)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -175,10 +288,50 @@ class Store:
         self.queued += len(new_jobs) + results.count("requeued")
         return results
 
+    def replay(self) -> int:
+        """Index the frames a stopped process accepted but did not index; returns how many.
+
+        Each earlier segment is read from its ``indexed_upto`` to its first torn frame
+        (written, never acknowledged); a frame whose delivery is known is skipped.
+        """
+        assert self.spool is not None
+        upto = dict(self.db.execute("SELECT segment, indexed_upto FROM spool_index"))
+        found: list[tuple[Record, tuple[int, int, int]]] = []
+        for segment in sorted(self.spool.segments() - {self.spool.segment}):
+            for meta, offset, length, _end in self.spool.scan(segment, upto.get(segment, 0)):
+                try:
+                    delivery, event, key, action, inst, repo = json.loads(meta)
+                except ValueError:
+                    break  # not ours: stop this segment as at a torn frame
+                found.append((Record(delivery, event, action, inst, repo, QUEUED, key),
+                              (segment, offset, length)))
+        if not found:
+            return 0
+        now = self.clock()
+        indexed = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for r, ref in found:
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (r.delivery_id, r.event, r.action, r.installation_id, r.repository_id,
+                     QUEUED, now))
+                if cur.rowcount == 1:
+                    self.db.execute(
+                        _INSERT_JOB,
+                        (r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now))
+                    indexed += 1
+            self._indexed_upto(ref for _, ref in found)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return indexed
+
     def known(self, delivery_ids: Iterable[str]) -> set[str]:
         """Which of these delivery ids (GUIDs) we have recorded."""
         ids = list(delivery_ids)
-        found: set[str] = set()
+        found = self._pending_ids.intersection(ids)  # accepted, not indexed yet
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ",".join("?" * len(chunk))
@@ -358,6 +511,7 @@ class Store:
 
     def prune(self, older_than_days: float) -> int:
         """Forget finished jobs and deliveries older than the retention (≥ GitHub's 3 days)."""
+        self.index()  # a segment holding accepted frames must be referenced before pruning
         cutoff = self.clock() - older_than_days * 86400
         self.db.execute("BEGIN IMMEDIATE")
         n = self.db.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at<?",
@@ -368,6 +522,10 @@ class Store:
         if self.spool is not None:
             live = {int(r[0]) for r in self.db.execute("SELECT DISTINCT spool_seg FROM jobs")}
             self.spool.remove_except(live)
+            present = self.spool.segments()
+            gone = [(seg,) for (seg,) in self.db.execute("SELECT segment FROM spool_index")
+                    if seg not in present]
+            self.db.executemany("DELETE FROM spool_index WHERE segment=?", gone)
         return n
 
     # -- key-value state for handlers --------------------------------------------------------

@@ -242,3 +242,47 @@ def test_claims_commit_without_fsync_and_restore_full_sync(store: Store) -> None
     assert store.counts() == {RUNNING: 1, QUEUED: 3}  # the failed claim rolled back
     assert store.queued == 4                           # c's ending was not counted either
     assert store.job("c") is not None and store.job("c")["key"] is None
+
+
+def test_accepted_deliveries_survive_a_stop_before_they_are_indexed(tmp_path: Path,
+                                                                    clock: Clock) -> None:
+    """accept() is the durable step: a process that dies before index() loses nothing."""
+    path = str(tmp_path / "w.db")
+    s = Store(path, clock=clock)
+    assert s.accept([rec("a"), rec("b", "k2")]) == ["new", "new"]
+    assert s.pending == 2 and s.job("a") is None        # not in the tables yet
+    assert s.accept([rec("a")]) == ["duplicate"]         # but already known
+    assert s.job("a") is not None                        # (that indexed what was pending)
+    assert s.accept([rec("c", "k3")]) == ["new"]
+    s.close()                                            # as if killed: c never indexed
+    s = Store(path, clock=clock)
+    assert s.job("c") is not None and s.queued == 3
+    jobs = s.claim(5, [], 300)
+    assert sorted((j.delivery_id, j.key, j.payload) for j in jobs) == [
+        ("a", "k", rec("a").body), ("b", "k2", rec("b").body), ("c", "k3", rec("c").body)]
+    s.close()
+    s = Store(path, clock=clock)                         # replayed frames are not replayed again
+    assert s.counts() == {RUNNING: 3}
+    s.close()
+
+
+def test_replay_stops_at_a_torn_frame_and_skips_known_deliveries(tmp_path: Path,
+                                                                 clock: Clock) -> None:
+    path = str(tmp_path / "t.db")
+    s = Store(path, clock=clock)
+    s.accept([rec("a"), rec("b", "k2"), rec("c", "k3")])
+    assert s.spool is not None
+    segment = s.spool.segment
+    s.close()
+    seg = tmp_path / "t.db.spool" / f"{segment:08d}.bin"
+    data = seg.read_bytes()
+    # Cut the last frame short (a write interrupted by the crash: never acknowledged) ...
+    seg.write_bytes(data[:-5])
+    s = Store(path, clock=clock)
+    assert sorted(r for r in ("a", "b", "c") if s.job(r)) == ["a", "b"]
+    s.close()
+    # ... and a segment that repeats a known delivery adds nothing.
+    (tmp_path / "t.db.spool" / f"{segment + 50:08d}.bin").write_bytes(data)
+    s = Store(path, clock=clock)
+    assert s.counts() == {QUEUED: 3}                     # c is whole in the copy: indexed once
+    s.close()
