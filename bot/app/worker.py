@@ -96,8 +96,13 @@ class Worker:
         self._beat_task = loop.create_task(self._heartbeat(), name="worker-heartbeat")
 
     def notify(self) -> None:
-        """A job was queued: look for work now."""
-        self._wake.set()
+        """A job was queued: look for work now, if a slot is free.
+
+        With every slot busy the scheduler wakes when a job ends (and claims then), so a
+        flood of deliveries does not wake it once per delivery for nothing.
+        """
+        if len(self.running) < self.settings.workers:
+            self._wake.set()
 
     @property
     def alive(self) -> bool:
@@ -143,7 +148,8 @@ class Worker:
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - self.clock()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no task per wait, unlike wait_for
+                    await self._wake.wait()
 
     async def _heartbeat(self) -> None:
         while True:
