@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from typing import Any
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 _PREFIX = b"sha256="
+_PIECE = 2047  # hashlib releases the GIL for updates of 2048 bytes or more
 _MAX_HEADER = 200  # GitHub's ids and event names are short; longer values are not GitHub's
 
 
@@ -43,15 +45,37 @@ def verify_signature(secret: bytes, body: bytes, header: str | None) -> bool:
     TypeError), and the legacy SHA-1 header is never consulted.
     https://docs.github.com/en/webhooks/using-webhooks/validating-webhook-deliveries
     """
-    if not secret or header is None:
-        return False
-    try:
-        given = header.strip().encode("ascii")
-    except UnicodeEncodeError:
-        return False
-    # One-shot HMAC (no hmac.HMAC object): ~15% cheaper per 10 KB body on the event loop.
-    expected = _PREFIX + hmac.digest(secret, body, "sha256").hex().encode("ascii")
-    return hmac.compare_digest(given.lower(), expected)
+    return Verifier(secret).verify(body, header)
+
+
+class Verifier:
+    """``verify_signature`` for one secret, for many bodies on one thread.
+
+    The keyed HMAC state is computed once and copied per body, and the body is hashed in
+    pieces under 2 KiB, which hashlib hashes without releasing the GIL: on the database
+    thread, releasing it for each 10 KB body meant waiting for the busy event loop to hand
+    it back, once per delivery (the same number of instructions as ``hmac.digest``).
+    """
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, secret: bytes) -> None:
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256) if secret else None
+
+    def verify(self, body: bytes, header: str | None) -> bool:
+        """True only for a well-formed ``sha256=<hex>`` HMAC of ``body`` with our secret."""
+        if self._keyed is None or header is None:
+            return False
+        try:
+            given = header.strip().encode("ascii")
+        except UnicodeEncodeError:
+            return False
+        mac = self._keyed.copy()
+        view = memoryview(body)
+        for start in range(0, len(view), _PIECE):
+            mac.update(view[start:start + _PIECE])
+        expected = _PREFIX + mac.hexdigest().encode("ascii")
+        return hmac.compare_digest(given.lower(), expected)
 
 
 def check_headers(headers: Mapping[str, str]) -> Envelope:

@@ -149,7 +149,7 @@ class Recorder:
     def __init__(self, db: Database, *, interval: float = 0.0, secret: bytes = b"") -> None:
         self.db = db
         self.interval = interval
-        self._secret = secret
+        self._verifier = intake.Verifier(secret)
         self._running = False
         self.batches = 0
 
@@ -202,7 +202,7 @@ class Recorder:
         """On the database thread: verify signatures, then record what verified."""
         results = [UNAUTHORIZED] * len(batch)
         keep = [i for i, (r, sig) in enumerate(batch)
-                if sig is None or intake.verify_signature(self._secret, r.body, sig)]
+                if sig is None or self._verifier.verify(r.body, sig)]
         if keep:
             stored = self.db.store.accept([batch[i][0] for i in keep])
             for i, result in zip(keep, stored, strict=True):

@@ -11,6 +11,7 @@ import pytest
 
 from bot.app.intake import (
     IntakeError,
+    Verifier,
     check_body,
     check_headers,
     installation_id,
@@ -111,3 +112,16 @@ def test_check_body_framing(body: bytes, ok: bool) -> None:
     else:
         with pytest.raises(IntakeError):
             check_body(body)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2046, 2047, 2048, 4094, 4095, 10_142, 70_000])
+def test_verifier_hashes_in_pieces_exactly_like_one_shot_hmac(corpus: Path, size: int) -> None:
+    """Verifier feeds hashlib pieces under 2 KiB (it keeps the GIL); the MAC must not change."""
+    real = (corpus / "webhooks" / "workflow_run.completed.json").read_bytes()
+    body = (real * (size // len(real) + 1))[:size]
+    secret = b"It's a Secret to Everybody"
+    verifier = Verifier(secret)
+    header = "sha256=" + hmac.digest(secret, body, "sha256").hex()
+    assert verifier.verify(body, header) and verifier.verify(body, header.upper())
+    assert not verifier.verify(body + b" ", header)
+    assert not Verifier(b"").verify(body, signature_for(b"", body))
