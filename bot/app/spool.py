@@ -23,6 +23,8 @@ _HEAD = struct.Struct("<4sIII")  # magic, metadata length, body length, CRC-32 o
 HEAD_BYTES = _HEAD.size
 _MAX_META = 1 << 16
 _IOV_MAX = 1024    # buffers per writev (Linux's IOV_MAX)
+_ZERO_MIN, _ZERO_MAX = 256 * 1024, 4 * 1024 * 1024
+_ZEROS = bytes(1024 * 1024)
 _CRC_PIECE = 4096  # zlib releases the GIL above 5 KiB; a hand-off per body costs more
 
 
@@ -47,17 +49,43 @@ class Spool:
         self.segment = (max(existing) + 1) if existing else 1
         self._fd = -1
         self._offset = 0
+        self._zeroed = 0  # bytes of the segment already written (zeros past the data)
         self._open(self.segment)
 
     def _path(self, segment: int) -> Path:
         return self.dir / f"{segment:08d}.bin"
 
     def _open(self, segment: int) -> None:
+        """Start a new segment (never one that exists: frames are only added to our own)."""
         if self._fd >= 0:
             os.close(self._fd)
-        self.segment = segment
-        self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._offset = os.fstat(self._fd).st_size
+        while True:
+            try:
+                fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+                break
+            except FileExistsError:
+                segment += 1
+        self.segment, self._fd, self._offset, self._zeroed = segment, fd, 0, 0
+
+    def _reserve(self, end: int) -> None:
+        """Zeros ahead of the data, so that a batch's fdatasync flushes data blocks only.
+
+        Appending grows the file, and then every fdatasync must also commit the new size
+        and extents to the filesystem journal; overwriting blocks already written does not.
+        The zeros are written (and synced) in steps doubling from 256 KiB to 4 MiB, so the
+        extra syncs are a few per segment. A replay stops at the zeros: they are no frame.
+        """
+        if end <= self._zeroed:
+            return
+        step = min(_ZERO_MAX, max(_ZERO_MIN, self._zeroed))
+        target = max(end, self._zeroed + step)
+        at = self._zeroed
+        while at < target:
+            n = min(len(_ZEROS), target - at)
+            at += os.pwrite(self._fd, _ZEROS[:n], at)
+        if self.fsync:
+            os.fdatasync(self._fd)
+        self._zeroed = at
 
     def segments(self) -> set[int]:
         """Segment numbers present on disk."""
@@ -82,21 +110,26 @@ class Spool:
             offset += HEAD_BYTES + len(meta)
             refs.append((self.segment, offset, len(body)))
             offset += len(body)
-        self._write(parts)
+        self._reserve(offset)
+        self._write(parts, self._offset)
         if self.fsync:
             os.fdatasync(self._fd)  # data and the size needed to read it back
         self._offset = offset
         return refs
 
-    def _write(self, parts: list[bytes]) -> None:
-        """All of ``parts``, in order, with as few system calls as the kernel allows."""
+    def _write(self, parts: list[bytes], at: int) -> None:
+        """All of ``parts``, in order from offset ``at``, in as few system calls as allowed."""
         for start in range(0, len(parts), _IOV_MAX):
             chunk = parts[start:start + _IOV_MAX]
-            written = os.writev(self._fd, chunk)  # no copy into one buffer first
-            if written < sum(map(len, chunk)):  # short write (rare on files): the rest, plainly
+            size = sum(map(len, chunk))
+            written = os.pwritev(self._fd, chunk, at)  # no copy into one buffer first
+            if written < size:  # short write (rare on files): the rest, plainly
                 rest = memoryview(b"".join(chunk))[written:]
                 while rest:
-                    rest = rest[os.write(self._fd, rest):]
+                    n = os.pwrite(self._fd, rest, at + written)
+                    written += n
+                    rest = rest[n:]
+            at += size
 
     def scan(self, segment: int, start: int = 0) -> Iterator[tuple[bytes, int, int, int]]:
         """Whole frames from ``start``: (metadata, body offset, body length, frame end).

@@ -273,11 +273,13 @@ def test_replay_stops_at_a_torn_frame_and_skips_known_deliveries(tmp_path: Path,
     s.accept([rec("a"), rec("b", "k2"), rec("c", "k3")])
     assert s.spool is not None
     segment = s.spool.segment
+    end = [frame_end for *_, frame_end in s.spool.scan(segment)][-1]
     s.close()
     seg = tmp_path / "t.db.spool" / f"{segment:08d}.bin"
     data = seg.read_bytes()
-    # Cut the last frame short (a write interrupted by the crash: never acknowledged) ...
-    seg.write_bytes(data[:-5])
+    assert data[end:] == bytes(len(data) - end)         # zeros written ahead of the data
+    # The last frame's end never reached the disk (a write cut by the crash: no 202) ...
+    seg.write_bytes(data[:end - 5] + bytes(len(data) - end + 5))
     s = Store(path, clock=clock)
     assert sorted(r for r in ("a", "b", "c") if s.job(r)) == ["a", "b"]
     s.close()
