@@ -67,6 +67,32 @@ def _insert(verb: str, width: int, rows: int) -> str:
     return f"{verb} VALUES " + ",".join([row] * rows)
 
 
+_SEP = "\x1f"  # never in a delivery id or event name: intake accepts printable ASCII only
+
+
+def _meta(r: Record) -> bytes:
+    """What a replay needs besides the body: ``id US event`` for intake's records, else JSON."""
+    bare = r.key is None and r.action is None and r.installation_id is None and \
+        r.repository_id is None
+    if bare and _SEP not in r.delivery_id and _SEP not in r.event:
+        return (r.delivery_id + _SEP + r.event).encode()
+    return json.dumps([r.delivery_id, r.event, r.key, r.action, r.installation_id,
+                       r.repository_id]).encode()
+
+
+def _from_meta(meta: bytes) -> Record | None:
+    """The queued Record a frame's metadata describes (body left out), or None if garbled."""
+    try:
+        text = meta.decode()
+        if not text.startswith("["):
+            delivery, event = text.split(_SEP)
+            return Record(delivery, event, None, None, None, QUEUED)
+        delivery, event, key, action, inst, repo = json.loads(text)
+    except ValueError:
+        return None
+    return Record(delivery, event, action, inst, repo, QUEUED, key)
+
+
 class StoreError(RuntimeError):
     """The database cannot be used (locked by another process, unreadable)."""
 
@@ -241,8 +267,7 @@ class Store:
     def _append(self, records: Sequence[Record]) -> list[tuple[int, int, int]]:
         """Frames for these records in the spool, fsynced with FULL durability."""
         assert self.spool is not None
-        metas = [json.dumps([r.delivery_id, r.event, r.key, r.action, r.installation_id,
-                             r.repository_id]).encode() for r in records]
+        metas = [_meta(r) for r in records]
         return self.spool.append([r.body for r in records], metas)
 
     def _indexed_upto(self, refs: Iterable[tuple[int, int, int]]) -> None:
@@ -299,12 +324,10 @@ class Store:
         found: list[tuple[Record, tuple[int, int, int]]] = []
         for segment in sorted(self.spool.segments() - {self.spool.segment}):
             for meta, offset, length, _end in self.spool.scan(segment, upto.get(segment, 0)):
-                try:
-                    delivery, event, key, action, inst, repo = json.loads(meta)
-                except ValueError:
+                record = _from_meta(meta)
+                if record is None:
                     break  # not ours: stop this segment as at a torn frame
-                found.append((Record(delivery, event, action, inst, repo, QUEUED, key),
-                              (segment, offset, length)))
+                found.append((record, (segment, offset, length)))
         if not found:
             return 0
         now = self.clock()

@@ -288,3 +288,19 @@ def test_replay_stops_at_a_torn_frame_and_skips_known_deliveries(tmp_path: Path,
     s = Store(path, clock=clock)
     assert s.counts() == {QUEUED: 3}                     # c is whole in the copy: indexed once
     s.close()
+
+
+def test_replay_restores_compact_and_full_metadata(tmp_path: Path) -> None:
+    """Intake's records (no key yet) use the compact metadata; both forms replay exactly."""
+    path = str(tmp_path / "m.db")
+    s = Store(path)
+    bare = Record("d-1", "workflow_run", None, None, None, QUEUED, body=b'{"a": 1}')
+    full = Record("d-2", "check_run", "created", 7, 9, QUEUED, key="repo:9:sha:x", body=b"{}")
+    assert s.accept([bare, full]) == ["new", "new"]
+    s.close()
+    s = Store(path)
+    assert [s.job(d)["key"] for d in ("d-1", "d-2")] == [None, "repo:9:sha:x"]  # type: ignore[index]
+    jobs = {j.delivery_id: j for j in s.claim(5, [], 60, lambda e, d, b: Prepared(d, None))}
+    assert (jobs["d-1"].event, jobs["d-1"].payload) == ("workflow_run", b'{"a": 1}')
+    assert s.known(["d-1", "d-2"]) == {"d-1", "d-2"}
+    s.close()
