@@ -60,6 +60,11 @@ class Measurer:
         if self._state.test_ids_complete and not self._ids.add(test_id):
             self._state.test_ids_complete = False
 
+    def passed_many(self, test_ids: list[str]) -> None:
+        """`passed(id)` for each id in turn, without stderr (the C accelerator's batches)."""
+        if self._state.test_ids_complete and not self._ids.add_many(test_ids):
+            self._state.test_ids_complete = False
+
     def add_case(self, case: TestCase, report: str) -> None:
         """Record one testcase read from `report`."""
         state = self._state
@@ -130,6 +135,25 @@ class _IdList:
         if len(pending) >= self._chunk and not self._exact:
             self._merge()
         return True
+
+    def add_many(self, test_ids: list[str]) -> bool:
+        """`add` for each id in turn; False when one of them was dropped at the cap.
+
+        Far from the cap (and before the list is nearly full) the ids go to the pending set
+        at once: the same ids are kept as one by one, since none can be dropped.
+        """
+        pending = self._pending
+        if not self._exact and len(self._sorted) + len(pending) + len(test_ids) < self._cap:
+            pending.update(test_ids)
+            if len(pending) >= self._chunk:
+                self._merge()
+            return True
+        kept = True
+        for test_id in test_ids:
+            if not self.add(test_id):
+                kept = False
+                break  # Measurer stops adding once one id was dropped
+        return kept
 
     def sorted(self) -> list[str]:
         """The distinct ids kept, sorted."""
