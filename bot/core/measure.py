@@ -6,7 +6,6 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from enum import Enum
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
@@ -169,8 +168,9 @@ class _IdList:
         if not self._pending:
             return
         merged = self._sorted
-        merged.extend(self._pending)
+        # Only ids not held yet join the list (set.difference runs in C; the list is sorted in
+        # place, never copied): the list never holds a duplicate.
+        merged.extend(self._pending.difference(merged) if merged else self._pending)
         self._pending.clear()
         merged.sort()
-        self._sorted = [key for key, _ in groupby(merged)]
-        self._exact = self._cap - len(self._sorted) < self._chunk
+        self._exact = self._cap - len(merged) < self._chunk
