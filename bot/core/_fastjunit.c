@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define FEED (1 << 20)        /* bytes per XML_Parse call, as pyexpat's MAX_CHUNK_SIZE */
-#define BATCH 4096            /* passed ids handed to Python at once, at most */
+#define BATCH 512             /* passed ids handed to Python at once, at most (memory) */
 #define MAX_TIME_TEXT 64      /* a time attribute longer than this takes the Python path */
 #define MAX_SECONDS 1e6       /* reportbase.MAX_SECONDS */
 
