@@ -90,6 +90,7 @@ typedef struct {
     char *cbuf;
     int cbuf_used, cbuf_size;
     int in_parse;
+    int failed;         /* a handler failed: expat is stopped, no callback may do anything */
     Py_ssize_t depth;
     /* accelerate(): the JUnit fast path */
     int fast, keep_err;
@@ -108,9 +109,13 @@ typedef struct {
 
 /* ---------------------------------------------------------------- calling Python */
 
+/* After a Python error: stop expat and ignore every later callback. Expat still calls the
+ * end handler of an empty element whose start handler stopped it (doContent), and pyexpat
+ * guards its handlers the same way (PyErr_Occurred). */
 static void
 stop(Reader *self)
 {
+    self->failed = 1;
     XML_StopParser(self->p, XML_FALSE);
 }
 
@@ -363,6 +368,10 @@ replay_ancestors(Reader *self, Py_ssize_t upto)
     if (self->py_depth >= upto)
         return 0;
     Py_ssize_t first = self->py_depth + 1;
+    if (upto >= self->off_cap) {
+        PyErr_SetString(PyExc_SystemError, "_fastjunit: open element without its name");
+        return -1;
+    }
     for (Py_ssize_t d = first; d <= upto; d++) {
         PyObject *empty = PyDict_New();
         if (send_start(self, self->names.data + self->off[d], empty) < 0)
@@ -583,6 +592,10 @@ fast_end(Reader *self, const char *name)
         return d == self->case_depth ? case_end_fast(self) : 0;
     }
     if (d > self->py_depth) {  /* swallowed outside a testcase */
+        if (d >= self->off_cap) {
+            PyErr_SetString(PyExc_SystemError, "_fastjunit: end tag without its start");
+            return -1;
+        }
         self->names.len = self->off[d];
         return 0;
     }
@@ -602,6 +615,8 @@ static void XMLCALL
 on_start(void *ud, const XML_Char *name, const XML_Char **atts)
 {
     Reader *self = ud;
+    if (self->failed)
+        return;
     if (flush_text(self) < 0) {
         stop(self);
         return;
@@ -622,6 +637,8 @@ static void XMLCALL
 on_end(void *ud, const XML_Char *name)
 {
     Reader *self = ud;
+    if (self->failed)
+        return;
     int rc = flush_text(self);
     if (rc == 0) {
         if (self->fast)
@@ -640,7 +657,7 @@ static void XMLCALL
 on_text(void *ud, const XML_Char *data, int len)
 {
     Reader *self = ud;
-    if (self->char_h == NULL)
+    if (self->failed || self->char_h == NULL)
         return;
     if (!self->buffer_text) {
         PyObject *s = PyUnicode_DecodeUTF8(data, len, "strict");
@@ -672,7 +689,7 @@ on_text(void *ud, const XML_Char *data, int len)
 static void
 refusal(Reader *self, PyObject *handler)
 {
-    if (handler == NULL)
+    if (self->failed || handler == NULL)
         return;
     if (flush_text(self) < 0 || call_void(handler, NULL, 0) < 0)
         stop(self);
@@ -707,7 +724,8 @@ on_external(XML_Parser parser, const XML_Char *c, const XML_Char *b, const XML_C
 static int XMLCALL
 on_encoding(void *data, const XML_Char *name, XML_Encoding *info)
 {
-    (void)data;
+    if (((Reader *)data)->failed)
+        return XML_STATUS_ERROR;
     unsigned char all[256];
     for (int i = 0; i < 256; i++)
         all[i] = (unsigned char)i;
@@ -954,7 +972,7 @@ Reader_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     XML_SetUserData(self->p, self);
     XML_SetElementHandler(self->p, on_start, on_end);
     XML_SetCharacterDataHandler(self->p, on_text);
-    XML_SetUnknownEncodingHandler(self->p, on_encoding, NULL);
+    XML_SetUnknownEncodingHandler(self->p, on_encoding, self);
     return (PyObject *)self;
 }
 

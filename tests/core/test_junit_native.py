@@ -111,6 +111,22 @@ def test_caps_hold_in_c_with_the_same_sentences() -> None:
     assert same(data, sizes=(1 << 20,), limits=Limits(max_name=20))[0].error is None
 
 
+@pytest.mark.parametrize("xml", [
+    b"<testsuites><testsuite><b/></testsuite></testsuites>",          # outside a testcase
+    b"<testsuites><testsuite><testcase classname='c' name='n'><b/></testcase></testsuite>"
+    b"</testsuites>",                                                  # inside one (C case)
+    b"<testsuites><testsuite><testcase classname='c' name='n'/></testsuite></testsuites>",
+    b"<testsuites><testsuite><testcase name='n'><failure/></testcase></testsuite></testsuites>",
+])
+def test_a_refused_empty_element_ends_the_parse(xml: bytes) -> None:
+    """expat calls an empty element's end handler even after its start handler stopped the
+    parse (the depth refusal here): the C reader must ignore it (it once crashed there)."""
+    for depth in (1, 2):
+        report = same(xml, limits=Limits(max_depth=depth))[0]
+        assert report.error == f"refused: XML nested deeper than {depth} levels " \
+                               f"(limits.max_depth)"
+
+
 @PROPS
 @given(st.sampled_from(SAMPLES), st.data())
 def test_mangled_reports_read_the_same(sample: bytes, data: st.DataObject) -> None:
