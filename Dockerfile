@@ -3,10 +3,15 @@
 # Build: docker build -t ci-truth .      Run: see docs/deploy.md
 
 # --- build: the project's wheel and its dependencies' wheels --------------------------------
+# gcc and expat.h build the C accelerator (bot/core/_fastjunit.c) into the wheel; the final
+# image needs only libexpat1, which python:3.11-slim already has (its pyexpat uses it).
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev libexpat1-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY bot ./bot
 RUN pip wheel --wheel-dir /wheels .
 

@@ -9,6 +9,11 @@ and ≥ 2× junitparser. junitparser builds the whole tree (~6 GB RAM at 1 GB), 
 numpy report and 100 MB only. The benchmark raises ci-truth's caps (max_file_bytes 512 MiB,
 max_testcases 5 M would refuse the 1 GB reports by design) to measure parsing itself.
 
+Rows: `ci-truth` is parse_report as bot/core/engine.py calls it (`passed=`/`passed_many=` into a
+real Measurer, system_err=False as with the default config) with the default reader (the C
+accelerator when built); the targets apply to it. Informative: `ci-truth-pure`, the same with
+the pure-Python reader; `ci-truth-full`, the old row (a no-op TestCase sink, every test built).
+
     python bench/parse.py [--sizes numpy,100MB,1GB] [--styles pytest,surefire] [--runs 3]
                           [--quick] [--strict]
 """
@@ -39,15 +44,39 @@ TARGET_EXPAT, TARGET_JUNITPARSER = 0.8, 2.0
 JUNITPARSER_MAX = 200_000_000  # bytes: beyond this junitparser's tree needs gigabytes of RAM
 
 
-def _citruth(path: Path) -> int:
+def _parse(path: Path, *, engine: bool, native: bool | None) -> int:
+    """parse_report as the engine calls it (engine=True: `passed=`/`passed_many=` into a real
+    Measurer, system_err=False as with the default config), or with a no-op TestCase sink."""
     from bot.core.junit import parse_report
     from bot.core.limits import GiB, Limits
+    from bot.core.measure import Measurer
 
     limits = Limits(max_file_bytes=4 * GiB, max_total_bytes=4 * GiB, max_testcases=100_000_000)
-    report = parse_report(chunks(path), path=str(path), sink=lambda _tc: None, limits=limits)
+    if engine:
+        m = Measurer(max_failures=limits.max_failures_kept,
+                     max_details=limits.max_details_kept, max_test_ids=limits.max_test_ids)
+        report = parse_report(chunks(path), path=str(path), sink=m.sink_for(str(path)),
+                              limits=limits, passed=m.passed, passed_many=m.passed_many,
+                              system_err=False, native=native)
+        m.add_file(report)
+    else:
+        report = parse_report(chunks(path), path=str(path), sink=lambda _tc: None,
+                              limits=limits, native=native)
     if report.error:
         raise SystemExit(f"ci-truth refused {path}: {report.error}")
     return report.counts.tests
+
+
+def _citruth(path: Path) -> int:
+    return _parse(path, engine=True, native=None)
+
+
+def _citruth_pure(path: Path) -> int:
+    return _parse(path, engine=True, native=False)
+
+
+def _citruth_full(path: Path) -> int:
+    return _parse(path, engine=False, native=None)
 
 
 class _Doctype(Exception):
@@ -121,14 +150,17 @@ def _junitparser(path: Path) -> int:
 
 
 METHODS = {"ci-truth": _citruth, "expat-count": _expat, "junitparser": _junitparser,
+           "ci-truth-pure": _citruth_pure, "ci-truth-full": _citruth_full,
            "expat-extract": _expat_extract}
+INFORMATIVE = ("ci-truth-pure", "ci-truth-full")  # rows without a target of their own
 
 
 def one(method: str, path: str) -> None:
     """Child process: time one method on one file (imports done first), print JSON."""
     import junitparser  # noqa: F401
 
-    import bot.core.junit  # noqa: F401
+    import bot.core.junit
+    import bot.core.measure  # noqa: F401
     wall, cpu = time.perf_counter(), time.process_time()
     tests = METHODS[method](Path(path))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -139,7 +171,7 @@ def bench_file(label: str, path: Path, expected: int | None, runs: int,
                with_junitparser: bool, extract: bool = False) -> list[str]:
     """Measure every method on one file; print the rows; return failed targets."""
     methods = (["ci-truth", "expat-count"] + (["junitparser"] if with_junitparser else [])
-               + (["expat-extract"] if extract else []))
+               + list(INFORMATIVE) + (["expat-extract"] if extract else []))
     mb = path.stat().st_size / 1e6
     speeds: dict[str, list[float]] = {m: [] for m in methods}
     walls: dict[str, list[float]] = {m: [] for m in methods}
@@ -154,10 +186,10 @@ def bench_file(label: str, path: Path, expected: int | None, runs: int,
             walls[m].append(mb / float(r["wall"]))  # type: ignore[arg-type]
             rss[m] = max(rss.get(m, 0), int(r["rss_kib"]))  # type: ignore[call-overload]
     print(f"\n{label}: {mb:,.1f} MB, {expected:,} testcases, {runs} runs")
-    print(f"  {'method':<12} {'MB/s (CPU)':>10} {'min–max':>12} {'MB/s (wall)':>11} "
+    print(f"  {'method':<14} {'MB/s (CPU)':>10} {'min–max':>12} {'MB/s (wall)':>11} "
           f"{'min–max':>12} {'peak RSS MiB':>12}")
     for m in methods:
-        print(f"  {m:<12} {median(speeds[m]):>10.1f} {spread(speeds[m]):>12} "
+        print(f"  {m:<14} {median(speeds[m]):>10.1f} {spread(speeds[m]):>12} "
               f"{median(walls[m]):>11.1f} {spread(walls[m]):>12} {rss[m] / 1024:>12.0f}")
     ours, misses = median(speeds["ci-truth"]), []
     for other, target in (("expat-count", TARGET_EXPAT), ("junitparser", TARGET_JUNITPARSER)):
@@ -169,6 +201,9 @@ def bench_file(label: str, path: Path, expected: int | None, runs: int,
                 misses.append(f"{label} vs {other}: {ratio:.2f}×")
         else:
             print(f"  ci-truth / {other}: not run (its whole-tree parse needs ~6 GB at 1 GB)")
+    for m in INFORMATIVE:
+        ratio = median(speeds[m]) / median(speeds["expat-count"])
+        print(f"  (informative) {m} / expat-count: {ratio:.2f}×")
     if "expat-extract" in speeds:
         ratio = median(speeds["expat-extract"]) / median(speeds["expat-count"])
         print(f"  (informative) expat-extract / expat-count: {ratio:.2f}×")

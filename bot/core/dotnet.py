@@ -6,7 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.core.model import Declared
-from bot.core.reportbase import Context, compare, cut, first_line, parse_int, parse_time
+from bot.core.reportbase import (
+    Context,
+    compare,
+    cut,
+    depth_refusal,
+    first_line,
+    parse_int,
+    parse_time,
+)
 from bot.core.testcase import Outcome, TestCase, make_id
 from bot.core.xmlstream import Refused
 
@@ -50,8 +58,7 @@ class _Cases:
     def start(self, name: str, attrs: dict[str, str]) -> None:
         self.depth += 1
         if self.depth > self.limits.max_depth:
-            raise Refused(f"refused: XML nested deeper than {self.limits.max_depth} levels "
-                          f"(limits.max_depth)")
+            raise Refused(depth_refusal(self.limits.max_depth))
         if name in self.case_elements:
             if self.case is None:
                 self.case, self.case_depth, self.bufs = attrs, self.depth, {}

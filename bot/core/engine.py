@@ -51,7 +51,8 @@ def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
             continue
         report = parse_report(source.chunks, path=source.path,
                               sink=measurer.sink_for(source.path), limits=limits,
-                              passed=measurer.passed, system_err=bool(config.signatures))
+                              passed=measurer.passed, passed_many=measurer.passed_many,
+                              system_err=bool(config.signatures))
         seen += report.counts.tests
         measurer.add_file(report)
     return measurer.state()

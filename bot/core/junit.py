@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bot.core import dotnet
+from bot.core import dotnet, xmlaccel
 from bot.core.limits import DEFAULT_LIMITS, Limits
 from bot.core.model import Declared, FileReport
 from bot.core.reportbase import (
@@ -14,6 +14,7 @@ from bot.core.reportbase import (
     Dialect,
     compare,
     cut,
+    depth_refusal,
     first_line,
     parse_int,
     parse_time,
@@ -35,13 +36,21 @@ _SUITE = frozenset({"testsuite", "testsuites", "testrun"})
 
 
 class _Handlers:
-    __slots__ = ("end", "finish", "start")
+    """The expat handlers and finish step, plus three entry points for the C accelerator:
+    `adopt(attrs)` makes a plain passed testcase it already tallied the held-back `pending`,
+    `flush()` releases `pending`, `tally(n)` counts n testcases into the integrity tallies."""
+
+    __slots__ = ("adopt", "end", "finish", "flush", "start", "tally")
 
     def __init__(self, start: Callable[[str, dict[str, str]], None], end: Callable[[str], None],
-                 finish: Callable[[bool], None]) -> None:
+                 finish: Callable[[bool], None], adopt: Callable[[dict[str, str]], None],
+                 flush: Callable[[], None], tally: Callable[[int], None]) -> None:
         self.start = start
         self.end = end
         self.finish = finish
+        self.adopt = adopt
+        self.flush = flush
+        self.tally = tally
 
 
 def junit(ctx: Context, parser: Any) -> Dialect:
@@ -111,8 +120,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         nonlocal collecting
         depth += 1
         if depth > max_depth:
-            raise Refused(f"refused: XML nested deeper than {max_depth} levels "
-                          f"(limits.max_depth)")
+            raise Refused(depth_refusal(max_depth))
         if name == "testcase":
             if case is None:
                 case, case_depth, rank, flaky = attrs, depth, 0, False
@@ -261,12 +269,40 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         else:
             ctx.report.declared = sum_declared(top)
 
-    return _Handlers(start, end, finish)
+    # The C accelerator (bot/core/_fastjunit.c) counts plain passes itself, and calls these
+    # where junit.py would have: never per test, only around the constructs it replays here.
+    def adopt(attrs: dict[str, str]) -> None:
+        nonlocal depth, case, case_depth, rank, flaky
+        depth += 1
+        case, case_depth, rank, flaky = attrs, depth, 0, False
+        end("testcase")  # `pending` is None here: this testcase becomes `pending`
+        tally(-1)        # ... and was tallied when it ended, in its own suite
+
+    def flush() -> None:
+        nonlocal pending
+        if pending is not None:
+            release(pending)  # may refuse at the cap: `pending` stays, as in end()
+            pending = None
+
+    def tally(n: int) -> None:
+        raw[0] += n
+        if suites:
+            suites[-1].tests += n
+
+    return _Handlers(start, end, finish, adopt, flush, tally)
 
 
 # A testcase before a TestCase is built: id, name, classname, rank (0 passed, 1 skipped,
 # 2 failed, 3 error), seconds, message, details, system-err, file, raw line attribute, flaky.
 _Fields = tuple[str, str, str, int, float, str, str, str, "str | None", "str | None", bool]
+
+
+def _one_by_one(passed: Callable[[str, str], None]) -> Callable[[list[str]], None]:
+    def many(ids: list[str]) -> None:
+        for test_id in ids:
+            passed(test_id, "")
+
+    return many
 
 
 def _case(f: _Fields, line_base: int) -> TestCase:
@@ -289,7 +325,9 @@ _DIALECTS: dict[str, tuple[str, Callable[[Context, Any], Dialect]]] = {
 def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase], None],
                  limits: Limits = DEFAULT_LIMITS,
                  passed: Callable[[str, str], None] | None = None,
-                 system_err: bool = True) -> FileReport:
+                 system_err: bool = True,
+                 passed_many: Callable[[list[str]], None] | None = None,
+                 native: bool | None = None) -> FileReport:
     """Read one report; never raises on bad input (FileReport.error says why it is unreadable).
 
     `passed(id, system_err)`, when given, receives each test that simply passed (not flaky)
@@ -298,13 +336,22 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
     `system_err=False` leaves TestCase.system_err empty in JUnit reports (no text is
     captured for it): for callers that match no signatures against it.
 
+    `passed_many(ids)`, when given with `passed`, must equal `passed(id, "")` for each id in
+    turn: the C accelerator hands over plain passes in batches through it.
+
     The dialect is chosen by the root element: testsuites/testsuite → junit, assemblies →
     xunit2, test-results → nunit2, test-run → nunit3, TestRun → trx.
+
+    `native`: read with the C accelerator (True, when built), with pyexpat and these Python
+    handlers alone (False), or as bot.core.xmlaccel says (None). Both give identical results
+    (tests/core/test_junit_native.py).
     """
     report = FileReport(path=path)
     ctx = Context(report, sink, limits, passed, system_err)
-    parser = new_parser()
+    native = xmlaccel.enabled() if native is None else native and xmlaccel.available()
+    parser = new_parser(native=native)
     chosen: list[Dialect] = []
+    drain: list[Callable[[], None]] = []
 
     def root(name: str, attrs: dict[str, str]) -> None:
         entry = _DIALECTS.get(name)
@@ -317,6 +364,14 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
         parser.StartElementHandler = dialect.start
         parser.EndElementHandler = dialect.end
         dialect.start(name, attrs)
+        if native and passed is not None and isinstance(dialect, _Handlers):
+            parser.accelerate(dialect, counts=report.counts,
+                              passed_many=passed_many or _one_by_one(passed),
+                              refuse_cap=ctx.refuse_cap, refused=Refused,
+                              depth_message=depth_refusal(limits.max_depth),
+                              max_depth=limits.max_depth, max_name=limits.max_name,
+                              max_testcases=limits.max_testcases, system_err=system_err)
+            drain.append(parser.drain)
 
     parser.StartElementHandler = root
     error = run(parser, chunks, max_bytes=limits.max_file_bytes)
@@ -324,6 +379,8 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
     parser.CharacterDataHandler = None
     if chosen:
         try:
+            for step in drain:
+                step()
             chosen[0].finish(error is None)
         except Refused as exc:
             error = error or str(exc)

@@ -6,7 +6,6 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from enum import Enum
-from itertools import groupby
 from typing import TYPE_CHECKING
 
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
@@ -58,6 +57,11 @@ class Measurer:
                 if pattern.search(system_err):
                     state.signatures[name] += 1
         if self._state.test_ids_complete and not self._ids.add(test_id):
+            self._state.test_ids_complete = False
+
+    def passed_many(self, test_ids: list[str]) -> None:
+        """`passed(id)` for each id in turn, without stderr (the C accelerator's batches)."""
+        if self._state.test_ids_complete and not self._ids.add_many(test_ids):
             self._state.test_ids_complete = False
 
     def add_case(self, case: TestCase, report: str) -> None:
@@ -131,6 +135,25 @@ class _IdList:
             self._merge()
         return True
 
+    def add_many(self, test_ids: list[str]) -> bool:
+        """`add` for each id in turn; False when one of them was dropped at the cap.
+
+        Far from the cap (and before the list is nearly full) the ids go to the pending set
+        at once: the same ids are kept as one by one, since none can be dropped.
+        """
+        pending = self._pending
+        if not self._exact and len(self._sorted) + len(pending) + len(test_ids) < self._cap:
+            pending.update(test_ids)
+            if len(pending) >= self._chunk:
+                self._merge()
+            return True
+        kept = True
+        for test_id in test_ids:
+            if not self.add(test_id):
+                kept = False
+                break  # Measurer stops adding once one id was dropped
+        return kept
+
     def sorted(self) -> list[str]:
         """The distinct ids kept, sorted."""
         self._merge()
@@ -145,8 +168,9 @@ class _IdList:
         if not self._pending:
             return
         merged = self._sorted
-        merged.extend(self._pending)
+        # Only ids not held yet join the list (set.difference runs in C; the list is sorted in
+        # place, never copied): the list never holds a duplicate.
+        merged.extend(self._pending.difference(merged) if merged else self._pending)
         self._pending.clear()
         merged.sort()
-        self._sorted = [key for key, _ in groupby(merged)]
-        self._exact = self._cap - len(self._sorted) < self._chunk
+        self._exact = self._cap - len(merged) < self._chunk

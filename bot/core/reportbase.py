@@ -83,6 +83,11 @@ class Context:
             found.append("(further mismatches not listed)")
 
 
+def depth_refusal(max_depth: int) -> str:
+    """The reason given when elements nest deeper than limits.max_depth."""
+    return f"refused: XML nested deeper than {max_depth} levels (limits.max_depth)"
+
+
 def parse_time(text: str | None) -> float:
     """Seconds from a time attribute; 0.0 when absent, negative, not finite or unreadable."""
     if not text:

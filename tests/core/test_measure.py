@@ -96,6 +96,21 @@ def test_test_ids_match_a_plain_set_model(cap: int, names: list[str]) -> None:
     assert state.test_ids_complete is complete
 
 
+@settings(max_examples=300, deadline=None)
+@given(cap=st.integers(min_value=1, max_value=40),
+       batches=st.lists(st.lists(st.sampled_from([f"t{i}" for i in range(60)]), max_size=30),
+                        max_size=20))
+def test_batches_of_passed_ids_keep_what_one_by_one_keeps(cap: int,
+                                                          batches: list[list[str]]) -> None:
+    """passed_many (the C accelerator's batches) = passed for each id, in the same order."""
+    one, many = Measurer(max_test_ids=cap), Measurer(max_test_ids=cap)
+    for batch in batches:
+        for name in batch:
+            one.passed(name)
+        many.passed_many(batch)
+    assert many.state() == one.state()
+
+
 def test_many_repeats_of_a_full_id_store_stay_complete() -> None:
     m = Measurer(max_test_ids=1000)
     for _ in range(50):
