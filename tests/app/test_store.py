@@ -304,3 +304,23 @@ def test_replay_restores_compact_and_full_metadata(tmp_path: Path) -> None:
     assert (jobs["d-1"].event, jobs["d-1"].payload) == ("workflow_run", b'{"a": 1}')
     assert s.known(["d-1", "d-2"]) == {"d-1", "d-2"}
     s.close()
+
+
+def test_replay_spans_segments_and_prune_keeps_accepted_frames(tmp_path: Path,
+                                                               clock: Clock) -> None:
+    """Accepted frames in a segment no job points at yet survive a prune and a stop."""
+    path = str(tmp_path / "p.db")
+    s = Store(path, clock=clock)
+    assert s.spool is not None
+    s.spool.segment_bytes = 64  # every batch starts a new segment
+    for i in range(4):
+        assert s.accept([rec(f"a{i}", f"k{i}")]) == ["new"]
+    assert len(s.spool.segments()) == 4 and s.pending == 4
+    assert s.prune(older_than_days=0) == 0      # indexes first: no accepted frame is lost
+    assert s.pending == 0 and len(s.spool.segments()) == 4
+    s.accept([rec("b", "kb")])
+    s.close()
+    s = Store(path, clock=clock)
+    assert s.counts() == {QUEUED: 5}
+    assert sorted(j.delivery_id for j in s.claim(9, [], 60)) == ["a0", "a1", "a2", "a3", "b"]
+    s.close()
