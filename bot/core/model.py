@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -189,7 +189,7 @@ class MeasuredState:
     failures: list[FailedTest] = field(default_factory=list)   # capped; see failures_omitted
     failures_omitted: int = 0
     signatures: dict[str, int] = field(default_factory=dict)
-    test_ids: list[str] = field(default_factory=list)  # sorted, capped (test_ids_complete)
+    test_ids: Sequence[str] = field(default_factory=list)  # sorted, capped; testids.SortedIds
     test_ids_complete: bool = True
     # Filled by adapters that know more than the reports (the App, the Action):
     workflows: dict[str, dict[str, Any]] = field(default_factory=dict)
