@@ -674,7 +674,9 @@ on_text(void *ud, const XML_Char *data, int len)
         if (self->char_h == NULL)
             return;
     }
-    if (len > self->cbuf_size) {
+    /* The flush ran Python: it may have switched buffering off (then nothing may stay
+     * buffered, or this piece would reach the handler after later ones) */
+    if (!self->buffer_text || len > self->cbuf_size) {
         PyObject *s = PyUnicode_DecodeUTF8(data, len, "strict");
         if (s == NULL || call_void(self->char_h, &s, 1) < 0)
             stop(self);

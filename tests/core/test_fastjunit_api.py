@@ -1,0 +1,105 @@
+"""The C reader's pyexpat-like interface under hostile use (bot/core/_fastjunit.c).
+
+parse_report only sets handlers from inside handlers and never re-enters Parse, but the
+interface promises pyexpat's rules at any time: these pin what must hold when a handler
+replaces itself, switches buffering, re-enters Parse, fails, or the reader is collected
+mid-document with a reference cycle through its handlers. Run under ASan as well
+(docs/parsing.md, "Two implementations").
+"""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from xml.parsers import expat
+
+import pytest
+
+from bot.core import xmlaccel
+from bot.core.xmlstream import new_parser
+
+pytestmark = pytest.mark.skipif(not xmlaccel.available(),
+                                reason="the C accelerator was not built (no compiler/expat.h)")
+
+# A pytest failure whose text expat delivers in several pieces (comments split it).
+FAILURE = (b"<testsuite name='pytest'><testcase classname='tests.test_a' name='test_b'>"
+           b"<failure message='assert 1 == 2'>def test_b():<!-- -->\n&gt;       assert 1 == 2"
+           b"<!-- -->\nE       assert 1 == 2<!-- -->\ntests/test_a.py:3: AssertionError"
+           b"</failure></testcase></testsuite>")
+TEXT = ("def test_b():\n>       assert 1 == 2\nE       assert 1 == 2\n"
+        "tests/test_a.py:3: AssertionError")
+
+
+def test_text_stays_in_order_when_the_handler_switches_buffering_off() -> None:
+    """A handler that turns buffer_text off while its buffered text is being flushed must
+    not leave the next piece in the buffer (it was delivered after later pieces)."""
+    parser = new_parser(native=True)
+    parser.buffer_size = 24  # the piece that overflows it still fits: it used to be buffered
+    pieces: list[str] = []
+
+    def collect(data: str) -> None:
+        pieces.append(data)
+        parser.buffer_text = False
+
+    parser.CharacterDataHandler = collect
+    parser.Parse(FAILURE, True)
+    assert "".join(pieces) == TEXT
+
+
+@pytest.mark.parametrize("size", [1, 7, 16, 1 << 16])
+def test_text_stays_in_order_when_the_handler_resizes_the_buffer(size: int) -> None:
+    parser = new_parser(native=True)
+    parser.buffer_size = 16
+    pieces: list[str] = []
+
+    def collect(data: str) -> None:
+        pieces.append(data)
+        parser.buffer_size = size
+
+    parser.CharacterDataHandler = collect
+    parser.Parse(FAILURE, True)
+    assert "".join(pieces) == TEXT
+
+
+def test_a_handler_may_replace_itself_and_drop_its_last_reference() -> None:
+    parser = new_parser(native=True)
+    seen: list[str] = []
+
+    def once(name: str, attrs: dict[str, str]) -> None:
+        seen.append(name)
+        parser.StartElementHandler = None  # `once` is now referenced only by this frame
+
+    parser.StartElementHandler = once
+    del once
+    parser.Parse(FAILURE, True)
+    assert seen == ["testsuite"]
+
+
+def test_parse_from_a_handler_is_refused_and_stops_the_parse() -> None:
+    parser = new_parser(native=True)
+    parser.StartElementHandler = lambda name, attrs: parser.Parse(b"<testsuite/>", True)
+    with pytest.raises(RuntimeError, match="inside a handler"):
+        parser.Parse(FAILURE, False)
+    with pytest.raises(expat.ExpatError):  # stopped for good, as after any handler failure
+        parser.Parse(b"", True)
+
+
+def test_a_reader_in_a_cycle_with_its_handlers_is_collected_mid_document() -> None:
+    refs = []
+    for _ in range(50):
+        parser = new_parser(native=True)
+        parser.StartElementHandler = lambda name, attrs, p=parser: gc.collect(0)
+        parser.CharacterDataHandler = lambda data, p=parser: None
+        parser.Parse(FAILURE[:150], False)  # left open inside <failure>, text buffered
+        refs.append(weakref.ref(parser.StartElementHandler))
+        del parser
+    gc.collect()
+    assert all(ref() is None for ref in refs)
+
+
+def test_handlers_cannot_be_deleted() -> None:
+    parser = new_parser(native=True)
+    with pytest.raises(AttributeError):
+        del parser.StartElementHandler
+    with pytest.raises(AttributeError):
+        del parser.buffer_size
