@@ -10,6 +10,7 @@ FileReports and the sequences of tests and passed ids handed out must be identic
 from __future__ import annotations
 
 import gzip
+import pyexpat
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.skipif(not xmlaccel.available(),
                                 reason="the C accelerator was not built (no compiler/expat.h)")
 
 Seen = tuple[FileReport, list[TestCase], list[tuple[str, str]]]
+SAME_EXPAT = getattr(xmlaccel.NATIVE, "EXPAT_VERSION", None) == pyexpat.EXPAT_VERSION
 REPORT_FILES = sorted(
     [p for p in (CORPUS / "junit").rglob("*")
      if p.is_file() and p.suffix in {".xml", ".trx", ".junit-xml", ".golden"}]
@@ -59,10 +61,16 @@ def same(data: bytes, *, sizes: tuple[int, ...] = (1 << 20, 4093),
         for size in sizes:
             pure = _read(data, False, engine, size, limits)
             fast = _read(data, True, engine, size, limits)
+            first = first or fast
+            if not SAME_EXPAT and (pure[0].error or fast[0].error):
+                # Another expat (pyexpat's bundled one, e.g. 2.6.3 on Python 3.13, against the
+                # system's) may word an error differently or find it a chunk later: both must
+                # refuse the input, the sentence and what was read before it may differ.
+                assert bool(fast[0].error) == bool(pure[0].error)
+                continue
             assert fast[0] == pure[0]
             assert fast[1] == pure[1]
             assert fast[2] == pure[2]
-            first = first or fast
     assert first is not None
     return first
 
