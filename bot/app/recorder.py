@@ -19,17 +19,19 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 INDEX_IDLE = 0.005   # seconds without intake after which accepted deliveries are indexed
 INDEX_BATCH = 512    # ... or this many of them, whichever comes first
+INDEX_RETRY = 1.0    # seconds before an idle retry after indexing failed
 T = TypeVar("T")
 
 
 class Database:
     """Runs every Store call on one dedicated thread (SQLite and fsync stay off the loop).
 
-    The thread serves two queues: webhook intake batches (``Recorder``) and other calls
-    (``run``). It takes the whole intake queue as one batch the moment it is free, so the
-    next batch forms while the current one commits, without a round trip through the event
-    loop to start it; the calls queued meanwhile run after that batch, so claims and state
-    reads are never starved by a flood.
+    One queue holds two kinds of work: webhook deliveries (``intake``, for ``Recorder``) and
+    other calls (``run``). Whenever the thread is free it takes everything queued: the
+    deliveries as one batch, so the next batch forms while the current one is written, with
+    no round trip through the event loop to start it; then the calls, so claims and state
+    reads are never starved by a flood. Accepted deliveries are indexed when intake pauses
+    (``INDEX_IDLE``), when ``INDEX_BATCH`` of them wait, and before any call runs.
     """
 
     def __init__(self, store: Store) -> None:
@@ -38,6 +40,7 @@ class Database:
         # when 64 connections queue deliveries while the thread commits.
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._closed = False
+        self._retry_at = 0.0  # after an index failed, idle retries wait until then
         self._thread = threading.Thread(target=self._serve, name="ci-truth-db", daemon=True)
         self._thread.start()
 
@@ -65,8 +68,9 @@ class Database:
         get, get_nowait, empty = self._queue.get, self._queue.get_nowait, self._queue.empty
         while True:
             if self.store.pending:
+                wait = max(INDEX_IDLE, self._retry_at - time.monotonic())
                 try:  # index once intake pauses (or enough has piled up, below)
-                    work = [get(timeout=INDEX_IDLE)]
+                    work = [get(timeout=wait)]
                 except queue.Empty:
                     self._index()
                     continue
@@ -102,8 +106,10 @@ class Database:
     def _index(self) -> None:
         try:
             self.store.index()
-        except Exception as exc:  # accepted deliveries are durable: the next index retries
-            log.error("indexing accepted deliveries failed: %s", describe(exc))
+        except Exception as exc:  # accepted deliveries are durable: a later index retries
+            self._retry_at = time.monotonic() + INDEX_RETRY
+            log.error("indexing accepted deliveries failed (retrying in %.0f s): %s",
+                      INDEX_RETRY, describe(exc))
 
     async def close(self) -> None:
         """Finish pending calls, then close the database and stop its thread."""
