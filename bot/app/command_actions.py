@@ -145,14 +145,18 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
         return f"There is no CI Truth result for `{sha[:12]}` yet: nothing to accept."
     rec = AcceptedDrop(head_sha=sha, user=job.user, user_id=job.user_id, reason=cmd.reason,
                        at=job.now())
-    patch = command_state.rejudge_without_drop(cr, rec)
-    if patch is None:
+    done = command_state.rejudge_without_drop(cr, rec)
+    if done is None:
         return f"The check for `{sha[:12]}` has no `test-drop` reason: nothing to accept."
     await job.gh.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}",
-                       {**job.url_vars, "check_run_id": cr["id"]}, data=patch)
+                       {**job.url_vars, "check_run_id": cr["id"]}, data=done.patch)
+    # The sticky PR comment follows the check (edited only if its verdict or counts changed).
+    url = f"https://github.com/{job.full_name}/runs/{cr['id']}"
+    await publish.upsert_comment(job.gh, job.repo, job.number, done.state, done.verdict,
+                                 job.ctx, check_url=url)
     return (f"Test-count drop accepted for `{sha[:12]}` by {code(job.user)}: "
             f"{code(cmd.reason)}. Recorded in the check run; it lapses when the head moves. "
-            f"The check is now **{patch['conclusion']}**.")
+            f"The check is now **{done.patch['conclusion']}**.")
 
 
 def waiver_record(job: Job, phase: str, cmd: Waive) -> str:

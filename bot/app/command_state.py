@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.app.judging import Repo
@@ -95,8 +96,17 @@ def view(run: Mapping[str, Any] | None, fails: list[dict[str, Any]] | None = Non
                           for r in runs}}
 
 
-def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> dict[str, Any] | None:
-    """The PATCH body recording `rec` and re-judging without test-drop; None if no drop."""
+@dataclass(frozen=True)
+class Rejudged:
+    """A drop acceptance applied: the check run's PATCH body and what the PR comment shows."""
+
+    patch: dict[str, Any]
+    state: MeasuredState
+    verdict: Verdict
+
+
+def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> Rejudged | None:
+    """`rec` recorded and the run re-judged without test-drop; None if it has no drop."""
     text = text_of(run)
     doc = checkrun.parse_state_block(text)
     if doc is None:
@@ -124,9 +134,10 @@ def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> dict[str,
     details = _STATE.sub("", _OLD_DROP.sub("", text))
     body = checkrun.fit(drop_block(rec) + "\n\n" + details.strip(),
                         checkrun.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
-    return {"conclusion": verdict.conclusion.value,
-            "output": {"title": checkrun.title(state, verdict),
-                       "summary": checkrun.summary(state, verdict, refs), "text": body}}
+    return Rejudged({"conclusion": verdict.conclusion.value,
+                     "output": {"title": checkrun.title(state, verdict),
+                                "summary": checkrun.summary(state, verdict, refs),
+                                "text": body}}, state, verdict)
 
 
 async def accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext

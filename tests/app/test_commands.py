@@ -13,6 +13,7 @@ import pytest
 
 from bot.core.checkrun import parse_state_block
 from bot.core.commands import find_accepted_drop
+from bot.core.prcomment import MARKER
 from tests.app.helpers_commands import (
     comment_event,
     fresh_command_state,  # noqa: F401  (autouse)
@@ -193,6 +194,9 @@ async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: 
     assert cr["conclusion"] == "success"
     rec = find_accepted_drop(cr["output"]["text"], "ef" * 20)
     assert rec is not None and rec.user == "maint"
+    [sticky] = [c for c in repo.comments.values()                     # the PR comment follows
+                if c["issue_number"] == n and c["body"].startswith(MARKER)]
+    assert "CI Truth: success" in sticky["body"] and "`test-drop`" not in sticky["body"]
     assert rec.reason == "moved <!-- x --> the gloo tests @team"       # kept, hidden encoded
     assert parse_state_block(cr["output"]["text"]) is not None         # state block intact
     assert "`test-drop`" not in cr["output"]["summary"]
@@ -278,8 +282,10 @@ def test_reasons_of_older_check_runs_come_from_the_summary() -> None:
     got = verdict_of(run, doc)
     assert [(r.rule, r.conclusion) for r in got.reasons] == [
         ("test-drop", Conclusion.FAILURE), ("untrusted-evidence", Conclusion.NEUTRAL)]
-    patch = rejudge_without_drop(run, AcceptedDrop("a" * 40, "m", 1, "why", "t"))
-    assert patch is not None and patch["conclusion"] == "neutral"     # the fork reason stays
+    done = rejudge_without_drop(run, AcceptedDrop("a" * 40, "m", 1, "why", "t"))
+    assert done is not None and done.verdict.conclusion is Conclusion.NEUTRAL
+    patch = done.patch
+    assert patch["conclusion"] == "neutral"                           # the fork reason stays
     assert "details" in patch["output"]["text"]
     assert find_accepted_drop(patch["output"]["text"], "a" * 40) is not None
 
