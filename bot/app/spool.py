@@ -93,7 +93,7 @@ class Spool:
 
     def append(self, bodies: list[bytes],
                metas: list[bytes] | None = None) -> list[tuple[int, int, int]]:
-        """Write framed records (one write, one fsync); (segment, offset, length) of each body.
+        """Write framed records (one pwritev, one fsync); (segment, offset, length) of each body.
 
         ``metas`` (default empty) are what a replay needs besides the body, opaque here.
         """
@@ -106,6 +106,8 @@ class Spool:
         parts: list[bytes] = []
         offset = self._offset
         for meta, body in zip(metas, bodies, strict=True):
+            if len(meta) > _MAX_META:  # scan() would take it for garbage: refuse it here
+                raise ValueError(f"spool metadata over {_MAX_META} bytes")
             parts += (_HEAD.pack(MAGIC, len(meta), len(body), _crc(meta, body)), meta, body)
             offset += HEAD_BYTES + len(meta)
             refs.append((self.segment, offset, len(body)))

@@ -40,3 +40,15 @@ def test_missing_spool_bytes_fail_the_job_with_a_reason(tmp_path: Path) -> None:
     assert row is not None and row["state"] == FAILED
     assert row["last_error"] == LOST
     store.close()
+
+
+def test_frames_scan_back_and_oversized_metadata_is_refused(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path / "f"))
+    refs = spool.append([b'{"a": 1}', b""], [b"d-1\x1fpush", b"d-2\x1fping"])
+    frames = list(spool.scan(spool.segment))
+    assert [(m, off, n) for m, off, n, _ in frames] == [
+        (b"d-1\x1fpush", *refs[0][1:]), (b"d-2\x1fping", *refs[1][1:])]
+    with pytest.raises(ValueError, match="metadata"):
+        spool.append([b"{}"], [b"x" * (1 << 17)])
+    assert len(list(spool.scan(spool.segment))) == 2  # nothing was written
+    spool.close()
