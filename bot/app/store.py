@@ -287,11 +287,7 @@ class Store:
         db.execute("BEGIN IMMEDIATE")
         try:
             for r in records:
-                cur = db.execute(
-                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (r.delivery_id, r.event, r.action, r.installation_id, r.repository_id,
-                     r.outcome, now))
-                if cur.rowcount == 1:
+                if self._insert_delivery(r, now):
                     if r.outcome == QUEUED:
                         new_jobs.append(r)
                     results.append("new")
@@ -312,6 +308,13 @@ class Store:
             raise
         self.queued += len(new_jobs) + results.count("requeued")
         return results
+
+    def _insert_delivery(self, r: Record, now: float) -> bool:
+        """The delivery's row; False when its id is known already (nothing is written)."""
+        cur = self.db.execute("INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              (r.delivery_id, r.event, r.action, r.installation_id,
+                               r.repository_id, r.outcome, now))
+        return bool(cur.rowcount == 1)
 
     def replay(self) -> int:
         """Index the frames a stopped process accepted but did not index; returns how many.
@@ -335,11 +338,7 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for r, ref in found:
-                cur = self.db.execute(
-                    "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (r.delivery_id, r.event, r.action, r.installation_id, r.repository_id,
-                     QUEUED, now))
-                if cur.rowcount == 1:
+                if self._insert_delivery(r, now):  # a known delivery's frame adds nothing
                     self.db.execute(
                         _INSERT_JOB,
                         (r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now))
