@@ -17,7 +17,8 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple, TypeVar
 
@@ -239,28 +240,16 @@ class Store:
             return
         pending = self._pending
         now = self.clock()
-        db = self.db
-        if self._full:
-            db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for part in _parts(pending):
-                    db.execute(_insert("INSERT OR IGNORE INTO deliveries", 7, len(part)), [
-                        v for r, _ in part for v in (r.delivery_id, r.event, r.action,
-                                                     r.installation_id, r.repository_id,
-                                                     r.outcome, now)])
-                    db.execute(_insert(_JOBS_INTO, 11, len(part)), [
-                        v for r, ref in part
-                        for v in (r.delivery_id, r.event, r.key, *ref, QUEUED, 0, now, now, now)])
-                self._indexed_upto([ref for _, ref in pending])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        finally:
-            if self._full:
-                db.execute("PRAGMA synchronous=FULL")
+        with self._transaction(fsync=False) as db:
+            for part in _parts(pending):
+                db.execute(_insert("INSERT OR IGNORE INTO deliveries", 7, len(part)), [
+                    v for r, _ in part for v in (r.delivery_id, r.event, r.action,
+                                                 r.installation_id, r.repository_id,
+                                                 r.outcome, now)])
+                db.execute(_insert(_JOBS_INTO, 11, len(part)), [
+                    v for r, ref in part
+                    for v in (r.delivery_id, r.event, r.key, *ref, QUEUED, 0, now, now, now)])
+            self._indexed_upto([ref for _, ref in pending])
         self._pending = []
         self._pending_ids.clear()
 
@@ -283,9 +272,7 @@ class Store:
         now = self.clock()
         results: list[str] = []
         new_jobs: list[Record] = []
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             for r in records:
                 if self._insert_delivery(r, now):
                     if r.outcome == QUEUED:
@@ -302,12 +289,31 @@ class Store:
                 [(r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now)
                  for r, ref in zip(new_jobs, refs, strict=True)])
             self._indexed_upto(refs)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self.queued += len(new_jobs) + results.count("requeued")
         return results
+
+    @contextmanager
+    def _transaction(self, *, fsync: bool = True) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error.
+
+        ``fsync=False``: this commit needs no fsync of its own (what it writes is durable
+        elsewhere or recomputable); it runs with ``synchronous=NORMAL``, FULL again after.
+        """
+        db = self.db
+        relaxed = self._full and not fsync
+        if relaxed:
+            db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        finally:
+            if relaxed:
+                db.execute("PRAGMA synchronous=FULL")
 
     def _insert_delivery(self, r: Record, now: float) -> bool:
         """The delivery's row; False when its id is known already (nothing is written)."""
@@ -335,19 +341,13 @@ class Store:
             return 0
         now = self.clock()
         indexed = 0
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             for r, ref in found:
                 if self._insert_delivery(r, now):  # a known delivery's frame adds nothing
-                    self.db.execute(
-                        _INSERT_JOB,
-                        (r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now))
+                    db.execute(_INSERT_JOB,
+                               (r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now))
                     indexed += 1
             self._indexed_upto(ref for _, ref in found)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return indexed
 
     def known(self, delivery_ids: Iterable[str]) -> set[str]:
@@ -396,14 +396,11 @@ class Store:
         rows.sort(key=lambda row: (row[8], row[0]))
         jobs: list[Job] = []
         ended = 0  # jobs that end here (ignored, failed): counted out only once committed
-        if self._full:
-            # A claim needs no fsync of its own: what it writes (keys, running, parked) is
-            # recomputed or requeued after a crash, and the next FULL commit (an intake batch)
-            # syncs the WAL with these frames in it. Without this, claims under a flood took
-            # turns with intake batches at the one fsync the database thread can do at a time.
-            self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        # A claim needs no fsync of its own: what it writes (keys, running, parked) is
+        # recomputed or requeued after a crash, and the next FULL commit syncs the WAL with
+        # these frames in it. Without this, claims under a flood took turns with intake
+        # batches at the one fsync the database thread can do at a time.
+        with self._transaction(fsync=False):
             for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
                 data, payload = None, None
                 if key is None:
@@ -441,13 +438,6 @@ class Store:
                 self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
                                 " updated_at=? WHERE id=?",
                                 (RUNNING, attempts + 1, now + lease_seconds, now, ident))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        finally:
-            if self._full:
-                self.db.execute("PRAGMA synchronous=FULL")
         self.queued = max(0, self.queued - ended)
         return jobs
 
@@ -484,28 +474,18 @@ class Store:
 
     def retry(self, job_id: int, at: float, error: str) -> None:
         """Queue the job again at ``at`` (epoch seconds), keeping the last error."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("UPDATE jobs SET state=?, next_run_at=?, lease_until=NULL,"
-                            " last_error=?, updated_at=? WHERE id=?",
-                            (QUEUED, at, error, self.clock(), job_id))
+        with self._transaction() as db:
+            db.execute("UPDATE jobs SET state=?, next_run_at=?, lease_until=NULL,"
+                       " last_error=?, updated_at=? WHERE id=?",
+                       (QUEUED, at, error, self.clock(), job_id))
             self._unpark(job_id)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def _finish(self, job_id: int, state: str, error: str | None) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"
-                                  " updated_at=? WHERE id=? AND state=?",
-                                  (state, error, self.clock(), job_id, RUNNING))
+        with self._transaction() as db:
+            cur = db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"
+                             " updated_at=? WHERE id=? AND state=?",
+                             (state, error, self.clock(), job_id, RUNNING))
             self._unpark(job_id)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         if cur.rowcount:
             self.queued = max(0, self.queued - 1)
 
@@ -535,12 +515,11 @@ class Store:
         """Forget finished jobs and deliveries older than the retention (≥ GitHub's 3 days)."""
         self.index()  # a segment holding accepted frames must be referenced before pruning
         cutoff = self.clock() - older_than_days * 86400
-        self.db.execute("BEGIN IMMEDIATE")
-        n = self.db.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at<?",
-                            (DONE, FAILED, cutoff)).rowcount
-        self.db.execute("DELETE FROM deliveries WHERE received_at<? AND id NOT IN"
-                        " (SELECT delivery_id FROM jobs)", (cutoff,))
-        self.db.execute("COMMIT")
+        with self._transaction() as db:
+            n = db.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at<?",
+                           (DONE, FAILED, cutoff)).rowcount
+            db.execute("DELETE FROM deliveries WHERE received_at<? AND id NOT IN"
+                       " (SELECT delivery_id FROM jobs)", (cutoff,))
         if self.spool is not None:
             live = {int(r[0]) for r in self.db.execute("SELECT DISTINCT spool_seg FROM jobs")}
             self.spool.remove_except(live)
