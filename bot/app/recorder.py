@@ -157,7 +157,6 @@ class Recorder:
         self.interval = interval
         self._verifier = intake.Verifier(secret)
         self._running = False
-        self.batches = 0
 
     def start(self) -> None:
         """Accept deliveries."""
@@ -194,7 +193,6 @@ class Recorder:
             time.sleep(self.interval)
         try:
             results: list[str] | BaseException = self._write([(r, sig) for r, sig, _, _ in batch])
-            self.batches += 1
         except Exception as exc:  # every waiter learns the batch failed (→ 503)
             results = exc
         by_loop: dict[asyncio.AbstractEventLoop, list[int]] = {}

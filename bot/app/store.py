@@ -217,7 +217,7 @@ class Store:
             return []
         ids = [r.delivery_id for r in records]
         if (len(set(ids)) == len(ids) and all(r.outcome == QUEUED for r in records)
-                and not self._pending_ids.intersection(ids) and not self.known(ids)):
+                and not self.known(ids)):  # known() counts accepted, unindexed ids too
             refs = self._append(records)
             self._pending += zip(records, refs, strict=True)
             self._pending_ids.update(ids)
