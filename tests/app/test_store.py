@@ -324,3 +324,13 @@ def test_replay_spans_segments_and_prune_keeps_accepted_frames(tmp_path: Path,
     assert s.counts() == {QUEUED: 5}
     assert sorted(j.delivery_id for j in s.claim(9, [], 60)) == ["a0", "a1", "a2", "a3", "b"]
     s.close()
+
+
+def test_a_segment_of_bare_bodies_from_before_frames_replays_nothing(tmp_path: Path) -> None:
+    """Spools written before frames held bare bodies; their jobs were committed with FULL."""
+    (tmp_path / "l.db.spool").mkdir()
+    (tmp_path / "l.db.spool" / "00000001.bin").write_bytes(b'{"action": "completed"}' * 40)
+    s = Store(str(tmp_path / "l.db"))
+    assert s.counts() == {} and s.replay() == 0
+    assert s.spool is not None and s.spool.segment == 2   # never appended to
+    s.close()

@@ -30,31 +30,21 @@ TEXT = ("def test_b():\n>       assert 1 == 2\nE       assert 1 == 2\n"
         "tests/test_a.py:3: AssertionError")
 
 
-def test_text_stays_in_order_when_the_handler_switches_buffering_off() -> None:
-    """A handler that turns buffer_text off while its buffered text is being flushed must
-    not leave the next piece in the buffer (it was delivered after later pieces)."""
+@pytest.mark.parametrize(("size", "change"), [
+    # turns buffer_text off while its buffered text is flushed: the piece that overflowed
+    # the buffer used to stay buffered and arrive after later pieces
+    (24, ("buffer_text", False)),
+    *[(16, ("buffer_size", n)) for n in (1, 7, 16, 1 << 16)],  # resizes the buffer
+])
+def test_text_stays_in_order_when_the_handler_changes_buffering(
+        size: int, change: tuple[str, object]) -> None:
     parser = new_parser(native=True)
-    parser.buffer_size = 24  # the piece that overflows it still fits: it used to be buffered
+    parser.buffer_size = size
     pieces: list[str] = []
 
     def collect(data: str) -> None:
         pieces.append(data)
-        parser.buffer_text = False
-
-    parser.CharacterDataHandler = collect
-    parser.Parse(FAILURE, True)
-    assert "".join(pieces) == TEXT
-
-
-@pytest.mark.parametrize("size", [1, 7, 16, 1 << 16])
-def test_text_stays_in_order_when_the_handler_resizes_the_buffer(size: int) -> None:
-    parser = new_parser(native=True)
-    parser.buffer_size = 16
-    pieces: list[str] = []
-
-    def collect(data: str) -> None:
-        pieces.append(data)
-        parser.buffer_size = size
+        setattr(parser, *change)
 
     parser.CharacterDataHandler = collect
     parser.Parse(FAILURE, True)
