@@ -42,3 +42,33 @@ async def test_a_failed_index_is_logged_retried_and_the_delivery_kept(
     finally:
         await recorder.stop()
         await db.close()
+
+
+async def test_a_flood_is_indexed_every_index_batch_deliveries_without_a_pause(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.app import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "INDEX_BATCH", 3)
+    monkeypatch.setattr(recorder_module, "INDEX_IDLE", 60.0)  # no pause will index in time
+    store = Store(str(tmp_path / "r.db"), sync="NORMAL")
+    db = Database(store)
+    recorder = Recorder(db)
+    recorder.start()
+
+    def delivery(n: int) -> Record:
+        return Record(f"d-{n}", "push", None, None, None, QUEUED, body=b'{"n": %d}' % n)
+
+    try:
+        for n in (1, 2):
+            assert await recorder.record(delivery(n)) == "new"
+        await asyncio.sleep(0.05)
+        assert store.pending == 2                 # below the batch: waits for a pause
+        assert await recorder.record(delivery(3)) == "new"
+        async with asyncio.timeout(5):            # the third reaches INDEX_BATCH: indexed now
+            while store.pending:
+                await asyncio.sleep(0.01)
+        states = await db.run(lambda: [store.job(f"d-{n}") for n in (1, 2, 3)])
+        assert [job["state"] for job in states if job] == [QUEUED] * 3
+    finally:
+        await recorder.stop()
+        await db.close()
