@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from bot.core.checkrun import fit, title
@@ -48,6 +48,7 @@ def body(state: MeasuredState, verdict: Verdict, *, check_url: str = "") -> str:
 
 
 def digest_of(text: str | None) -> str | None:
+    """The digest a comment body of ours carries, or None."""
     m = _DIGEST_RE.search(text or "")
     return m.group(1) if m else None
 
@@ -61,12 +62,6 @@ def is_ours(comment: Mapping[str, Any], bot_login: str, app_id: int | None = Non
     by_app = (app_id is not None and isinstance(via, Mapping) and via.get("id") == app_id
               and isinstance(user, Mapping) and user.get("type") == "Bot")
     return (by_login or by_app) and MARKER in str(comment.get("body") or "")
-
-
-def find_own(comments: Iterable[Mapping[str, Any]], bot_login: str,
-             app_id: int | None = None) -> Mapping[str, Any] | None:
-    """Our sticky comment among `comments` (the oldest, if several ever got posted)."""
-    return next((c for c in comments if is_ours(c, bot_login, app_id)), None)
 
 
 def _escape_title(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.core.model import Conclusion, Counts, FailedTest, MeasuredState, Reason, Verdict
-from bot.core.prcomment import MARKER, body, digest, digest_of, find_own, is_ours
+from bot.core.prcomment import MARKER, body, digest, digest_of, is_ours
 
 BOT = "ci-truth[bot]"
 
@@ -76,5 +76,4 @@ def test_own_comment_needs_author_and_marker(comment: dict[str, Any]) -> None:
     via_app = dict(ours, user={"login": "renamed[bot]", "type": "Bot"},
                    performed_via_github_app={"id": 42})
     assert is_ours(via_app, BOT, app_id=42) and not is_ours(via_app, BOT, app_id=43)
-    assert find_own([forged, unmarked, ours], BOT) is ours
-    assert find_own([forged], BOT) is None
+    assert [c for c in (forged, unmarked, ours) if is_ours(c, BOT)] == [ours]
