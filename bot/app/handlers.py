@@ -237,14 +237,12 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
                                      check_url=url)
     if error is None:      # the master plan moves on default-branch evidence (docs/plan.md)
-        plan_gh = plan_gh or gh
-        waivers = (tuple(await plansource.read_waivers(plan_gh, ctx, repo))
-                   if config.plan is not None
-                   and plansync.on_default_branch(run, repo.default_branch, repo.id) else ())
-        await plansync.after_run(plan_gh, repo.owner, repo.name, default_branch=repo.default_branch,
+        sync_gh = plan_gh or gh
+        await plansync.after_run(sync_gh, repo.owner, repo.name, default_branch=repo.default_branch,
                                  repo_id=repo.id, run=run, plan=config.plan,
                                  state=document(state, verdict), bot_login=f"{ctx.app_slug}[bot]",
-                                 now=ctx.clock(), waivers=waivers)
+                                 now=ctx.clock(),
+                                 waivers=lambda: plansource.read_waivers(sync_gh, ctx, repo))
 
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],

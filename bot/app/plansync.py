@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -181,14 +181,17 @@ def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int)
 
 async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, repo_id: int,
                     run: Mapping[str, Any], plan: Plan | None, state: Mapping[str, Any],
-                    bot_login: str, now: datetime, waivers: tuple[Waiver, ...] = ()
+                    bot_login: str, now: datetime,
+                    waivers: Callable[[], Awaitable[Sequence[Waiver]]] | None = None
                     ) -> SyncResult | None:
     """The handler's hook after judging a run: sync the plan when the run is default-branch
-    evidence and the config has a plan; otherwise nothing (no request at all)."""
+    evidence and the config has a plan; otherwise nothing (no request at all, so ``waivers``,
+    which reads the accepted waivers, is called only when the plan is synced)."""
     if plan is None or not on_default_branch(run, default_branch, repo_id):
         return None
+    accepted = tuple(await waivers()) if waivers is not None else ()
     return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now,
-                               waivers=waivers)
+                               waivers=accepted)
 
 
 __all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
