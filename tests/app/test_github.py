@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from bot.app import scopes
+from bot.app.artifacts import check_location
 from bot.app.github import GitHubClients, InstallationClient, OriginError
 from bot.app.metrics import Metrics
 from bot.app.ports import ArtifactError
@@ -265,6 +266,56 @@ async def test_artifact_failures_have_reasons(make_clients: Callable[..., GitHub
     with pytest.raises(ArtifactError, match="expired"):
         await gh.download_artifact(o, r, expired.id, max_bytes=1 << 20)
     assert len(fake_github.calls(host="blob")) == 1  # only the capped download reached it
+
+
+@pytest.mark.parametrize(("location", "refused"), [
+    ("https://productionresultssa1.blob.core.windows.net/a.zip?sig=x", None),
+    ("https://blob.core.windows.net/a.zip", None),
+    ("https://user:pw@x.blob.core.windows.net/a.zip", "credentials"),
+    ("https://x.blob.core.windows.net@evil.example/a.zip", "credentials"),
+    ("https://evilblob.core.windows.net/a.zip", "not an allowed artifact host"),
+    ("https://x.blob.core.windows.net.evil.example/a.zip", "not an allowed artifact host"),
+    ("http://x.blob.core.windows.net/a.zip", "not https"),
+    ("http://127.0.0.1:9/a.zip", "not https"),          # loopback http only when enabled
+    ("ftp://x.blob.core.windows.net/a.zip", "not https"),
+    ("//x.blob.core.windows.net/a.zip", "not https"),
+    ("https:///a.zip", "no host"),
+])
+def test_artifact_redirect_targets_are_checked(location: str, refused: str | None) -> None:
+    hosts = ("blob.core.windows.net",)
+    if refused is None:
+        assert check_location(location, allowed_hosts=hosts) == location
+    else:
+        with pytest.raises(ArtifactError, match=refused):
+            check_location(location, allowed_hosts=hosts)
+    assert check_location("http://127.0.0.1:9/a.zip", allowed_hosts=("127.0.0.1",),
+                          allow_loopback_http=True)
+
+
+async def test_artifact_answers_that_are_not_a_download_are_refused_with_reasons(
+        make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    art = seeded.artifacts[0]
+    o, r = seeded.repo.owner, seeded.repo.name
+    gh = await _for(make_clients(artifact_timeout=0.5), seeded.repo.id)
+    zip_path = rf"/actions/artifacts/{art.id}/zip$"
+    userinfo = fake_github.blob_url.replace("://", "://ci:secret@") + "/a.zip"
+    for status, headers, reason in [
+            (302, {"location": userinfo}, "credentials in the URL"),
+            (302, {}, "redirect has no Location"),
+            (403, {}, "not allowed to download the artifact .HTTP 403; the App needs Actions"),
+            (500, {}, "answered HTTP 500")]:
+        fake_github.inject("GET", zip_path, status, headers=headers)
+        with pytest.raises(ArtifactError, match=reason):
+            await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    fake_github.inject("GET", r"\.zip$", 503, host="blob")
+    with pytest.raises(ArtifactError, match="artifact storage answered HTTP 503"):
+        await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    fake_github.inject("GET", r"\.zip$", None, delay=2.0, host="blob")
+    with pytest.raises(ArtifactError, match=r"timed out after 0\.5 s"):
+        await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    assert await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)  # the faults are spent
+    assert not [c for c in fake_github.calls(host="blob") if "authorization" in c.headers]
 
 
 async def test_one_key_mints_once_across_clients_and_the_body_is_scoped(
