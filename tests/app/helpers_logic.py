@@ -28,6 +28,7 @@ SMALL = PUTRA / "pytest/junit.mpi.integration.xml"                    # 3 passin
 FAILING = JUNIT / "action-junit-report/test_results/xunit/report.xml"  # 4 testcases, 1 failure
 PYTEST_ZERO = ROOT / "examples/zero-tests/pytest-report.xml"         # pytest, 0 collected
 PYTEST_MASKED = ROOT / "examples/masked-failures/pytest-report.xml"   # pytest, failing tests
+PYTEST_MANY = ROOT / "tests/data/generated/pytest-many-failures.xml"  # 120 failures, file+line
 SECRET = "handler-tests-webhook-secret-0123456789"
 
 

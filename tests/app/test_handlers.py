@@ -17,6 +17,7 @@ from bot.core.checkrun import parse_state_block
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
+    PYTEST_MANY,
     SMALL,
     ZERO_TESTS,
     Env,
@@ -120,6 +121,32 @@ async def test_failing_reports_in_a_green_run_are_masked(env: Env) -> None:
     assert "`masked-failure`" in rules(cr) and "exit status was ignored" in rules(cr)
     anns = seeded.repo.annotations[cr["id"]]
     assert anns and all(a["annotation_level"] == "failure" for a in anns)
+
+
+async def test_annotations_go_in_batches_of_50_on_the_one_check_run(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"report.xml": PYTEST_MANY})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure" and cr["output"]["title"].startswith("120 failed")
+    (create,) = env.fake.calls("POST", r"/check-runs$")          # one check run, no duplicate
+    writes = [create, *env.fake.calls("PATCH", rf"/check-runs/{cr['id']}$")]
+    sizes = [len((c.body.get("output") or {}).get("annotations") or []) for c in writes]
+    assert sizes == [50, 50, 20]                                 # GitHub's limit per request
+    anns = seeded.repo.annotations[cr["id"]]
+    assert len(anns) == 120 and len({a["title"] for a in anns}) == 120
+    # pytest writes 0-based line="2": the parametrize decorator, line 3 of test_many.py
+    assert {(a["path"], a["start_line"]) for a in anns} == {("test_many.py", 3)}
+
+
+async def test_a_check_run_deleted_behind_our_back_is_created_again(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    await env.deliver(seeded.payload)
+    first = only_check(env, seeded.repo)
+    seeded.repo.check_runs.pop(first["id"])                     # e.g. removed with the suite
+    await env.deliver(seeded.payload, delivery_id="d-again")
+    second = only_check(env, seeded.repo)
+    assert second["id"] != first["id"] and second["conclusion"] == "success"
+    assert [c.status for c in env.fake.calls("PATCH", rf"/check-runs/{first['id']}$")][-1] == 404
 
 
 async def test_declared_producer_with_a_missing_shard(env: Env) -> None:

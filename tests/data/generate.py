@@ -150,6 +150,24 @@ def generate_pytest(base: Path) -> None:
     (GEN / "pytest-truncated.xml").write_bytes(whole[: len(whole) * 3 // 5])
 
 
+MANY = {
+    "test_many.py": """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(120))
+        def test_value(n):
+            assert n < 0, f"value {n} is not negative"
+    """,
+}
+
+
+def generate_many(base: Path) -> None:
+    """120 failures: more than two check-run PATCHes of 50 annotations (xunit1: file, line)."""
+    many = project(base, "many", MANY)
+    assert pytest(many, GEN / "pytest-many-failures.xml", "-o", "junit_family=xunit1",
+                  "--tb=line") == 1
+
+
 FLAKY = {
     "test_flaky.py": """
         import pathlib
@@ -233,6 +251,7 @@ def main() -> None:
         base = Path(tmp)
         generate_pytest(base)
         generate_reruns(base)
+        generate_many(base)
         generate_node(base)
         generate_ctest(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
