@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
+from bot.app.github import GitHubClients
+from bot.app.metrics import Metrics
+from bot.app.recorder import KV, Database
+from bot.app.redelivery import MAX_TRIES_PER_GUID, reconcile
 from bot.app.server import DB, create_app
 from bot.app.settings import Settings
 from bot.app.store import QUEUED, Record, Store
@@ -61,3 +68,38 @@ async def test_startup_reconciler_redelivers_only_unknown_failures(
     assert listing.query["status"] == "failure" and listing.auth_scheme == "Bearer"
     store_after: Store = client.app[DB].store
     assert store_after.known(["lost-1", "known-1"]) == {"lost-1", "known-1"}
+
+
+async def test_reconcile_window_newest_attempt_try_cap_and_failed_requests(
+        settings: Settings, fake_github: FakeGitHub) -> None:
+    world = fake_github.world
+    world.clock_offset = -timedelta(days=3, minutes=10)
+    add_delivery(world, "workflow_run", status_code=502, guid="too-old")    # GitHub forgot it
+    world.clock_offset = -timedelta(hours=2)
+    first = add_delivery(world, "workflow_run", status_code=502, guid="twice")
+    broken = add_delivery(world, "workflow_run", status_code=0, guid="refused")  # timed out
+    world.clock_offset = timedelta(0)
+    newest = add_delivery(world, "workflow_run", status_code=500, guid="twice")
+    add_delivery(world, "workflow_run", status_code=202, guid="fine")
+    app_settings = replace(settings, api_url=fake_github.api_url, app_id=world.app.id,
+                           private_key=fake_github.key.private_pem)
+    metrics = Metrics()
+    store = Store(app_settings.db_path, sync="NORMAL")
+    db = Database(store)
+    kv = KV(db)
+    async with aiohttp.ClientSession() as session:
+        app = GitHubClients(session, app_settings, metrics).app
+        fake_github.inject("POST", rf"/deliveries/{broken['id']}/attempts$", 502, times=None)
+        now = time.time()
+        assert await reconcile(app, db, kv, metrics, now=now) == 1
+        assert world.redeliveries == [newest["id"]]          # a guid's newest attempt only
+        assert first["id"] not in world.redeliveries
+        assert metrics.redeliveries == {"requested": 1, "failed": 1}
+        for _ in range(5):                                   # our endpoint keeps failing
+            await reconcile(app, db, kv, metrics, now=now)
+        assert world.redeliveries == [newest["id"]] * MAX_TRIES_PER_GUID
+        assert metrics.redeliveries["failed"] == MAX_TRIES_PER_GUID  # "refused" gave up too
+        redo = len(fake_github.calls("POST", r"/attempts$"))
+        await reconcile(app, db, kv, metrics, now=now)
+        assert len(fake_github.calls("POST", r"/attempts$")) == redo  # nothing more to ask
+    await db.close()
