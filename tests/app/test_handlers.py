@@ -189,6 +189,22 @@ async def test_config_is_read_from_the_default_branch_only(env: Env) -> None:
     assert "ref" not in get.query
 
 
+@pytest.mark.parametrize(("files", "reason"), [
+    ({".github/ci-truth.yml": "evidence:\n  workflows: 7\n"}, "configuration is invalid"),
+    ({".github/ci-truth.yml": b"gate:\n  min_tests: \xff\n"}, "is not UTF-8 text"),
+    ({".github/ci-truth.yml/oops.yml": "gate: {}\n"}, "could not be read (not a file"),
+])
+async def test_a_broken_config_fails_the_check_instead_of_loosening_the_gate(
+        env: Env, files: dict[str, Any], reason: str) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    seeded.repo.commit(files, branch=seeded.repo.default_branch)
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure" and reason in rules(cr), rules(cr)
+    assert ".github/ci-truth.yml" in rules(cr)
+    assert not env.fake.calls("GET", r"/zip$")          # no report judged on a broken config
+
+
 async def test_stale_attempt_is_ignored(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     seeded.run["run_attempt"] = 2              # a re-run started after this delivery
