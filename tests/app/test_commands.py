@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import gidgethub
 import pytest
 
 from bot.core.checkrun import parse_state_block
@@ -314,3 +315,39 @@ async def test_permission_cache_grants_from_cache_and_rechecks_refusals(env: Env
     await say(env, seeded.repo, n, "/truth recheck", user="newbie")
     assert "Rechecked" in last_reply(env, seeded.repo, n)
     assert len(env.fake.calls("GET", lookups)) == 2                      # grant from cache
+
+
+async def test_permission_lookup_refused_fails_closed_and_a_server_error_grants_nothing(
+        env: Env) -> None:
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)
+    seeded.repo.set_permission("erin", "admin", "admin")
+    before = len(env.fake.calls("PATCH", r"/check-runs/"))
+    env.fake.inject("GET", r"/collaborators/erin/permission$", 403,
+                    body={"message": "Resource not accessible by integration"})
+    await say(env, seeded.repo, n, "/truth recheck", user="erin")
+    assert "needs write access" in last_reply(env, seeded.repo, n)   # unknown = not allowed
+    env.fake.inject("GET", r"/collaborators/erin/permission$", 501)  # not retried in the job
+    replies_before = len(replies(env.fake, seeded.repo, n))
+    with pytest.raises(gidgethub.GitHubBroken):                       # the job fails, retried
+        await say(env, seeded.repo, n, "/truth recheck", user="erin")
+    assert len(replies(env.fake, seeded.repo, n)) == replies_before
+    assert len(env.fake.calls("PATCH", r"/check-runs/")) == before    # nothing was rechecked
+
+
+async def test_authorise_fails_closed_on_unknown_commands_and_malformed_repositories(
+        env: Env) -> None:
+    from bot.app import scopes
+    from bot.app.command_authz import authorise
+
+    seeded, _, _ = pr_run(env, HEALTHY)
+    seeded.repo.set_permission("erin", "admin", "admin")
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.COMMAND)
+    repo = dict(seeded.payload["repository"], private=True)
+    assert await authorise(gh, env.ctx, command="recheck", repository=repo, user="erin")
+    assert not await authorise(gh, env.ctx, command="sudo", repository=repo, user="erin")
+    assert not await authorise(gh, env.ctx, command="recheck", repository=repo, user="")
+    assert not await authorise(gh, env.ctx, command="recheck",
+                               repository=dict(repo, id="not-a-number"), user="erin")
+    assert not await authorise(gh, env.ctx, command="recheck",
+                               repository={"id": seeded.repo.id}, user="erin")  # no owner
