@@ -138,8 +138,11 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
         return "created"
     except HTTPException as exc:
         if exc.status_code == 404 and cached:
-            await memo.delete(COMMENTS, key)  # our comment was deleted: next time, look again
-            return "skipped"
+            # Our comment was deleted (by a person, or with its PR's history): forget it and
+            # look again now, so the PR shows this verdict rather than nothing.
+            await memo.delete(COMMENTS, key)
+            return await upsert_comment(gh, repo, number, state, verdict, ctx,
+                                        check_url=check_url)
         if exc.status_code == 403:            # locked conversation (or no permission): quiet
             log.info("PR comment skipped: 403 on %s/%s#%s", repo.owner, repo.name, number)
             return "locked"

@@ -14,6 +14,7 @@ import pytest
 from bot.app import scopes
 from bot.app.handlers import RunNotSettled
 from bot.core.checkrun import parse_state_block
+from bot.core.prcomment import MARKER
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
@@ -250,6 +251,24 @@ async def test_sticky_comment_created_once_and_edited_on_change(env: Env) -> Non
     assert only_check(env, seeded.repo)["conclusion"] == "success"
     assert len(env.fake.calls("PATCH", r"/issues/comments/")) == 1
     assert len(env.fake.calls("POST", r"/issues/\d+/comments$")) == 1
+
+
+async def test_a_sticky_comment_deleted_by_a_person_is_posted_again_on_the_next_change(
+        env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    sha = seeded.run["head_sha"]
+    pr = seeded.repo.add_pull(head_ref="feature", head_sha=sha)
+    await env.deliver(seeded.payload)
+    (first,) = [cid for cid, c in seeded.repo.comments.items() if MARKER in c["body"]]
+    del seeded.repo.comments[first]                          # a maintainer deleted it
+    seeded.artifacts[0].data = zip_reports({"junit.xml": FAILING})  # the verdict changes
+    from bot.app.handlers import recheck
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    ours = [c for c in seeded.repo.comments.values() if MARKER in c["body"]]
+    assert len(ours) == 1 and ours[0]["id"] != first         # the current verdict, once
+    assert "masked-failure" in ours[0]["body"] and ours[0]["issue_number"] == pr["number"]
+    assert [c.status for c in env.fake.calls("PATCH", r"/issues/comments/")] == [404]
 
 
 async def test_healthy_pr_gets_no_comment(env: Env) -> None:

@@ -311,7 +311,8 @@ class FakeGitHub(Controls):
 def permitted(token: Token, route: Route, repo: FakeRepo | None, params: dict[str, str]) -> bool:
     """Whether the token's permissions allow the route, like GitHub's permission table:
     the route's permission at its level, or for issue-comment routes on a pull request's
-    issue, Pull requests at the same level (GitHub lists those endpoints under both)."""
+    issue, Pull requests at the same level (GitHub lists those endpoints under both). A comment
+    that does not exist is left to the route, which answers 404."""
     if route.permission is None:
         return True
     name, level = route.permission
@@ -323,7 +324,9 @@ def permitted(token: Token, route: Route, repo: FakeRepo | None, params: dict[st
     number = params.get("issue_number")
     if number is None and params.get("comment_id", "").isdigit():
         comment = repo.comments.get(int(params["comment_id"]))
-        number = str(comment["issue_number"]) if comment else None
+        if comment is None:
+            return True  # GitHub must find a comment to know it is on a PR: 404, not 403
+        number = str(comment["issue_number"])
     issue = repo.issues.get(int(number)) if number and number.isdigit() else None
     return bool(issue and issue.get("pull_request"))
 
