@@ -77,6 +77,23 @@ async def test_healthy_run_passes_and_embeds_its_state(env: Env) -> None:
     assert state is not None and state["tests"]["total"] == 22 and len(state["test_ids"]) == 22
 
 
+async def test_github_calls_and_rate_limit_remaining_reach_the_metrics(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    env.fake.inject("GET", r"/attempts/\d+/jobs$", 502)        # retried once, then fine
+    await env.deliver(seeded.payload)
+    metrics = env.clients.metrics
+    calls = env.fake.calls()
+    assert metrics.github_calls["200"] + metrics.github_calls["201"] == sum(
+        c.status in (200, 201) for c in calls if c.host == "api")
+    assert metrics.github_calls["502"] == 1
+    used = sum(1 for c in calls if c.host == "api" and c.rate_key == "installation:1")
+    assert metrics.rate_limit_remaining[1] == env.fake.rate_limit - used
+    text = metrics.render(queue_depth=0, job_states={})
+    assert 'ci_truth_github_requests_total{status="502"} 1' in text
+    assert (f'ci_truth_github_rate_limit_remaining{{installation="1"}} '
+            f"{env.fake.rate_limit - used}") in text
+
+
 async def test_the_same_delivery_three_times_makes_one_check_run(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     for _ in range(3):
