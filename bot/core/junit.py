@@ -122,8 +122,8 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         if depth > max_depth:
             raise Refused(depth_refusal(max_depth))
         if name == "testcase":
-            if case is None:
-                case, case_depth, rank, flaky = attrs, depth, 0, False
+            if case is None:  # msg too: a status-skipped testcase has no child to set it
+                case, case_depth, rank, flaky, msg = attrs, depth, 0, False, ""
             return
         if case is not None:
             if depth == case_depth + 1:

@@ -241,3 +241,17 @@ def test_nanosecond_times_in_a_real_report(corpus: Path) -> None:
     report, cases = read(corpus / AJR / "container-structure/test.xml")
     assert cases[0].time == pytest.approx(0.999638317)
     assert report.counts.duration < 2
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_a_status_skip_does_not_inherit_the_previous_failure_message(native: bool) -> None:
+    """`msg` was set only by a failure/error/skipped child and never reset per testcase, so a
+    <testcase status="skipped"/> after a failing one carried that failure's message."""
+    from bot.core.junit import parse_report
+
+    xml = (b"<testsuite><testcase classname='c' name='a'><failure message='boom'/></testcase>"
+           b"<testcase classname='c' name='b' status='skipped'/></testsuite>")
+    cases: list = []
+    parse_report([xml], path="r.xml", sink=cases.append, native=native)
+    assert [(c.id, c.outcome, c.message) for c in cases] == [
+        ("c::a", Outcome.FAILED, "boom"), ("c::b", Outcome.SKIPPED, "")]
