@@ -2,8 +2,9 @@
 
 Differential: each real report (corpus, tests/data, examples), truncated prefixes, mangled
 reports and generated JUnit built to hit the fast path's edges (reruns, pytest suites, odd
-times, long names, caps) are parsed by both, in the engine's mode (`passed=` with batches, no
-system-err) and in the full mode (every TestCase to the sink), at two feed sizes; the
+times, long names, caps) are parsed by both, in the engine's mode (`passed=` with batches,
+with and without system-err) and in the full mode (every TestCase to the sink), at two feed
+sizes; the
 FileReports and the sequences of tests and passed ids handed out must be identical.
 """
 
@@ -39,28 +40,33 @@ REPORT_FILES = sorted(
 NUMPY = CORPUS / "large" / "numpy-pytest.full.junit.xml.gz"
 
 
-def _read(data: bytes, native: bool, engine: bool, size: int, limits: Limits) -> Seen:
+def _read(data: bytes, native: bool, engine: bool, size: int, limits: Limits,
+          system_err: bool = False) -> Seen:
     cases: list[TestCase] = []
     passes: list[tuple[str, str]] = []
     if engine:
         report = parse_report(chunked(data, size), path="r.xml", sink=cases.append,
                               limits=limits, passed=lambda i, e: passes.append((i, e)),
                               passed_many=lambda ids: passes.extend((i, "") for i in ids),
-                              system_err=False, native=native)
+                              system_err=system_err, native=native)
     else:
         report = parse_report(chunked(data, size), path="r.xml", sink=cases.append,
-                              limits=limits, native=native)
+                              limits=limits, system_err=system_err, native=native)
     return report, cases, passes
 
 
 def same(data: bytes, *, sizes: tuple[int, ...] = (1 << 20, 4093),
          limits: Limits = DEFAULT_LIMITS) -> Seen:
-    """Both readers, both modes, every feed size: identical; returns the engine-mode result."""
+    """Both readers, every mode, every feed size: identical; returns the engine-mode result.
+
+    Modes: the engine's without signatures (no system-err), the engine's with signatures
+    configured (system-err read for them), and the full mode (every TestCase to the sink).
+    """
     first: Seen | None = None
-    for engine in (True, False):
+    for engine, system_err in ((True, False), (True, True), (False, True)):
         for size in sizes:
-            pure = _read(data, False, engine, size, limits)
-            fast = _read(data, True, engine, size, limits)
+            pure = _read(data, False, engine, size, limits, system_err)
+            fast = _read(data, True, engine, size, limits, system_err)
             first = first or fast
             if not SAME_EXPAT and (pure[0].error or fast[0].error):
                 # Another expat (pyexpat's bundled one, e.g. 2.6.3 on Python 3.13, against the
