@@ -138,9 +138,11 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
         return "created"
     except HTTPException as exc:
         if exc.status_code == 404 and cached:
-            # Our comment was deleted (by a person, or with its PR's history): forget it and
-            # look again now, so the PR shows this verdict rather than nothing.
             await memo.delete(COMMENTS, key)
+            if cached[0] is None:             # the PR itself is gone: nothing to comment on
+                return "skipped"
+            # Our comment was deleted (by a person): look again now (once, with no hint),
+            # so that the PR shows this verdict rather than nothing.
             return await upsert_comment(gh, repo, number, state, verdict, ctx,
                                         check_url=check_url)
         if exc.status_code == 403:            # locked conversation (or no permission): quiet
