@@ -288,6 +288,20 @@ async def test_a_sticky_comment_deleted_by_a_person_is_posted_again_on_the_next_
     assert [c.status for c in env.fake.calls("PATCH", r"/issues/comments/")] == [404]
 
 
+async def test_a_comment_refused_with_404_is_skipped_quietly(env: Env) -> None:
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": HEALTHY})
+    sha = seeded.run["head_sha"]
+    seeded.repo.add_pull(head_ref="feature", head_sha=sha)
+    await env.deliver(seeded.payload)                          # healthy: no comment yet
+    seeded.artifacts[0].data = zip_reports({"junit.xml": ZERO_TESTS})
+    env.fake.inject("POST", r"/issues/\d+/comments$", 404)    # e.g. the issue was deleted
+    from bot.app.handlers import recheck
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    assert only_check(env, seeded.repo)["conclusion"] == "failure"   # the check still tells
+    assert [c.status for c in env.fake.calls("POST", r"/comments$")] == [404]
+
+
 async def test_healthy_pr_gets_no_comment(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": HEALTHY})
     seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])
