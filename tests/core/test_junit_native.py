@@ -24,6 +24,7 @@ from bot.core.limits import DEFAULT_LIMITS, Limits
 from bot.core.measure import Measurer
 from bot.core.model import FileReport
 from bot.core.testcase import TestCase
+from bot.core.xmlstream import new_parser
 from tests.conftest import CORPUS
 from tests.core.readers import DATA, EXAMPLES, chunked
 from tests.core.test_junit_props import PROPS, SAMPLES, mangle
@@ -103,6 +104,33 @@ def test_numpy_reads_the_same_and_through_the_measurer() -> None:
         m.add_file(r)
         states.append(m.state())
     assert states[0] == states[1] and not states[0].test_ids_complete
+
+
+def _events(data: bytes, native: bool) -> tuple[int, int, tuple[int, int, int] | None]:
+    """Start and end events of one Parse() of all of ``data``, and the error's position."""
+    parser = new_parser(native=native)
+    seen = [0, 0]
+    parser.StartElementHandler = lambda _n, _a: seen.__setitem__(0, seen[0] + 1)
+    parser.EndElementHandler = lambda _n: seen.__setitem__(1, seen[1] + 1)
+    try:
+        parser.Parse(data, True)
+    except pyexpat.ExpatError as exc:
+        return seen[0], seen[1], (exc.code, exc.lineno, exc.offset)
+    return seen[0], seen[1], None
+
+
+@pytest.mark.skipif(not SAME_EXPAT, reason="error positions differ between expat versions")
+def test_one_parse_call_over_a_mebibyte_reads_the_same_errors_included() -> None:
+    """xmlstream feeds 1 MiB at a time; a caller of the bare reader may pass more in one call,
+    which the C reader hands expat 1 MiB at a time, as pyexpat does (MAX_CHUNK_SIZE)."""
+    data = gzip.decompress(NUMPY.read_bytes())
+    assert len(data) > 10 << 20
+    whole = _events(data, native=True)
+    assert whole == _events(data, native=False) and whole[2] is None and whole[0] > 48_021
+    at = data.index(b"<testcase", 3 << 20)                # a tag broken past the third MiB
+    broken = data[:at] + b"<testcase <" + data[at + len(b"<testcase"):]
+    fast = _events(broken, native=True)
+    assert fast == _events(broken, native=False) and fast[2] is not None
 
 
 @pytest.mark.parametrize("sample", range(len(SAMPLES)))
