@@ -55,10 +55,10 @@ class SortedIds(Sequence[str]):
         if not 0 <= index < self._len:
             raise IndexError("test id index out of range")
         for block in self._blocks:  # blocks hold BLOCK ids except where merges left fewer
-            ids = block.split(SEP)
-            if index < len(ids):
-                return ids[index]
-            index -= len(ids)
+            n = block.count(SEP) + 1  # counted in C: only the block holding it is split
+            if index < n:
+                return block.split(SEP)[index]
+            index -= n
         raise IndexError("test id index out of range")  # pragma: no cover - lengths agree
 
     def __contains__(self, test_id: object) -> bool:

@@ -33,7 +33,8 @@ def test_store_keeps_the_first_cap_distinct_ids_sorted(batches: list[list[str]],
         assert test_id in view
     assert all(x not in view for x in ("", "tests/test_x.py::T::\0", "zzz", 5))
     if expected:
-        assert view[0] == expected[0] and view[-1] == expected[-1]
+        assert [view[i] for i in range(len(view))] == expected
+        assert view[-1] == expected[-1] and view[-len(expected)] == expected[0]
         assert view[1:3] == expected[1:3]
 
 
