@@ -211,10 +211,27 @@ async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext
     return found
 
 
+def _distinct_sources(evidence: Sequence[RunEvidence]) -> list[Source]:
+    """Every run's sources; a path an earlier run already used is labelled with its run.
+
+    The engine reads a path once (`check reports/ reports/a.xml`), so two producers that
+    both upload `test-results!junit.xml` would otherwise lose the second run's reports.
+    """
+    out: list[Source] = []
+    earlier: set[str] = set()
+    for ev in evidence:
+        label = f"{ev.run.get('name') or ev.run.get('path') or '?'} run {ev.run.get('id')}"
+        for s in ev.sources:
+            out.append(s if s.path not in earlier else
+                       Source(path=f"{label}: {s.path}", chunks=s.chunks, error=s.error))
+        earlier.update(s.path for s in ev.sources)
+    return out
+
+
 def judge(evidence: Sequence[RunEvidence], config: Config, *, baseline_doc: Mapping[str, Any]
           | None, extra: Sequence[Reason] = ()) -> tuple[MeasuredState, Verdict]:
     """Run the engine over every evidence run's reports with the App's reasons added."""
-    sources = [s for ev in evidence for s in ev.sources]
+    sources = _distinct_sources(evidence)
     reasons = [r for ev in evidence for r in ev.reasons] + list(extra)
     coverage = CoverageCollector()         # <coverage> XML feeds coverage.line_rate (plans)
     result = evaluate(coverage.filter(sources), config, baseline=baseline_doc,

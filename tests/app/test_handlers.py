@@ -507,3 +507,22 @@ async def test_malformed_run_payload_is_ignored_without_requests(env: Env) -> No
     del seeded.payload["workflow_run"]["head_sha"]
     await env.deliver(seeded.payload)
     assert env.api_calls() == [] and env.check_runs(seeded.repo) == []
+
+
+async def test_two_producers_uploading_the_same_artifact_name_are_both_read(env: Env) -> None:
+    # Two workflows that both upload "test-results/junit.xml" (the default name of most
+    # upload steps): each run's report is its own evidence, not "the same report named twice".
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    await env.deliver(first.payload)
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"junit.xml": HEALTHY})
+    await env.deliver(second.payload)
+    cr = only_check(env, first.repo)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and state["tests"]["total"] == 4 + 22, rules(cr)
+    assert cr["conclusion"] == "failure" and "`failures`" in rules(cr)   # CI's failing test
