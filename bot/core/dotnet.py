@@ -46,6 +46,7 @@ class _Cases:
         self.case_depth = 0
         self.case_name = ""
         self.failure_child = False
+        self.quiet_depth = 0  # inside NUnit 3's <assertions>: a repeat of the <failure> text
         self.bufs: dict[str, list[str]] = {}
         self.buf: list[str] = []
         self.buf_len = 0
@@ -64,10 +65,13 @@ class _Cases:
                 self.case, self.case_depth, self.bufs = attrs, self.depth, {}
                 self.case_name = name
                 self.failure_child = False
+                self.quiet_depth = 0
         elif self.case is not None:
             if name == "failure":
                 self.failure_child = True
-            target = TEXT.get(name)
+            elif name == "assertions" and not self.quiet_depth:
+                self.quiet_depth = self.depth
+            target = None if self.quiet_depth else TEXT.get(name)
             if target is not None:
                 self.buf = self.bufs.setdefault(target, [])
                 self.buf_len = sum(map(len, self.buf))
@@ -82,6 +86,8 @@ class _Cases:
                 self.case_test(attrs)
             elif name in TEXT:
                 self.parser.CharacterDataHandler = None
+            elif self.depth == self.quiet_depth:
+                self.quiet_depth = 0
         self.depth -= 1
 
     def _collect(self, data: str) -> None:

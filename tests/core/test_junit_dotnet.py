@@ -100,3 +100,13 @@ def test_xunit2_assembly_errors_are_errors() -> None:
 ])
 def test_split_full_name(full: str, expected: tuple[str, str]) -> None:
     assert split_full_name(full) == expected
+
+
+def test_nunit3_failure_message_is_not_repeated_from_the_assertions(corpus: Path) -> None:
+    # NUnit 3 writes the failure's <message>/<stack-trace> and again each failed assertion's
+    # under <assertions>: the message is the <failure>'s, once.
+    _report, cases = read(corpus / FILES / "nunit/mstest/clicketyclackety.xml")
+    failing = by_id(cases)["MyProject.Tests.Real.FlagTests::LoadDrawingsEventFlagTests"]
+    assert failing.outcome is Outcome.FAILED
+    assert failing.message == "Expected: 3\n  But was:  0"
+    assert failing.details == "at MyProject.Tests.Real.FlagTests.LoadDrawingsEventFlagTests()"
