@@ -91,11 +91,22 @@ def iter_sources(paths: Sequence[str], limits: Limits = DEFAULT_LIMITS, *,
     are checked against the caps on the archive's directory before any is decompressed.
     """
     budget = _Budget(limits)
+    seen: set[str] = set()  # real paths: `./reports` and `reports/a.xml` name one file once
+
+    def first_time(file: str) -> bool:
+        key = os.path.realpath(file)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for path in paths:
         if os.path.isdir(path):
             for file in _walk(path):  # an empty directory yields nothing: no-evidence
-                yield from _one_file(file, limits, budget, stats)
+                if first_time(file):
+                    yield from _one_file(file, limits, budget, stats)
         elif os.path.exists(path):
-            yield from _one_file(path, limits, budget, stats)
+            if first_time(path):
+                yield from _one_file(path, limits, budget, stats)
         else:
             yield Source(path, error=f"no such file or directory: {path}")

@@ -7,6 +7,8 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from bot.core.archive import ArchiveStats
 from bot.core.junit import parse_report
 from bot.core.limits import Limits
@@ -98,3 +100,19 @@ def test_total_cap_across_sources(tmp_path: Path) -> None:
     errors = [_parse(s).error for s in sources]
     assert errors[0] is None
     assert errors[-1] is not None and "all reports together exceed" in errors[-1]
+
+
+def test_a_report_named_twice_is_read_once_however_the_path_is_spelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/verdict-rules.md: "A report path given twice (`check reports/ reports/a.xml`) is
+    # read once" -- also when the directory is given as `./reports`, absolutely, or as `.`.
+    from bot.core.engine import measure
+
+    (tmp_path / "reports").mkdir()
+    shutil.copy(EXAMPLES / "healthy" / "pytest-report.xml", tmp_path / "reports" / "a.xml")
+    monkeypatch.chdir(tmp_path)
+    for paths in (["reports/", "reports/a.xml"], ["./reports", "reports/a.xml"],
+                  [str(tmp_path / "reports"), "reports/a.xml"], [".", "reports/a.xml"],
+                  ["reports", "reports//a.xml"]):
+        state = measure(iter_sources(paths))
+        assert (len(state.files), state.totals.tests) == (1, 7), paths
