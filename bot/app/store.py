@@ -422,8 +422,11 @@ class Store:
                         ended += 1
                         continue
                 if key in busy:
-                    self.db.execute("UPDATE jobs SET state=? WHERE id=? AND state=?",
-                                    (PARKED, ident, QUEUED))
+                    # Parked only behind a job that really runs: the caller's busy keys may
+                    # be stale (that job's done() already ran), and nothing would unpark it.
+                    if self._runs(key):
+                        self.db.execute("UPDATE jobs SET state=? WHERE id=? AND state=?",
+                                        (PARKED, ident, QUEUED))
                     continue
                 if len(jobs) >= limit:
                     continue
@@ -440,6 +443,11 @@ class Store:
                                 (RUNNING, attempts + 1, now + lease_seconds, now, ident))
         self.queued = max(0, self.queued - ended)
         return jobs
+
+    def _runs(self, key: str) -> bool:
+        """Whether a job of this key is running (so its end will unpark the key's jobs)."""
+        return self.db.execute("SELECT 1 FROM jobs WHERE state=? AND key=? LIMIT 1",
+                               (RUNNING, key)).fetchone() is not None
 
     def _payload(self, segment: int, offset: int, length: int) -> bytes | None:
         assert self.spool is not None

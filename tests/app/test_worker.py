@@ -133,3 +133,42 @@ def test_job_keys() -> None:
     assert job_key("issue_comment", comment, "d") == "repo:9:issue:4"
     assert job_key("installation", {"installation": {"id": 3}}, "d") == "installation:3"
     assert job_key("push", {}, "d") == "delivery:d"
+
+
+async def test_a_delivery_claimed_while_its_keys_job_finishes_is_not_stranded(
+        db: Database, settings: Settings) -> None:
+    """The scheduler's busy keys can be stale: a job's done() may already have run on the
+    database thread when the next claim (with that key still listed) runs. A delivery
+    prepared in that claim must not be parked behind a job that has already ended."""
+    body = (b'{"installation": {"id": 1}, "repository": {"id": 2},'
+            b' "workflow_run": {"head_sha": "abc"}}')
+    seen: list[str] = []
+
+    async def handler(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        await asyncio.sleep(0.1)  # the scheduler goes idle meanwhile
+        seen.append(delivery.id)
+
+    store = db.store
+    real_done = store.done
+
+    def slow_done(job_id: int) -> None:  # a commit that takes a while (fsync)
+        real_done(job_id)
+        time.sleep(0.3)
+
+    store.done = slow_done  # type: ignore[method-assign]
+    worker = Worker(db, handler, _no_gh, _ctx, settings, Metrics())  # type: ignore[arg-type]
+    store.record_batch([Record("a", "workflow_run", None, None, None, QUEUED, body=body)])
+    worker.start()
+    await _until(lambda: seen == ["a"])
+    # "b" (same repository and SHA) is accepted while a's done() runs, and the scheduler
+    # is woken (by the 202, or by another job ending) before a's done() has returned.
+    recorded = asyncio.ensure_future(db.run(
+        store.record_batch, [Record("b", "workflow_run", None, None, None, QUEUED, body=body)]))
+    await asyncio.sleep(0)
+    worker.notify()
+    await recorded
+    try:
+        await _until(lambda: (store.job("b") or {}).get("state") == DONE, timeout=5)
+    finally:
+        await worker.stop()
+    assert seen == ["a", "b"]
