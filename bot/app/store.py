@@ -524,8 +524,8 @@ class Store:
         self.index()  # a segment holding accepted frames must be referenced before pruning
         cutoff = self.clock() - older_than_days * 86400
         with self._transaction() as db:
-            n = db.execute("DELETE FROM jobs WHERE state IN (?, ?) AND updated_at<?",
-                           (DONE, FAILED, cutoff)).rowcount
+            n = db.execute("DELETE FROM jobs WHERE state IN (?, ?, ?) AND updated_at<?",
+                           (DONE, FAILED, IGNORED, cutoff)).rowcount
             db.execute("DELETE FROM deliveries WHERE received_at<? AND id NOT IN"
                        " (SELECT delivery_id FROM jobs)", (cutoff,))
         if self.spool is not None:

@@ -151,6 +151,25 @@ def test_prune_forgets_old_finished_work_only(store: Store, clock: Clock) -> Non
     assert store.known(["old", "open"]) == {"open"}
 
 
+def test_prune_forgets_old_ignored_jobs_and_their_spool_segment(tmp_path: Path,
+                                                               clock: Clock) -> None:
+    """An ignored job (no installation) is finished work too: it must not pin its segment."""
+    path = str(tmp_path / "i.db")
+    s = Store(path, clock=clock)
+    s.record_batch([Record("skip", "e", None, None, None, QUEUED, body=b"{}")])
+    ignored = Prepared("-", None, IGNORED, "ignored: no installation")
+    assert s.claim(1, [], 60, lambda e, d, b: ignored) == []
+    assert s.spool is not None
+    segment = s.spool.segment
+    s.close()
+    s = Store(path, clock=clock)               # a later process: that segment is not current
+    clock.now += 8 * 86400
+    assert s.prune(7) == 1
+    assert s.known(["skip"]) == set() and s.counts() == {}
+    assert s.spool is not None and segment not in s.spool.segments()
+    s.close()
+
+
 def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:
     store.record_batch([Record(d, "e", None, None, None, QUEUED, body=b"{}")
                         for d in ("x1", "x2", "bad", "skip")])
