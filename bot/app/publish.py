@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -99,7 +101,22 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
     """Edit our sticky comment when the digest changed; create it only for a failing verdict.
 
     Returns what happened: "unchanged", "edited", "created", "skipped" (quiet) or "locked".
+    One PR's comment is upserted by one job at a time: jobs of different keys (a comment
+    command on the PR, its head SHA's run) may otherwise both find none and both create one.
     """
+    locks: weakref.WeakValueDictionary[str, asyncio.Lock] = ctx.extras.setdefault(
+        "ci_truth.comment_locks", weakref.WeakValueDictionary())
+    key = f"{repo.id}:{number}"
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    async with lock:
+        return await _upsert_comment(gh, repo, number, state, verdict, ctx,
+                                     check_url=check_url)
+
+
+async def _upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredState,
+                          verdict: Verdict, ctx: AppContext, *, check_url: str = "") -> str:
     memo = Memo(ctx)
     key = f"{repo.id}:{number}"
     digest = prcomment.digest(state, verdict)
@@ -143,8 +160,8 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
                 return "skipped"
             # Our comment was deleted (by a person): look again now (once, with no hint),
             # so that the PR shows this verdict rather than nothing.
-            return await upsert_comment(gh, repo, number, state, verdict, ctx,
-                                        check_url=check_url)
+            return await _upsert_comment(gh, repo, number, state, verdict, ctx,
+                                         check_url=check_url)
         if exc.status_code == 403:            # locked conversation (or no permission): quiet
             log.info("PR comment skipped: 403 on %s/%s#%s", repo.owner, repo.name, number)
             return "locked"

@@ -351,3 +351,30 @@ async def test_authorise_fails_closed_on_unknown_commands_and_malformed_reposito
                                repository=dict(repo, id="not-a-number"), user="erin")
     assert not await authorise(gh, env.ctx, command="recheck",
                                repository={"id": seeded.repo.id}, user="erin")  # no owner
+
+
+async def test_a_recheck_racing_the_runs_own_completion_makes_one_sticky_comment(
+        env: Env) -> None:
+    """`/truth recheck` on a PR and the head run's `completed` have different job keys
+    (issue vs SHA), so the worker runs them at once; the PR still gets one sticky comment."""
+    import asyncio
+
+    from bot.app.worker import job_key
+    from tests.fakegithub.seed import zip_reports
+
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)                  # green: a check run, no comment
+    assert not [c for c in seeded.repo.comments.values() if MARKER in c["body"]]
+    seeded.repo.set_permission("bob", "write", "write")
+    seeded.artifacts[0].data = zip_reports({"junit.xml": ZERO_TESTS})   # now it fails
+    comment = comment_event(env.fake, seeded.repo, n, "/truth recheck", user="bob")
+    assert (job_key("workflow_run", seeded.payload, "d-2")
+            != job_key("issue_comment", comment, "c-1"))         # they may run concurrently
+    # Writes to one installation are serialised (and spaced 1-3 s in production): while the
+    # first job's PATCH of the check run is slow, the other job's PATCH queues behind it,
+    # and each then finds no sticky comment before either has created one.
+    env.fake.inject("PATCH", r"/check-runs/\d+$", None, delay=0.5, times=1)
+    await asyncio.gather(env.deliver(seeded.payload, delivery_id="d-2"),
+                         env.deliver(comment, event="issue_comment", delivery_id="c-1"))
+    sticky = [c for c in seeded.repo.comments.values() if MARKER in c["body"]]
+    assert len(sticky) == 1
