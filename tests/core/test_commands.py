@@ -344,3 +344,13 @@ def test_reply_body_has_one_marker_and_help_lists_every_command() -> None:
                   "/truth explain", "/truth recheck", "/truth help", "@ci-truth"):
         assert usage in h
     assert isinstance(only("/truth plan"), Plan) and isinstance(only("/truth status"), Status)
+
+
+@pytest.mark.parametrize("body", [
+    "- > Alice wrote:\n/truth recheck",               # lazy continuation of a quote in an item
+    "- > Alice wrote:\n  /truth recheck",             # the same, indented to the item
+    "1. > Alice wrote:\n/truth recheck",
+    "- - > Alice wrote:\n/truth recheck",             # a quote in a nested item
+])
+def test_quote_inside_a_list_item_hides_its_lazy_lines(body: str) -> None:
+    assert cmds(body) == []

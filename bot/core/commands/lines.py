@@ -209,6 +209,13 @@ def command_lines(body: str) -> list[tuple[int, str]]:
             if inner_opened is not None:
                 fence = _Fence(inner_opened[0], inner_opened[1], content_col)
                 continue
+            inner = rest[item.end():].lstrip(" \t")
+            while (nested := _LIST.match(inner)) is not None:   # "- - > quote"
+                inner = inner[nested.end():].lstrip(" \t")
+            if inner.startswith(">"):           # a quote inside the item: lazy lines too
+                quoted = inner.lstrip("> \t")
+                lazy_quote = quoted != "" and _fence_open(quoted) is None
+                continue
             paragraph.append((lineno, rest, False))
             continue
         if rest.startswith("<!--"):
