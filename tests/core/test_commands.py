@@ -354,3 +354,14 @@ def test_reply_body_has_one_marker_and_help_lists_every_command() -> None:
 ])
 def test_quote_inside_a_list_item_hides_its_lazy_lines(body: str) -> None:
     assert cmds(body) == []
+
+
+@pytest.mark.parametrize("body", [
+    '<img alt="\n/truth recheck\n">',                  # inside an attribute value: not shown
+    "x <a title='\n/truth recheck'>y</a>",
+    "<?php\n/truth recheck\n?>",                       # processing instruction
+    "x <![CDATA[\n/truth recheck ]]>",                 # CDATA section
+    "<!DOCTYPE\n/truth recheck\n>",                    # declaration
+])
+def test_lines_inside_raw_html_constructs_are_not_commands(body: str) -> None:
+    assert cmds(body) == []

@@ -29,6 +29,11 @@ _HTML1 = re.compile(r"^<(pre|script|style|textarea)(\s|>|$)", re.IGNORECASE)
 _HTML1_END = re.compile(r"</(pre|script|style|textarea)>", re.IGNORECASE)
 _DELIM = re.compile(r"^\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _BLOCK_START = re.compile(r"^(#{1,6}(\s|$)|(\*\s*){3,}$|(-\s*){3,}$|(_\s*){3,}$|<)")
+# Inline raw HTML a reader never sees: an open tag (attribute values may span lines).
+_OPEN_TAG = re.compile(r"""<[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]*"""
+                       r"""(?:\s*=\s*(?:[^\s"'=<>`]+|'[^']*'|"[^"]*"))?)*\s*/?>""")
+# Processing instructions, CDATA and declarations: (opener, closer), inline and as blocks.
+_HIDDEN_HTML = (("<?", "?>"), ("<![CDATA[", "]]>"), ("<!", ">"))
 
 
 @dataclass
@@ -86,6 +91,7 @@ def _hidden_spans(text: str) -> list[tuple[int, int]]:
     """Offsets covered by code spans and inline HTML comments in a paragraph's text."""
     spans: list[tuple[int, int]] = []
     i, n = 0, len(text)
+    closers: dict[str, int] = {}     # closer → its next offset (-1: none left), O(n) overall
     while i < n:
         ch = text[i]
         if ch == "\\":
@@ -122,6 +128,22 @@ def _hidden_spans(text: str) -> list[tuple[int, int]]:
             else:
                 found = text.find("-->", i + 4)
                 end = found + 3 if found >= 0 else -1
+            if end > 0:
+                spans.append((i, end))
+                i = end
+                continue
+        if ch == "<":
+            tag = _OPEN_TAG.match(text, i)
+            end = tag.end() if tag else -1
+            for opener, closer in _HIDDEN_HTML:
+                if end < 0 and text.startswith(opener, i) and (
+                        opener != "<!" or text[i + 2:i + 3].isalpha()):
+                    at = closers.get(closer, 0)
+                    if 0 <= at < i + len(opener):
+                        at = text.find(closer, i + len(opener))
+                        closers[closer] = at
+                    end = at + len(closer) if at >= 0 else -1
+                    break
             if end > 0:
                 spans.append((i, end))
                 i = end
@@ -222,6 +244,14 @@ def command_lines(body: str) -> list[tuple[int, str]]:
             _flush(paragraph, out)
             if "-->" not in rest[4:] and not rest[4:].startswith(">"):
                 html_end = re.compile("-->")
+            continue
+        hidden = next((c for o, c in _HIDDEN_HTML if rest.startswith(o) and (
+            o != "<!" or rest[2:3].isalpha())), None)
+        if hidden is not None:                 # HTML blocks 3-5: up to their closer
+            _flush(paragraph, out)
+            opener_len = 9 if hidden == "]]>" else 2
+            if hidden not in rest[opener_len:]:
+                html_end = re.compile(re.escape(hidden))
             continue
         if _HTML1.match(rest):
             _flush(paragraph, out)
