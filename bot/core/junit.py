@@ -222,7 +222,11 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                     s.skipped += 1
             if pending is None:
                 pending = tc
-            elif pending[0] == tid and tid and (line_base[0] or pending[3] > 1):
+            # a repeat is a rerun: in pytest's reports after a pass-looking attempt
+            # (pytest-rerunfailures; a failure then its teardown error are two testcases,
+            # and pytest declares both), in others after a failing run
+            elif pending[0] == tid and tid and (
+                    pending[3] == 0 if line_base[0] else pending[3] > 1):
                 base = line_base[0]
                 first = _case(pending, base)
                 merged = merge_runs(first, _case(tc, base), last_wins=bool(base))

@@ -99,3 +99,14 @@ def test_same_report_named_twice_is_counted_once(corpus: Path) -> None:
     path = corpus / f"{PUTRA}/pytest/junit.gloo.elastic.spark.torch.xml"
     r = evaluate([source(path), source(path)])
     assert r.state.totals.tests == 22 and len(r.state.files) == 1
+
+
+def test_pytest_teardown_error_after_failure_is_no_false_red() -> None:
+    # allow_failures: the failing test is a neutral note; the report is intact (pytest's own
+    # declared totals count the teardown error as its own testcase), so no failing reason.
+    from tests.core.readers import GENERATED
+    r = evaluate([source(GENERATED / "pytest-teardown-errors.xml")],
+                 parse_config("gate: {allow_failures: true}"))
+    assert [x.rule for x in r.verdict.reasons] == ["failures"]
+    assert r.verdict.conclusion is Conclusion.NEUTRAL
+    assert "the real failure" in r.verdict.reasons[0].message

@@ -133,6 +133,19 @@ def test_pytest_rerunfailures_attempts_are_one_test() -> None:
     assert report.mismatches == []
 
 
+def test_pytest_failure_then_teardown_error_stays_two_testcases() -> None:
+    # pytest writes a test that fails and then errors in its fixture's teardown as two
+    # testcases with the same id (the failure, then the teardown error) and declares both:
+    # not a rerun. Merging them hid the real failure and raised a false totals-mismatch.
+    report, cases = read(GENERATED / "pytest-teardown-errors.xml")
+    c = report.counts
+    assert (c.tests, c.passed, c.failed, c.errors, c.flaky) == (4, 1, 1, 2, 0)
+    assert report.mismatches == []
+    fails = [t for t in cases if t.name == "test_fails_then_teardown_errors"]
+    assert [t.outcome.value for t in fails] == ["failed", "error"]
+    assert "the real failure" in fails[0].message
+
+
 def test_same_name_passing_tests_are_not_merged(corpus: Path) -> None:
     report, _ = read(corpus / PUTRA / "junit-xml/mocha/latex-utensils.xml")
     assert report.counts.tests == 109  # mocha repeats titles; only a failure is rerun

@@ -168,6 +168,37 @@ def generate_many(base: Path) -> None:
                   "--tb=line") == 1
 
 
+TEARDOWN = {
+    "test_teardown.py": """
+        import pytest
+
+
+        @pytest.fixture
+        def leaky():
+            yield
+            raise RuntimeError("teardown boom")
+
+
+        def test_fails_then_teardown_errors(leaky):
+            assert 1 == 2, "the real failure"
+
+
+        def test_passes_then_teardown_errors(leaky):
+            pass
+
+
+        def test_ok():
+            pass
+    """,
+}
+
+
+def generate_teardown(base: Path) -> None:
+    """A failure then its teardown error: pytest writes (and declares) two testcases."""
+    where = project(base, "teardown", TEARDOWN)
+    assert pytest(where, GEN / "pytest-teardown-errors.xml") == 1
+
+
 FLAKY = {
     "test_flaky.py": """
         import pathlib
@@ -252,6 +283,7 @@ def main() -> None:
         generate_pytest(base)
         generate_reruns(base)
         generate_many(base)
+        generate_teardown(base)
         generate_node(base)
         generate_ctest(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
