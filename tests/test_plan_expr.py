@@ -93,3 +93,23 @@ def test_garbled_state_values_read_as_zero_not_crash() -> None:
     met, value, reason = run("tests.total >= 1 && tests.pass_rate > 0.5", garbled)
     assert reason.startswith("no test evidence")
     assert not met and value == "tests.total = 0, tests.pass_rate = 0"
+
+
+@pytest.mark.parametrize("text", ['tests["failed"] == 0', "signatures['event_loop'] == 0",
+                                  '"failed" in tests', "size(signatures) >= 0"])
+def test_zero_tests_prove_nothing_whatever_the_syntax(text: str) -> None:
+    # tests["failed"] is tests.failed: it must not pass vacuously on an empty report
+    empty = {"tests": {"total": 0}, "signatures": {"event_loop": 0}}
+    met, _, reason = run(text, empty)
+    assert not met and reason == "no test evidence: the reports hold 0 tests", text
+
+
+def test_index_syntax_is_checked_like_field_syntax() -> None:
+    assert compile_expr('tests["failed"] == 0').refs == ("tests.failed",)
+    assert run('signatures["event_loop"] == 0', BROKEN) == (
+        False, "signatures.event_loop = 8", "")
+    for text in ('tests["failled"] == 0', 'coverage["rate"] > 0.5'):
+        with pytest.raises(ExprError):
+            compile_expr(text)
+    with pytest.raises(ExprError, match="unknown signature"):
+        compile_expr('signatures["event-loop"] == 0', signatures=["event_loop"])

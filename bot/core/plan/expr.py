@@ -81,9 +81,16 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
             name = str(node.children[0])
             if name not in ROOTS and name not in bound:
                 raise ExprError(f"unknown variable {name!r}; use one of {', '.join(ROOTS)}")
+        root = attr = None
         if node.data == "member_dot":
-            inner, attr = node.children[0], str(node.children[1])
-            root = _ident_of(inner)
+            root, attr = _ident_of(node.children[0]), str(node.children[1])
+        elif node.data == "member_index" and _ident_of(node.children[0]) in (
+                "tests", "signatures", "coverage"):
+            # tests["failed"] reads the same evidence as tests.failed: same checks, same refs
+            root, attr = _ident_of(node.children[0]), _literal_of(node.children[1])
+            if attr is None:
+                raise ExprError(f"{root}[...] needs a literal key, e.g. {root}[\"name\"]")
+        if root is not None and attr is not None:
             if root == "tests" and attr not in TEST_FIELDS:
                 raise ExprError(f"unknown field tests.{attr}; use one of "
                                 + ", ".join(TEST_FIELDS))
@@ -101,6 +108,9 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
     for node in ast.iter_subtrees():
         if node.data == "ident" and str(node.children[0]) == "files":
             refs.setdefault("files")
+        if node.data == "ident" and str(node.children[0]) in ("tests", "signatures") \
+                and not any(r.startswith(("tests.", "signatures.")) for r in refs):
+            refs.setdefault("tests.total")     # e.g. size(tests): still needs test evidence
     return Compiled(_ENV.program(ast), tuple(refs))
 
 
