@@ -261,3 +261,23 @@ def test_any_sequence_of_runs_converges_to_issues_matching_the_evidence() -> Non
             assert dash.state == "open"
 
     check()
+
+
+def test_people_labels_in_the_status_namespace_are_kept() -> None:
+    # teams label issues "status: in review" / "priority: high": not ours, kept
+    repo = Repo()
+    ev = evaluate_plan(plan(), state("broken"), evidence=RUN1)
+    repo.sync(ev)
+    infra, dash = repo.by_title("Test infrastructure"), repo.by_title("Plan: ")
+    repo.issues[infra.number] = replace(infra, labels=(*infra.labels, "status: in review"))
+    repo.issues[dash.number] = replace(dash, labels=(*dash.labels, "priority: high"))
+    assert reconcile(ev, list(repo.issues.values()), bot_login=BOT, now=NOW) == []
+    # our own status label still follows the evidence
+    blocked = next(r for r in ev.phases if r.status.value == "blocked")
+    issue = repo.by_title(blocked.phase.title)
+    repo.issues[issue.number] = replace(issue, labels=(*issue.labels, "status: in review"))
+    waived = evaluate_plan(plan(), state("broken"), evidence=RUN1, waivers=[
+        Waiver(c.id, "alice") for r in ev.phases for c in r.criteria])
+    repo.sync(waived)
+    labels = set(repo.issues[issue.number].labels)
+    assert {"status: in review", "status: done"} <= labels and "status: blocked" not in labels

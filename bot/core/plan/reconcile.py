@@ -53,10 +53,15 @@ def _key(issue: IssueSnapshot) -> str | None:
     return marker_of(issue.body)
 
 
-def _labels(existing: Sequence[str], ours: Sequence[str]) -> tuple[str, ...]:
-    """People's labels kept; ours (plan, status, priority) replaced."""
-    kept = [x for x in existing if x != LABEL_PLAN and not x.startswith((STATUS_PREFIX,
-                                                                          PRIORITY_PREFIX))]
+_STATUS_LABELS = frozenset(STATUS_PREFIX + s.value for s in Status)
+
+
+def _labels(existing: Sequence[str], ours: Sequence[str], *,
+            priority: bool = True) -> tuple[str, ...]:
+    """People's labels kept; ours (plan, status: ready|blocked|done, and on phase issues
+    priority, whose value comes from the plan) replaced. "status: in review" is not ours."""
+    kept = [x for x in existing if x != LABEL_PLAN and x not in _STATUS_LABELS
+            and not (priority and x.startswith(PRIORITY_PREFIX))]
     return tuple(sorted(set(kept) | set(ours)))
 
 
@@ -108,7 +113,8 @@ def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: s
         ops.append(Operation("create", DASHBOARD, title=title, body=body,
                              labels=(LABEL_PLAN,)))
     else:
-        ops += _edit(DASHBOARD, dash, title, body, _labels(dash.labels, (LABEL_PLAN,)))
+        ops += _edit(DASHBOARD, dash, title, body,
+                     _labels(dash.labels, (LABEL_PLAN,), priority=False))
         if dash.state != "open":
             ops.append(Operation("edit", DASHBOARD, dash.number, state="open",
                                  fields=("state",)))
