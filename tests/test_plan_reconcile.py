@@ -281,3 +281,18 @@ def test_people_labels_in_the_status_namespace_are_kept() -> None:
     repo.sync(waived)
     labels = set(repo.issues[issue.number].labels)
     assert {"status: in review", "status: done"} <= labels and "status: blocked" not in labels
+
+
+def test_a_note_written_above_our_marker_does_not_duplicate_the_issue() -> None:
+    # a maintainer adds a line at the top of a phase issue and of the dashboard
+    repo = Repo()
+    ev = evaluate_plan(plan(), state("broken"), evidence=RUN1, claimed=["solution_selected"])
+    repo.sync(ev)
+    infra, dash = repo.by_title("Test infrastructure"), repo.by_title("Plan: ")
+    for issue in (infra, dash):
+        repo.issues[issue.number] = replace(issue, body="Owner: alice\n\n" + issue.body)
+    claims = [f for f, on in read_ticks(repo.issues[dash.number].body).items() if on]
+    ops = reconcile(evaluate_plan(plan(), state("broken"), evidence=RUN1, claimed=claims),
+                    list(repo.issues.values()), bot_login=BOT, now=NOW)
+    assert [o.kind for o in ops if o.kind == "create"] == []
+    assert {o.number for o in ops} <= {infra.number, dash.number}

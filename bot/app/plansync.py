@@ -12,7 +12,7 @@ from bot.app.ports import GitHub
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.issuebody import read_ticks
 from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile
-from bot.core.plan.render import DASHBOARD_MARKER
+from bot.core.plan.render import is_dashboard
 
 MAX_PASSES = 3
 MAX_ISSUES = 2000
@@ -62,7 +62,7 @@ async def list_ours(gh: GitHub, owner: str, repo: str, bot_login: str) -> list[I
 def claimed_facts(issues: list[IssueSnapshot], bot_login: str) -> frozenset[str]:
     """Facts ticked on our dashboard (only people with write/triage access can edit it)."""
     for issue in sorted(issues, key=lambda i: i.number):
-        if issue.author == bot_login and issue.body.lstrip().startswith(DASHBOARD_MARKER):
+        if issue.author == bot_login and is_dashboard(issue.body):
             return frozenset(f for f, on in read_ticks(issue.body).items() if on)
     return frozenset()
 

@@ -10,6 +10,7 @@ from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult
 from bot.core.plan.render import ICON, MAX_BODY, duration
 
 PHASE_MARKER = re.compile(r"<!-- ci-truth:phase id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->")
+_PHASE_LINE = re.compile(r"^[ \t]*" + PHASE_MARKER.pattern + r"[ \t\r]*$", re.MULTILINE)
 _FACT_LINE = re.compile(
     r"^\s*[-*] \[([ xX])\] .*<!-- ci-truth:fact id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->\s*$",
     re.MULTILINE)
@@ -20,10 +21,11 @@ def phase_marker(phase_id: str) -> str:
 
 
 def marker_of(body: str | None) -> str | None:
-    """The phase id in an issue body's marker, if any (first line only: ours starts with it)."""
+    """The phase id in an issue body's marker, if any: a line of its own (ours starts with
+    it; a person may write above it, and escaped plan text can never contain it)."""
     if not body:
         return None
-    m = PHASE_MARKER.match(body.lstrip()[:200])
+    m = _PHASE_LINE.search(body[: MAX_BODY * 2])
     return m.group(1) if m else None
 
 

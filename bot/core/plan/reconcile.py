@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.core.plan.escape import code, md
 from bot.core.plan.issuebody import criterion_line, marker_of, phase_body, phase_title
 from bot.core.plan.model import Evaluation, PhaseResult, Status
-from bot.core.plan.render import DASHBOARD_MARKER, dashboard
+from bot.core.plan.render import dashboard, is_dashboard
 
 LABEL_PLAN = "ci-truth plan"
 STATUS_PREFIX = "status: "
@@ -48,7 +48,7 @@ class Operation:
 
 
 def _key(issue: IssueSnapshot) -> str | None:
-    if issue.body.lstrip().startswith(DASHBOARD_MARKER):
+    if is_dashboard(issue.body):
         return DASHBOARD
     return marker_of(issue.body)
 

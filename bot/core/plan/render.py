@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +11,8 @@ from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult, Status
 
 SCHEMA = "ci-truth/plan@1"
 DASHBOARD_MARKER = "<!-- ci-truth:dashboard -->"
+_DASHBOARD_LINE = re.compile(r"^[ \t]*" + re.escape(DASHBOARD_MARKER) + r"[ \t\r]*$",
+                             re.MULTILINE)
 MAX_BODY = 60_000
 ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
 
@@ -167,6 +170,14 @@ def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None) -> str
     if len(body) > MAX_BODY:
         body = body[: MAX_BODY - 200] + "\n\n_… truncated: see `ci-truth plan` for the rest._\n"
     return body
+
+
+def is_dashboard(body: str | None) -> bool:
+    """Our dashboard marker on a line of its own: ours starts with it, but a person with
+    write access may write a note above it (escaped plan text can never contain it)."""
+    if not body:
+        return False
+    return _DASHBOARD_LINE.search(body[: MAX_BODY * 2]) is not None
 
 
 def _phase_row(r: PhaseResult, number: int | None) -> str:
