@@ -436,3 +436,17 @@ def test_subprocess_entry_point_with_a_pull_request_event(runner: Runner, corpus
 def test_subprocess_usage_error_exits_2(runner: Runner) -> None:
     step = runner.inputs(reports="x.xml", summary="yes please").run_subprocess()
     assert step.code == 2 and "input 'summary'" in step.annotations("error")[0][1]
+
+
+def test_coverage_xml_beside_the_reports_is_coverage_not_an_unreadable_report(
+        runner: Runner) -> None:
+    """`reports: reports/` holding junit.xml and coverage.py's coverage.xml: the Action reads
+    them as `ci-truth check` and the App do (coverage feeds coverage.line_rate)."""
+    shutil.copytree(ROOT / "tests" / "data" / "plan" / "fixed", runner.workspace / "reports")
+    (runner.workspace / "reports" / "state.json").unlink()
+    step = runner.inputs(reports="reports").run()
+    theirs = check_json(runner.workspace / "reports")
+    assert theirs["verdict"]["conclusion"] == "success"           # type: ignore[index]
+    assert step.rules == [] and step.code == 0
+    assert step.outputs["conclusion"] == "success"
+    assert step.state["coverage"] == theirs["coverage"] == {"line_rate": 0.9333}
