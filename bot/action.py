@@ -165,12 +165,16 @@ def _log_untrusted(text: str, out: TextIO) -> None:
 
 
 def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,
-          out: TextIO) -> Result:
-    """Expand the globs, read the reports and run the engine."""
+          out: TextIO, emitted: dict[str, int] | None = None) -> Result:
+    """Expand the globs, read the reports and run the engine.
+
+    `emitted` counts the annotations printed here per level (they share GitHub's caps)."""
     paths, empty = expand_reports(env)
     for pattern in empty:
         print(command("warning", f"report pattern {pattern!r} matched no file",
                       title="CI Truth: no report"), file=out)
+        if emitted is not None:
+            emitted["warning"] = emitted.get("warning", 0) + 1
     cwd = Path.cwd().resolve()
     names = [display_name(p.resolve(), cwd) for p in paths]
     limits = Limits()
@@ -218,8 +222,9 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
     except UsageError as exc:
         print(command("error", str(exc), title="CI Truth: usage"), file=out)
         return 2
+    emitted: dict[str, int] = {}
     if not env.token:
-        return _finish(env, judge(env, config, baseline, out), out)[0]
+        return _finish(env, judge(env, config, baseline, out, emitted), out, emitted)[0]
     import aiohttp  # token mode only: the App's client stack
 
     from bot.action_github import TokenSession
@@ -230,8 +235,8 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         remote = TokenSession(env, load_event(env), session, out=out, sleep=sleep)
         if baseline is None:
             baseline = await remote.fetch_baseline()
-        result = judge(env, config, baseline, out)
-        code, doc = _finish(env, result, out)
+        result = judge(env, config, baseline, out, emitted)
+        code, doc = _finish(env, result, out, emitted)
         url = await remote.publish(result)
         if url:
             print(f"CI Truth check run: {url}", file=out)
@@ -240,7 +245,8 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
     return code
 
 
-def _finish(env: ActionEnv, result: Result, out: TextIO) -> tuple[int, dict[str, Any]]:
+def _finish(env: ActionEnv, result: Result, out: TextIO,
+            emitted: Mapping[str, int] | None = None) -> tuple[int, dict[str, Any]]:
     """State file, outputs, summary, log and annotations; the exit code and the state JSON."""
     doc = to_json(result, generator=f"ci-truth {__version__}")
     write_outputs(env.output, step_outputs(doc, _write_state(env, doc)))
@@ -248,7 +254,8 @@ def _finish(env: ActionEnv, result: Result, out: TextIO) -> tuple[int, dict[str,
         _summary(env, result)
     _log_untrusted(render_text(result), out)
     if env.annotations:
-        for ann in plan_annotations(result.verdict, result.state, workspace=str(env.workspace)):
+        for ann in plan_annotations(result.verdict, result.state, workspace=str(env.workspace),
+                                    emitted=emitted):
             print(ann.render(), file=out)
     failed = result.verdict.conclusion is Conclusion.FAILURE
     return (1 if failed and env.fail else 0), doc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -63,11 +64,13 @@ def _test_annotation(test: FailedTest, level: str, workspace: str) -> Annotation
 
 
 def plan_annotations(verdict: Verdict, state: MeasuredState, *, workspace: str = "",
-                     per_level: int = ANNOTATIONS_PER_LEVEL) -> list[Annotation]:
+                     per_level: int = ANNOTATIONS_PER_LEVEL,
+                     emitted: Mapping[str, int] | None = None) -> list[Annotation]:
     """Annotations to emit: verdict reasons, then failing tests, then one notice for the rest.
 
     GitHub shows at most `per_level` errors and warnings per step and silently drops the rest,
     so anything beyond that is counted in a final notice instead of being lost unseen.
+    `emitted`: annotations per level the step already printed (they use up the same caps).
     """
     failures_block = any(r.rule == Rule.FAILURES.value and r.conclusion is Conclusion.FAILURE
                          for r in verdict.reasons)
@@ -76,6 +79,8 @@ def plan_annotations(verdict: Verdict, state: MeasuredState, *, workspace: str =
     wanted += [_test_annotation(t, test_level, workspace) for t in state.failures]
     shown: list[Annotation] = []
     used = {"error": 0, "warning": 0, "notice": 0}
+    for level, count in (emitted or {}).items():
+        used[level] = used.get(level, 0) + count
     rest = state.failures_omitted
     for ann in wanted:
         cap = per_level - 1 if ann.level == "notice" else per_level   # keep a notice slot

@@ -450,3 +450,25 @@ def test_coverage_xml_beside_the_reports_is_coverage_not_an_unreadable_report(
     assert step.rules == [] and step.code == 0
     assert step.outputs["conclusion"] == "success"
     assert step.state["coverage"] == theirs["coverage"] == {"line_rate": 0.9333}
+
+
+def test_missing_pattern_warnings_count_against_the_warning_cap(runner: Runner) -> None:
+    """GitHub keeps 10 warnings per step: the 'matched no file' warnings are among them, so
+    with allowed failures (warnings) a failing test must not be dropped without being counted."""
+    (runner.workspace / "test_many.py").write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('n', range(12))\n"
+        "def test_fails(n):\n    assert n < 0\n", encoding="utf-8")
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("gate:\n  allow_failures: true\n", encoding="utf-8")
+    subprocess.run(f"{sys.executable} -m pytest -q -p no:cacheprovider "
+                   "--junitxml=reports/junit-1.xml test_many.py || true", shell=True,
+                   cwd=runner.workspace, capture_output=True, text=True, timeout=120, check=False)
+    step = runner.inputs(reports="reports/junit-1.xml\nreports/junit-2.xml").run()
+    assert step.code == 0 and step.outputs["failed"] == "12"
+    warnings = step.annotations("warning")
+    assert any("reports/junit-2.xml" in msg for _, msg in warnings)
+    assert len(warnings) <= 10                  # GitHub would silently drop the 11th
+    shown_tests = sum(1 for p, _ in warnings if p.get("title", "").startswith("failure"))
+    [(_, notice)] = step.annotations("notice")
+    assert f"{12 - shown_tests:,} more" in notice
