@@ -10,8 +10,11 @@ import urllib.request
 def healthy(port: str, *, timeout: float = 4.0) -> bool:
     """True when GET /healthz on this host answers 200 within `timeout` seconds."""
     url = f"http://127.0.0.1:{int(port)}/healthz"
+    # No proxy: HTTP(S)_PROXY in the container (Docker injects the client's proxy settings)
+    # would send this loopback probe to the proxy, and a healthy App would look dead.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with opener.open(url, timeout=timeout) as resp:
             return bool(resp.status == 200)
     except (OSError, ValueError):
         return False

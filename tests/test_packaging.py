@@ -331,3 +331,33 @@ def test_the_c_accelerator_is_built_into_the_editable_install() -> None:
     assert built.name.endswith(sysconfig.get_config_var("EXT_SUFFIX"))
     assert "--no-index" in (ROOT / "Dockerfile").read_text()
     assert "setup.py" in (ROOT / ".dockerignore").read_text()
+
+
+async def test_healthcheck_ignores_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment behind an egress proxy sets HTTP(S)_PROXY for the App's GitHub calls; the
+    probe of the container's own loopback port must not be sent to that proxy."""
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    dead = web.AppRunner(web.Application())      # a proxy that answers nothing useful
+    await dead.setup()
+    proxy_site = web.TCPSite(dead, "127.0.0.1", 0)
+    await proxy_site.start()
+    proxy = f"http://127.0.0.1:{dead.addresses[0][1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        port = runner.addresses[0][1]
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, healthy, str(port)) is True
+    finally:
+        await runner.cleanup()
+        await dead.cleanup()
