@@ -24,6 +24,7 @@ from bot.core import checkrun
 from bot.core.checkrun import RunRef
 from bot.core.engine import Result
 from bot.core.render import render_markdown
+from bot.core.state import Baseline, BaselineError, baseline_from_json
 from bot.ghactions import ActionEnv, command
 
 ACTIONS_APP_SLUG = "github-actions"   # check runs made with GITHUB_TOKEN belong to this app
@@ -108,14 +109,15 @@ class TokenSession:
         return [c for c in runs if isinstance(c, Mapping)
                 and (c.get("app") or {}).get("slug") == ACTIONS_APP_SLUG]
 
-    async def fetch_baseline(self) -> Mapping[str, Any] | None:
+    async def fetch_baseline(self) -> Baseline | None:
         """The default branch's latest successful CI Truth state, or None (with a warning)."""
         try:
             runs = await self._ours(await self._default_branch())
             if not runs:
                 return None
-            return checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"]))
-        except FAILURES as exc:
+            doc = checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"]))
+            return None if doc is None else baseline_from_json(doc, source="check run")
+        except (*FAILURES, BaselineError) as exc:
             self.warn("could not read the baseline from the default branch", exc)
             return None
 

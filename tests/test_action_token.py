@@ -202,3 +202,24 @@ async def test_plan_is_not_synced_from_a_pull_request(
     await run(runner)
     assert repo.issues == {} and fake_github.calls("POST", r"/issues") == []
     assert len(ours(repo, pr_sha)) == 1
+
+
+async def test_an_unusable_baseline_on_github_is_a_warning_not_a_crash(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """The default branch's CI Truth check run carries a state block the baseline reader
+    refuses (another writer, another version): a GitHub-side problem, so a warning, and the
+    step still writes its outputs and exits with the verdict's code."""
+    from bot.core.checkrun import _pack
+    repo, main_sha = seeded
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="junit.xml")
+    assert (await run(runner))[0] == 0
+    [check] = ours(repo, main_sha)
+    check["output"]["text"] = _pack({"v": 1, "tests": {"total": -1}, "test_ids": []})
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.env.update(GITHUB_SHA=pr_sha, GITHUB_REF="refs/heads/feature")
+    code, log = await run(runner)
+    assert code == 0
+    assert parse_output_file(runner.output.read_text())["conclusion"] == "success"
+    warnings = [data for name, _, data in parse_commands(log) if name == "warning"]
+    assert len(warnings) == 1 and "baseline" in warnings[0]
