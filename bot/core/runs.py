@@ -175,6 +175,11 @@ def missing_producers(policy: EvidencePolicy, seen: Iterable[Mapping[str, Any]])
             if p.required and not any(p.matches_run(r) for r in runs)]
 
 
+# Conclusions of a job or step that did not finish its work (a timeout or cancellation that
+# continue-on-error turned into a green run is as masked as a failure).
+FAILED = frozenset({"failure", "timed_out", "cancelled", "startup_failure"})
+
+
 def masked_steps(run: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -> list[Reason]:
     """Steps that failed inside successful jobs, and failed jobs inside a successful run."""
     if run.get("conclusion") != "success":
@@ -183,13 +188,13 @@ def masked_steps(run: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]]) -> l
     failed_jobs: list[str] = []
     for job in jobs:
         jname = str(job.get("name", "?"))
-        if job.get("conclusion") == "failure":
+        if job.get("conclusion") in FAILED:
             failed_jobs.append(jname)
             continue
         if job.get("conclusion") != "success":
             continue
         steps += [f"{jname} › {s.get('name', '?')}" for s in job.get("steps") or ()
-                  if s.get("conclusion") == "failure"]
+                  if s.get("conclusion") in FAILED]
     reasons = []
     if steps:
         reasons.append(Reason(

@@ -526,3 +526,28 @@ async def test_two_producers_uploading_the_same_artifact_name_are_both_read(env:
     state = parse_state_block(cr["output"]["text"])
     assert state is not None and state["tests"]["total"] == 4 + 22, rules(cr)
     assert cr["conclusion"] == "failure" and "`failures`" in rules(cr)   # CI's failing test
+
+
+@pytest.mark.parametrize("conclusion", ["timed_out", "cancelled"])
+async def test_timed_out_job_in_a_green_run_is_a_masked_failure(env: Env,
+                                                                 conclusion: str) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY}, jobs=[
+        {"name": "build", "conclusion": "success"},
+        {"name": "test", "conclusion": conclusion,
+         "steps": [("Run pytest", conclusion)]}])          # job-level continue-on-error
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    assert cr["conclusion"] == "failure", cr["output"]["summary"]
+    assert "`masked-failure`" in cr["output"]["summary"]
+
+
+@pytest.mark.parametrize("conclusion", ["timed_out", "cancelled"])
+async def test_timed_out_step_in_a_green_job_is_a_masked_failure(env: Env,
+                                                                 conclusion: str) -> None:
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY}, jobs=[
+        {"name": "test", "conclusion": "success",
+         "steps": [("Run pytest", conclusion), ("Upload", "success")]}])
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    assert cr["conclusion"] == "failure", cr["output"]["summary"]
+    assert "test › Run pytest" in cr["output"]["summary"]
