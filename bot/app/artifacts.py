@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
@@ -17,6 +18,16 @@ from bot.app.settings import is_loopback
 CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
+
+
+class ArtifactRefused(ArtifactError):
+    """The API answered the zip request 401, 403 or 429: the caller decides whether that is a
+    rate limit or a stale token to retry (``status``, ``headers``, GitHub's ``message``)."""
+
+    def __init__(self, reason: str, *, status: int, headers: Mapping[str, str],
+                 message: str) -> None:
+        super().__init__(reason)
+        self.status, self.headers, self.message = status, headers, message
 
 
 def digest_problem(listed: object, data: bytes) -> str | None:
@@ -81,9 +92,12 @@ async def download_artifact(session: aiohttp.ClientSession, url: str, *, authori
                 return await _read_capped(resp, max_bytes)
             if resp.status in (404, 410):
                 raise ArtifactError(f"artifact not found or expired (HTTP {resp.status})")
-            if resp.status in (401, 403):
-                raise ArtifactError(f"not allowed to download the artifact (HTTP {resp.status}; "
-                                    "the App needs Actions: read)")
+            if resp.status in (401, 403, 429):
+                raise ArtifactRefused(
+                    f"not allowed to download the artifact (HTTP {resp.status}; "
+                    "the App needs Actions: read)" if resp.status != 429 else
+                    "artifact download answered HTTP 429", status=resp.status,
+                    headers=resp.headers, message=await _message(resp))
             if resp.status not in _REDIRECTS:
                 raise ArtifactError(f"artifact download answered HTTP {resp.status}")
             location = resp.headers.get("Location", "")
@@ -102,6 +116,16 @@ async def download_artifact(session: aiohttp.ClientSession, url: str, *, authori
         raise ArtifactError(f"artifact download timed out after {timeout:g} s") from None
     except aiohttp.ClientError as exc:
         raise ArtifactError(f"artifact download failed: {describe(exc)}") from None
+
+
+async def _message(resp: aiohttp.ClientResponse) -> str:
+    """GitHub's error ``message`` (a secondary rate limit is told apart by it), or ""."""
+    try:
+        data = json.loads(await resp.content.read(CHUNK))
+    except (ValueError, aiohttp.ClientError):
+        return ""
+    message = data.get("message") if isinstance(data, dict) else None
+    return message if isinstance(message, str) else ""
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, max_bytes: int) -> bytes:

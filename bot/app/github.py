@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import http
 import logging
 import random
 import re
@@ -174,14 +175,24 @@ class InstallationClient:
                                 max_bytes: int) -> bytes:
         """Bytes of an artifact (see bot.app.artifacts); ArtifactError with a reason."""
         settings = self.transport.settings
-        await self.transport.limiter.wait()
         url = (f"{settings.api_url}/repos/{_seg(owner)}/{_seg(repo)}"
                f"/actions/artifacts/{int(artifact_id)}/zip")
-        return await artifacts.download_artifact(
-            self._session, url, authorization=await self._credentials(), max_bytes=max_bytes,
-            allowed_hosts=settings.artifact_hosts,
-            allow_loopback_http=settings.artifact_allow_loopback_http,
-            timeout=settings.artifact_timeout, user_agent=USER_AGENT)
+        attempt = 0
+        while True:  # the API request gets the transport's policy: rate limits, a first 401
+            attempt += 1
+            await self.transport.limiter.wait()
+            try:
+                return await artifacts.download_artifact(
+                    self._session, url, authorization=await self._credentials(),
+                    max_bytes=max_bytes, allowed_hosts=settings.artifact_hosts,
+                    allow_loopback_http=settings.artifact_allow_loopback_http,
+                    timeout=settings.artifact_timeout, user_agent=USER_AGENT)
+            except artifacts.ArtifactRefused as exc:
+                answer = gidgethub.BadRequest(http.HTTPStatus(exc.status),
+                                              exc.message or str(exc), headers=exc.headers)
+                if not await self.transport.handle_rate_limit_error(
+                        method="GET", url=url, exception=answer, attempt=attempt):
+                    raise
 
 
 def _seg(value: str) -> str:

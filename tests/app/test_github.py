@@ -371,3 +371,43 @@ async def test_a_client_needs_a_repository_id(clients: GitHubClients,
         with pytest.raises(ValueError, match="repository id"):
             await clients(1, repository_id=bad, scope=scopes.JUDGE)
     assert fake_github.requests == []
+
+
+@pytest.mark.parametrize("status", [403, 429])
+async def test_a_rate_limited_artifact_download_waits_and_retries(
+        clients: GitHubClients, fake_github: FakeGitHub, sleeps: Sleeps, status: int) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    gh = await _for(clients, seeded.repo.id)
+    fake_github.inject_secondary_rate_limit("GET", rf"/actions/artifacts/{art.id}/zip$",
+                                            retry_after=7, status=status)
+    data = await gh.download_artifact(seeded.repo.owner, seeded.repo.name, art.id,
+                                      max_bytes=1 << 20)
+    assert data[:4] == b"PK\x03\x04"          # not "not allowed … needs Actions: read"
+    assert [c.status for c in fake_github.calls("GET", r"/zip$")] == [status, 302]
+    assert any(6.9 <= w <= 7.0 for w in sleeps.waits)
+
+
+async def test_a_long_rate_limit_on_an_artifact_download_is_handed_back_to_the_queue(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    gh = await _for(clients, seeded.repo.id)
+    fake_github.inject_primary_rate_limit("GET", r"/zip$", reset_in=3600)
+    with pytest.raises(RateLimited):
+        await gh.download_artifact(seeded.repo.owner, seeded.repo.name, art.id,
+                                   max_bytes=1 << 20)
+
+
+async def test_a_revoked_token_on_an_artifact_download_is_evicted_and_retried(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    gh = await _for(clients, seeded.repo.id)
+    await gh.getitem(REPO, {"owner": seeded.repo.owner, "repo": seeded.repo.name})
+    fake_github.revoke_tokens(1)
+    data = await gh.download_artifact(seeded.repo.owner, seeded.repo.name, art.id,
+                                      max_bytes=1 << 20)
+    assert data[:4] == b"PK\x03\x04"
+    assert [c.status for c in fake_github.calls("GET", r"/zip$")] == [401, 302]
+    assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
