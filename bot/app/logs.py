@@ -52,8 +52,9 @@ def describe(exc: BaseException) -> str:
     aiohttp's ClientResponseError repr includes request_info (the request headers, so the
     Authorization header); its str() names status, message and URL, whose query is redacted.
     """
-    text = str(exc).replace("\n", " ")[:1000]
-    return redact(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    # Redact before the cut (a secret across it would survive in part), on a bounded prefix.
+    text = redact(str(exc)[:4000].replace("\n", " "))[:1000]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class RedactingFilter(logging.Filter):

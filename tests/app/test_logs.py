@@ -66,3 +66,12 @@ def test_filter_redacts_message_args_and_traceback() -> None:
         record.exc_info = sys.exc_info()
     assert RedactingFilter().filter(record)
     assert "ghs_" not in record.getMessage() and "ghs_" not in (record.exc_text or "")
+
+
+@pytest.mark.parametrize("at", [985, 990, 995])
+def test_describe_redacts_before_it_truncates(at: int) -> None:
+    secret = "configured-webhook-secret-0123"
+    add_secret(secret)
+    text = describe(ValueError("x" * at + secret + " and more"))
+    assert len(text) <= len("ValueError: ") + 1000
+    assert secret[:4] not in text          # no prefix of the secret survives the cut
