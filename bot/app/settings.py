@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -112,6 +112,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _valid_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError unless absent or 0-65535
+    except ValueError:
+        return False
+    return True
+
+
 def _private_key(env: Mapping[str, str], problems: list[str]) -> str:
     inline, path = env.get("GITHUB_PRIVATE_KEY"), env.get("GITHUB_PRIVATE_KEY_PATH")
     if inline and path:
@@ -203,8 +211,10 @@ def _optional(env: Mapping[str, str], values: dict[str, Any], problems: list[str
     api = env.get("GITHUB_API_URL")
     if api is not None:
         parts = urlsplit(api)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
             problems.append("GITHUB_API_URL must be an absolute http(s) URL without credentials")
+        elif not _valid_port(parts):
+            problems.append("GITHUB_API_URL has an invalid port")
         elif parts.scheme == "http" and not is_loopback(parts.hostname):
             problems.append("GITHUB_API_URL must use https (http is accepted for loopback only)")
         else:

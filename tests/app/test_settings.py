@@ -106,3 +106,10 @@ def test_optional_values(private_pem: str) -> None:
 def test_body_cap_cannot_exceed_25_mib(private_pem: str) -> None:
     with pytest.raises(SettingsError, match="25 MiB"):
         Settings.from_env(base(private_pem) | {"CI_TRUTH_MAX_BODY_BYTES": str(26 * 2**20)})
+
+
+@pytest.mark.parametrize("url", ["https://:hunter2-password@api.github.com",
+                                 "https://api.github.com:99999", "https://api.github.com:x"])
+def test_api_url_with_a_password_or_a_bad_port_is_refused(private_pem: str, url: str) -> None:
+    with pytest.raises(SettingsError, match="GITHUB_API_URL"):
+        Settings.from_env(base(private_pem) | {"GITHUB_API_URL": url})
