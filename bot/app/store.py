@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS kv(
 QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
 PARKED = "parked"  # queued behind a running job of the same key; queued again when it ends
 LOST = "the delivery body is missing from the spool (storage lost or truncated)"
+UNSTORABLE = ("payload ids or strings cannot be stored (an integer beyond 64 bits,"
+              " or text that is not valid Unicode)")
 
 
 _JOBS_INTO = ("INSERT INTO jobs(delivery_id, event, key, spool_seg, spool_off, spool_len, state,"
@@ -411,12 +413,12 @@ class Store:
                         prep = prepare(event, delivery, payload)
                     else:
                         prep = Prepared(f"delivery:{delivery}", None)
+                    try:
+                        self._note(ident, delivery, prep)
+                    except (OverflowError, UnicodeEncodeError):  # refused at bind: no row changed
+                        prep = Prepared(f"delivery:{delivery}", None, FAILED, UNSTORABLE)
+                        self._note(ident, delivery, prep)
                     key, data = prep.key, prep.data
-                    self.db.execute("UPDATE jobs SET key=? WHERE id=?", (key, ident))
-                    self.db.execute("UPDATE deliveries SET action=?, installation_id=?,"
-                                    " repository_id=?, outcome=? WHERE id=?",
-                                    (prep.action, prep.installation_id, prep.repository_id,
-                                     prep.state or QUEUED, delivery))
                     if prep.state is not None:
                         self._end(ident, prep.state, prep.reason, now)
                         ended += 1
@@ -443,6 +445,14 @@ class Store:
                                 (RUNNING, attempts + 1, now + lease_seconds, now, ident))
         self.queued = max(0, self.queued - ended)
         return jobs
+
+    def _note(self, ident: int, delivery: str, prep: Prepared) -> None:
+        """Store what ``prepare`` learnt: the job's key, the delivery's ids and outcome."""
+        self.db.execute("UPDATE jobs SET key=? WHERE id=?", (prep.key, ident))
+        self.db.execute("UPDATE deliveries SET action=?, installation_id=?,"
+                        " repository_id=?, outcome=? WHERE id=?",
+                        (prep.action, prep.installation_id, prep.repository_id,
+                         prep.state or QUEUED, delivery))
 
     def _runs(self, key: str) -> bool:
         """Whether a job of this key is running (so its end will unpark the key's jobs)."""

@@ -172,3 +172,33 @@ async def test_a_delivery_claimed_while_its_keys_job_finishes_is_not_stranded(
     finally:
         await worker.stop()
     assert seen == ["a", "b"]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"installation": {"id": 18446744073709551616}, "action": "created"}',
+    b'{"installation": {"id": 1}, "repository": {"id": 99999999999999999999}}',
+    b'{"installation": {"id": 1}, "action": "\\ud800"}',
+    b'{"installation": {"id": 1}, "repository": {"id": 2},'
+    b' "workflow_run": {"head_sha": "\\udfff"}}',
+])
+async def test_a_payload_whose_metadata_sqlite_refuses_fails_alone(
+        db: Database, settings: Settings, body: bytes) -> None:
+    """A signed payload whose ids do not fit SQLite's INTEGER or whose strings are not
+    encodable must end as failed, not roll back every claim (which wedges the whole queue:
+    the same job is first in line for every later claim, and after every restart)."""
+    seen: list[str] = []
+
+    async def handler(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        seen.append(delivery.id)
+
+    store = db.store
+    store.record_batch([Record("poison", "workflow_run", None, None, None, QUEUED, body=body)])
+    store.record_batch([_record("good", "k")])
+    worker = Worker(db, handler, _no_gh, _ctx, settings, Metrics())  # type: ignore[arg-type]
+    worker.start()
+    try:
+        await _until(lambda: seen == ["good"], timeout=5)
+    finally:
+        await worker.stop()
+    row = store.job("poison")
+    assert row is not None and row["state"] == FAILED
