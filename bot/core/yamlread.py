@@ -18,6 +18,10 @@ T = TypeVar("T")
 
 MAX_TEXT = 1024 * 1024          # characters of YAML accepted at all
 MAX_NODES = 100_000             # YAML nodes visited, aliases expanded (alias bombs)
+MAX_DEPTH = 64                  # nested mappings and lists (deep nesting, recursive aliases)
+MAX_INT_CHARS = 100             # characters of one integer scalar (4,301 digits crash int(),
+                                # and a long sexagesimal 1:0:0:… costs quadratic time)
+_INT_TAG = "tag:yaml.org,2002:int"
 
 
 def dotted(path: Path) -> str:
@@ -44,7 +48,11 @@ def load(text: str, source: str) -> tuple[Any, dict[Path, int]]:
                           "(control characters are not allowed)", line=at,
                           source=source) from None
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError:  # PyYAML composes nested collections recursively
+            raise ConfigError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep",
+                              line=loader.get_mark().line + 1, source=source) from None
         lines: dict[Path, int] = {}
         if node is not None:
             _walk(node, (), lines, source, [0])
@@ -67,7 +75,16 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], source: str,
     if budget[0] > MAX_NODES:
         raise ConfigError(f"the document expands to more than {MAX_NODES} YAML nodes "
                           "(too many aliases?)", line=node.start_mark.line + 1, source=source)
+    if len(path) > MAX_DEPTH:  # also ends a recursive alias (&a [*a]), walked forever
+        raise ConfigError(f"the document is nested more than {MAX_DEPTH} levels deep",
+                          key=dotted(path[:MAX_DEPTH]), line=node.start_mark.line + 1,
+                          source=source)
     lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.ScalarNode) and node.tag == _INT_TAG and \
+            len(node.value) > MAX_INT_CHARS:
+        raise ConfigError(f"a number longer than {MAX_INT_CHARS} characters",
+                          key=dotted(path) or "(top)", line=node.start_mark.line + 1,
+                          source=source)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 import types
 
 import pytest
@@ -141,6 +142,29 @@ def test_alias_bomb_is_refused() -> None:
         lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 10) + "]")
     err = _error("\n".join(lines) + "\n")
     assert "aliases" in str(err)
+
+
+@pytest.mark.parametrize("text", [
+    "signatures: &a [*a]\n",                                  # a recursive alias
+    "gate:\n  forbid: " + "[" * 100 + "]" * 100 + "\n",         # deeper than MAX_DEPTH
+    "gate: " + "[" * 5000 + "]" * 5000 + "\n",                  # deeper than PyYAML recurses
+    "plan: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n",
+])
+def test_deep_or_recursive_nesting_is_a_config_error(text: str) -> None:
+    err = _error(text)
+    assert "nested more than" in str(err) and err.line is not None
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("gate:\n  min_tests: 1" + "0" * 5000 + "\n", "gate.min_tests"),  # int() refuses it
+    ("gate:\n  max_skipped_ratio: 1" + "0" * 400 + "\n", "gate.max_skipped_ratio"),  # float()
+    ("gate:\n  min_tests: 1" + ":0" * 500_000 + "\n", "gate.min_tests"),  # base 60: slow
+])
+def test_huge_numbers_are_a_config_error_at_once(text: str, key: str) -> None:
+    started = time.monotonic()
+    err = _error(text)
+    assert err.key == key and err.line == 2 and "number longer than" in str(err)
+    assert time.monotonic() - started < 2.0
 
 
 def test_oversized_text_is_refused() -> None:
