@@ -147,7 +147,9 @@ async def receive(request: web.Request) -> web.Response:
     record = Record(env.delivery_id, env.event, None, None, None, QUEUED, body=body)
     try:
         result = await app[RECORDER].record(record, signature=signature)
-    except Exception as exc:
+    except Exception as exc:  # the batch (or the recorder) failed, maybe before verifying
+        if not intake.verify_signature(settings.webhook_secret, body, signature):
+            return _unauthorized(metrics_)
         log.error("recording delivery=%s failed: %s", env.delivery_id, describe(exc))
         metrics_.delivery(env.event, "store_error")
         return web.Response(status=503, text="cannot record the delivery")

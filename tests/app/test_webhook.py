@@ -260,3 +260,41 @@ async def test_healthz_and_metrics(client: Client, handler: Recording,
     assert 'ci_truth_jobs_total{outcome="done"} 1' in text
     assert "ci_truth_queue_depth 0" in text
     assert "# TYPE ci_truth_github_requests_total counter" in text
+
+
+async def test_a_forged_request_gets_401_even_when_the_store_fails(
+        client: Client, run_payload: dict[str, Any]) -> None:
+    """A batch that cannot be recorded answers 503 to its signed deliveries only: a forged
+    request in the same batch is still a 401 (and its unverified event is not counted)."""
+    import threading
+
+    db = client.app[DB]
+    real_accept = db.store.accept
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def accept(records: Any) -> list[str]:
+        calls.append(len(records))
+        if len(calls) == 1:
+            gate.wait(5)  # the first batch is slow: the next two requests queue behind it
+            return real_accept(records)
+        raise OSError("disk full")
+
+    db.store.accept = accept  # type: ignore[method-assign]
+    first = asyncio.ensure_future(client.post("/webhook", **signed(run_payload, delivery="a")))
+    while not calls:
+        await asyncio.sleep(0.01)
+    forged = signed(run_payload, delivery="f", secret="wrong")
+    forged["headers"]["X-GitHub-Event"] = "forged-event"
+    later = [asyncio.ensure_future(client.post("/webhook", **kw))
+             for kw in (signed(run_payload, delivery="b"), forged)]
+    while db._queue.qsize() < 2:
+        await asyncio.sleep(0.01)
+    gate.set()
+    assert (await first).status == 202
+    good, bad = await asyncio.gather(*later)
+    assert calls == [1, 1]  # b alone reached the store; f never did
+    assert good.status == 503
+    assert (bad.status, await bad.read()) == (401, b"")
+    text = await (await client.get("/metrics")).text()
+    assert "forged-event" not in text
