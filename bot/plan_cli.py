@@ -124,12 +124,18 @@ def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> 
 
 
 def _chunks(path: str) -> Any:
+    # Opened here, not inside the generator: the XML reader turns errors raised while it
+    # iterates into a reason ("empty file"), so a missing file must fail before it starts.
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 16):
-                yield chunk
+        fh = open(path, "rb")  # noqa: SIM115 - the generator below closes it
     except OSError as err:
         raise UsageError(f"cannot read coverage {path}: {err.strerror}") from None
+
+    def read() -> Any:
+        with fh:
+            while chunk := fh.read(1 << 16):
+                yield chunk
+    return read()
 
 
 def _repo_files(root: str) -> list[str]:

@@ -118,3 +118,13 @@ def test_check_reads_coverage_beside_the_reports(capsys: pytest.CaptureFixture[s
     doc = json.loads(capsys.readouterr().out)
     assert doc["unreadable"] == [] and doc["coverage"] == {"line_rate": 0.9333}
     assert doc["tests"]["total"] == 21
+
+
+def test_missing_coverage_file_is_a_usage_error(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # a typo in --coverage must not read as an "empty file" and exit 0
+    args = ["plan", "--config", GOAP, str(FIXED / "junit.xml"),
+            "--coverage", str(tmp_path / "nope.xml")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "cannot read coverage" in err and "empty file" not in err
