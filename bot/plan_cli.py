@@ -99,7 +99,10 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
         if result.error:
             print(f"ci-truth plan: coverage {cov}: {result.error}", file=sys.stderr)
         else:
-            doc["coverage"] = {"line_rate": result.line_rate}
+            known = (doc.get("coverage") or {}).get("line_rate")
+            rate = result.line_rate if not isinstance(known, (int, float)) \
+                else min(known, result.line_rate)          # never overstate coverage
+            doc["coverage"] = {"line_rate": rate}
     return doc
 
 

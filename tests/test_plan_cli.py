@@ -50,6 +50,20 @@ def test_coverage_and_repo_files_feed_the_criteria(tmp_path: Path,
     assert doc["claimed"] == ["solution_selected"]
 
 
+def test_coverage_option_never_overstates_report_coverage(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # several coverage reports: the lowest rate (docs/plan.md), --coverage included
+    (tmp_path / "low.xml").write_text('<?xml version="1.0" ?>\n<coverage line-rate="0.5"/>\n')
+    (tmp_path / "high.xml").write_text('<?xml version="1.0" ?>\n<coverage line-rate="0.95"/>\n')
+    args = ["plan", "--config", GOAP, str(FIXED / "junit.xml"), str(tmp_path / "low.xml"),
+            "--coverage", str(tmp_path / "high.xml"), "--format", "json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    crit = {c["id"]: c for p in doc["phases"] for c in p["criteria"]}
+    assert crit["coverage_maintained"]["met"] is False
+    assert crit["coverage_maintained"]["value"] == "coverage.line_rate = 0.5"
+
+
 def test_text_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--config", GOAP, "--state", BROKEN]) == 0
     out = capsys.readouterr().out
