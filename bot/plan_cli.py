@@ -98,9 +98,9 @@ def _state(args: argparse.Namespace, config_text: str) -> dict[str, Any]:
         result = parse_coverage(_chunks(cov), path=cov)
         if result.error:
             print(f"ci-truth plan: coverage {cov}: {result.error}", file=sys.stderr)
-        else:
+        elif result.line_rate is not None:
             known = (doc.get("coverage") or {}).get("line_rate")
-            rate = result.line_rate if not isinstance(known, (int, float)) \
+            rate = result.line_rate if not isinstance(known, int | float) \
                 else min(known, result.line_rate)          # never overstate coverage
             doc["coverage"] = {"line_rate": rate}
     return doc
