@@ -13,6 +13,8 @@ routes = Routes()
 CONTENTS = ("contents", "read")
 PULLS = ("pull_requests", "read")
 META = ("metadata", "read")
+MAX_OBJECT = 1024 * 1024          # contents API: larger files have no inline content
+MAX_RAW = 100 * 1024 * 1024       # contents API: larger files are not served at all
 
 
 @routes.get("/repos/{owner}/{repo}", perm=META)
@@ -52,6 +54,13 @@ async def get_content(call: Call) -> Reply:
         return Reply(200, raw=data, headers={
             "content-type": "application/vnd.github.raw; charset=utf-8",
             "etag": f'"{git_sha(data)}"'})
+    if data is not None and len(data) > MAX_OBJECT:
+        if len(data) > MAX_RAW:
+            raise ApiError(403, "This API returns blobs up to 100 MB in size.", errors=[
+                {"resource": "Blob", "field": "data", "code": "too_large"}])
+        # GitHub (operation repos/get-content): 1-100 MB files come back with an empty
+        # `content` and `encoding: "none"`; only the raw media type returns their bytes.
+        return Reply(200, {**_entry(call, path, data, ref), "encoding": "none", "content": ""})
     if data is not None:
         return Reply(200, {**_entry(call, path, data, ref), "encoding": "base64",
                            "content": _b64(data)})
