@@ -403,6 +403,15 @@ class Store:
         # these frames in it. Without this, claims under a flood took turns with intake
         # batches at the one fsync the database thread can do at a time.
         with self._transaction(fsync=False):
+            if busy:
+                # Due jobs whose key (known already: a retry, a requeue) runs now are parked
+                # here: the queries above skip them, and left queued they would keep
+                # next_due() in the past, so the scheduler would claim nothing in a loop.
+                self.db.execute(  # only "?" placeholders are formatted in
+                    "UPDATE jobs SET state=? WHERE state=? AND next_run_at<=?"  # noqa: S608
+                    f" AND key IN ({marks})"
+                    " AND key IN (SELECT key FROM jobs WHERE state=?)",
+                    (PARKED, QUEUED, now, *busy, RUNNING))
             for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
                 data, payload = None, None
                 if key is None:

@@ -202,3 +202,41 @@ async def test_a_payload_whose_metadata_sqlite_refuses_fails_alone(
         await worker.stop()
     row = store.job("poison")
     assert row is not None and row["state"] == FAILED
+
+
+async def test_a_due_retry_behind_a_running_job_of_its_key_does_not_spin_the_scheduler(
+        db: Database, settings: Settings) -> None:
+    """A keyed job due while its key runs is parked, not re-selected (and skipped) forever."""
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def handler(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        if delivery.id == "x" and (db.store.job("x") or {}).get("attempts") == 1:
+            raise RuntimeError("first attempt fails")
+        if delivery.id == "y":
+            started.set()
+            await release.wait()
+
+    claims = 0
+    claim = db.store.claim
+
+    def counting(*args: object, **kwargs: object) -> object:
+        nonlocal claims
+        claims += 1
+        return claim(*args, **kwargs)  # type: ignore[arg-type]
+
+    db.store.claim = counting  # type: ignore[method-assign]
+    worker = Worker(db, handler, _no_gh, _ctx, replace(settings, workers=2,  # type: ignore[arg-type]
+                                                       backoff_base=0.1), Metrics(),
+                    rng=random.Random(0))
+    db.store.record_batch([_record("x", "k"), _record("y", "k")])
+    worker.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.sleep(0.2)  # x's retry is due now, behind y (key k) that still runs
+    before = claims
+    await asyncio.sleep(0.5)
+    spun = claims - before
+    release.set()
+    await _until(lambda: (db.store.job("x") or {}).get("state") == DONE)
+    await worker.stop()
+    assert spun < 10, f"{spun} claims in 0.5 s while nothing could be claimed"
