@@ -78,6 +78,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     buf: list[str] = details
     buf_len = 0
     flaky = False
+    skipped_too = False  # a <skipped> was seen in the testcase (pytest: skip then teardown error)
     collecting = False
     # The testcase held back (a rerun may follow) as a plain tuple, see _Fields: a TestCase is
     # built only when a sink needs one (a passed test goes to emit_pass as id and system-err).
@@ -117,19 +118,22 @@ def junit(ctx: Context, parser: Any) -> Dialect:
 
     def start(name: str, attrs: dict[str, str]) -> None:
         nonlocal depth, case, case_depth, rank, msg, details, err, buf, buf_len, flaky
-        nonlocal collecting
+        nonlocal collecting, skipped_too
         depth += 1
         if depth > max_depth:
             raise Refused(depth_refusal(max_depth))
         if name == "testcase":
             if case is None:  # msg too: a status-skipped testcase has no child to set it
                 case, case_depth, rank, flaky, msg = attrs, depth, 0, False, ""
+                skipped_too = False
             return
         if case is not None:
             if depth == case_depth + 1:
                 code = _CHILD.get(name)
                 if code is None:
                     return
+                if code == 1:
+                    skipped_too = True
                 if code == 0:
                     if not keep_err:
                         return
@@ -210,14 +214,22 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 err = []
             if details:
                 details = []
+            # pytest writes a test that skips and then errors in a fixture's teardown as one
+            # testcase with <skipped> and <error>, and declares it both skipped and errored:
+            # the test is an error, the integrity tallies count it as pytest does
+            both = r > 1 and skipped_too and line_base[0] == 1
             raw[0] += 1
             if r:
                 raw[1 if r > 1 else 2] += 1
+                if both:
+                    raw[2] += 1
             if suites:
                 s = suites[-1]
                 s.tests += 1
                 if r > 1:
                     s.failing += 1
+                    if both:
+                        s.skipped += 1
                 elif r:
                     s.skipped += 1
             if pending is None:
@@ -276,9 +288,9 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     # The C accelerator (bot/core/_fastjunit.c) counts plain passes itself, and calls these
     # where junit.py would have: never per test, only around the constructs it replays here.
     def adopt(attrs: dict[str, str]) -> None:
-        nonlocal depth, case, case_depth, rank, flaky
+        nonlocal depth, case, case_depth, rank, flaky, skipped_too
         depth += 1
-        case, case_depth, rank, flaky = attrs, depth, 0, False
+        case, case_depth, rank, flaky, skipped_too = attrs, depth, 0, False, False
         end("testcase")  # `pending` is None here: this testcase becomes `pending`
         tally(-1)        # ... and was tallied when it ended, in its own suite
 

@@ -146,6 +146,33 @@ def test_pytest_failure_then_teardown_error_stays_two_testcases() -> None:
     assert "the real failure" in fails[0].message
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_pytest_skip_then_teardown_error_is_one_error_declared_as_both(native: bool) -> None:
+    # pytest writes a test that skips and then errors in a fixture's teardown as ONE testcase
+    # holding <skipped> and <error>, and declares it both skipped and errored (skipped=2,
+    # errors=1 for 3 tests). It is an error; the integrity check must count it as pytest does.
+    from bot.core.junit import parse_report
+
+    cases: list = []
+    passes: list[str] = []
+    report = parse_report([(GENERATED / "pytest-skip-then-teardown-error.xml").read_bytes()],
+                          path="r.xml", sink=cases.append,
+                          passed=lambda tid, _err: passes.append(tid), native=native)
+    c = report.counts
+    assert report.error is None
+    assert (c.tests, c.passed, c.failed, c.errors, c.skipped) == (3, 1, 0, 1, 1)
+    assert report.mismatches == []
+    skipped_then_error = by_id(cases)["test_skip_teardown::test_skips_then_teardown_errors"]
+    assert skipped_then_error.outcome is Outcome.ERROR
+    assert "teardown boom" in skipped_then_error.message
+    # Only pytest double-counts: elsewhere such a testcase is not a skip in the totals.
+    other = (b'<testsuite name="other" tests="1" errors="1" skipped="1"><testcase name="t">'
+             b'<skipped/><error message="boom"/></testcase></testsuite>')
+    report = parse_report([other], path="o.xml", sink=cases.append,
+                          passed=lambda tid, _err: None, native=native)
+    assert report.mismatches == ["suite 'other' declares 1 skipped tests but contains 0"]
+
+
 def test_same_name_passing_tests_are_not_merged(corpus: Path) -> None:
     report, _ = read(corpus / PUTRA / "junit-xml/mocha/latex-utensils.xml")
     assert report.counts.tests == 109  # mocha repeats titles; only a failure is rerun

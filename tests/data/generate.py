@@ -199,6 +199,39 @@ def generate_teardown(base: Path) -> None:
     assert pytest(where, GEN / "pytest-teardown-errors.xml") == 1
 
 
+SKIP_TEARDOWN = {
+    "test_skip_teardown.py": """
+        import pytest
+
+
+        @pytest.fixture
+        def leaky():
+            yield
+            raise RuntimeError("teardown boom")
+
+
+        def test_skips_then_teardown_errors(leaky):
+            pytest.skip("not today")
+
+
+        @pytest.mark.skip(reason="not ready")
+        def test_marked_skip():
+            pass
+
+
+        def test_ok():
+            pass
+    """,
+}
+
+
+def generate_skip_teardown(base: Path) -> None:
+    """A skip then a teardown error: one testcase with <skipped> and <error>, which pytest
+    declares both skipped and errored (skipped=2 errors=1 for 3 tests)."""
+    where = project(base, "skip-teardown", SKIP_TEARDOWN)
+    assert pytest(where, GEN / "pytest-skip-then-teardown-error.xml") == 1
+
+
 FLAKY = {
     "test_flaky.py": """
         import pathlib
@@ -284,6 +317,7 @@ def main() -> None:
         generate_reruns(base)
         generate_many(base)
         generate_teardown(base)
+        generate_skip_teardown(base)
         generate_node(base)
         generate_ctest(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
