@@ -128,6 +128,9 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
     if fork and policy.forks == "ignore":
         return
     sha = str(run["head_sha"])
+    if await _superseded(gh, repo, sha, run, ctx):
+        log.info("run %s: a newer run of its workflow on %s is judged; ignored", run["id"], sha)
+        return
     artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
     if error is None and not runs.is_evidence_run(run, policy, artifacts):
         return            # no config and no report-like artifact: not our business, stay quiet
@@ -269,6 +272,33 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
             continue
         out.append(await judging.read_run(gh, repo, other, policy))
     return out
+
+
+async def _superseded(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
+                      ctx: AppContext) -> bool:
+    """Our check run already judges a newer run (higher id, then attempt) of this workflow.
+
+    A push run and a manual re-trigger of one workflow on one SHA are two runs: the newest
+    is the evidence, and the older one completing after it must not replace its result.
+    """
+    memo = judging.Memo(ctx)
+    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    if entry is None:
+        await publish.find_check(gh, repo, sha, ctx)
+        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    mine = (int(run["id"]), int(run.get("run_attempt") or 1))
+    for r in (entry or {}).get("runs") or []:
+        if (not isinstance(r, Mapping) or not isinstance(r.get("id"), int)
+                or r.get("name") != str(run.get("name") or "")
+                or (r["id"], int(r.get("attempt") or 1)) <= mine):
+            continue
+        if r["id"] == mine[0]:
+            return True            # a later attempt of this very run is recorded
+        other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
+                                 dict(repo.vars, run_id=r["id"]))
+        if other.get("head_sha") == sha and other.get("path") == run.get("path"):
+            return True
+    return False
 
 
 def _listed_pulls(wr: Mapping[str, Any], repo: Repo) -> bool:

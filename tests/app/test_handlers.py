@@ -86,7 +86,8 @@ async def test_github_calls_and_rate_limit_remaining_reach_the_metrics(env: Env)
     assert metrics.github_calls["200"] + metrics.github_calls["201"] == sum(
         c.status in (200, 201) for c in calls if c.host == "api")
     assert metrics.github_calls["502"] == 1
-    used = sum(1 for c in calls if c.host == "api" and c.rate_key == "installation:1")
+    used = sum(1 for c in calls if c.host == "api" and c.rate_key == "installation:1"
+               and c.status != 304)                     # conditional hits are free
     assert metrics.rate_limit_remaining[1] == env.fake.rate_limit - used
     text = metrics.render(queue_depth=0, job_states={})
     assert 'ci_truth_github_requests_total{status="502"} 1' in text
@@ -228,6 +229,51 @@ async def test_stale_attempt_is_ignored(env: Env) -> None:
     seeded.run["run_attempt"] = 2              # a re-run started after this delivery
     await env.deliver(seeded.payload)
     assert env.check_runs(seeded.repo) == []
+
+
+async def test_an_older_run_of_the_workflow_completing_last_changes_nothing(env: Env) -> None:
+    # A push run and a manual re-trigger (a new run, not a new attempt) of "CI" on one SHA:
+    # the newer run's result stands even when the older run completes after it.
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    older = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING})
+    configure(older.repo, "evidence:\n  workflows:\n    - name: CI\n")
+    ci["workflow_run"].update(id=older.run["id"] + 1, event="workflow_dispatch")
+    newer = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    await env.deliver(newer.payload)
+    assert only_check(env, older.repo)["conclusion"] == "success"
+    start = len(env.fake.requests)
+    await env.deliver(older.payload)
+    cr = only_check(env, older.repo)
+    assert cr["conclusion"] == "success", rules(cr)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and [r["id"] for r in state["runs"]] == [newer.run["id"]]
+    assert not [c for c in env.api_calls(start)
+                if c.split()[0] in ("PATCH", "POST") and "/check-runs" in c]
+
+
+async def test_an_older_run_completing_last_beside_another_producer(env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    older = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING})
+    configure(older.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=older.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    integration = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    newer_ci = load_payload("workflow_run.completed")
+    newer_ci["workflow_run"].update(name="CI", id=older.run["id"] + 2,
+                                    event="workflow_dispatch")
+    newer = seed_workflow_run(env.fake.world, newer_ci, reports={"junit.xml": HEALTHY})
+    await env.deliver(newer.payload)
+    await env.deliver(integration.payload)
+    assert only_check(env, older.repo)["conclusion"] == "success"
+    await env.deliver(older.payload)                 # the push run finishes last
+    cr = only_check(env, older.repo)
+    assert cr["conclusion"] == "success", rules(cr)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None
+    assert sorted(r["id"] for r in state["runs"]) == [integration.run["id"], newer.run["id"]]
 
 
 async def test_completed_run_not_yet_visible_in_the_api_is_retried(env: Env) -> None:
