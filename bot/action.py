@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, TextIO
 from bot import __version__
 from bot.action_annotations import plan_annotations
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
-from bot.core.coverage import CoverageCollector
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
@@ -178,11 +177,7 @@ def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any]
     cwd = Path.cwd().resolve()
     names = [display_name(p.resolve(), cwd) for p in paths]
     limits = Limits()
-    coverage = CoverageCollector()     # <coverage> XML feeds coverage.line_rate, as in `check`
-    result = evaluate(coverage.filter(iter_sources(names, limits)), config, baseline=baseline,
-                      limits=limits)
-    result.state.coverage.update(coverage.state())
-    return result
+    return evaluate(iter_sources(names, limits), config, baseline=baseline, limits=limits)
 
 
 def _write_state(env: ActionEnv, doc: Mapping[str, Any]) -> Path:

@@ -85,7 +85,6 @@ def render(result: Any, fmt: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 for success or neutral, 1 for a failing verdict, 2 for usage/config errors."""
-    from bot.core.coverage import CoverageCollector
     from bot.core.engine import evaluate
     from bot.core.limits import Limits
     from bot.core.model import Conclusion
@@ -94,10 +93,8 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         baseline = load_baseline(args.baseline) if args.baseline else None
         limits = Limits()
-        coverage = CoverageCollector()     # <coverage> XML feeds coverage.line_rate (plans)
-        result = evaluate(coverage.filter(iter_sources(args.paths, limits)), config,
-                          baseline=baseline, limits=limits)
-        result.state.coverage.update(coverage.state())
+        result = evaluate(iter_sources(args.paths, limits), config, baseline=baseline,
+                          limits=limits)
         out = render(result, args.format)
         if args.output:
             try:

@@ -117,9 +117,8 @@ def _state_from_reports(paths: Sequence[str], config_text: str, source: str) -> 
 
     limits = Limits()
     coverage = CoverageCollector()
-    result = evaluate(coverage.filter(intake.iter_sources(paths, limits=limits)),
-                      parse_config(config_text, source=source), limits=limits)
-    result.state.coverage.update(coverage.state())
+    result = evaluate(intake.iter_sources(paths, limits=limits),
+                      parse_config(config_text, source=source), limits=limits, coverage=coverage)
     for bad in coverage.errors:
         print(f"ci-truth plan: coverage {bad.path}: {bad.error}", file=sys.stderr)
     doc: dict[str, Any] = state_json(result, generator="ci-truth plan")

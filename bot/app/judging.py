@@ -18,7 +18,6 @@ from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
-from bot.core.coverage import CoverageCollector
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
@@ -233,11 +232,8 @@ def judge(evidence: Sequence[RunEvidence], config: Config, *, baseline_doc: Mapp
     """Run the engine over every evidence run's reports with the App's reasons added."""
     sources = _distinct_sources(evidence)
     reasons = [r for ev in evidence for r in ev.reasons] + list(extra)
-    coverage = CoverageCollector()         # <coverage> XML feeds coverage.line_rate (plans)
-    result = evaluate(coverage.filter(sources), config, baseline=baseline_doc,
-                      extra_reasons=reasons)
+    result = evaluate(sources, config, baseline=baseline_doc, extra_reasons=reasons)
     state, verdict = result.state, result.verdict
-    state.coverage.update(coverage.state())
     if not getattr(config.gate, "allow_failures", False):
         more = [r for ev in evidence for r in runs.masked_reports(ev.run, state)][:1]
         verdict = runs.with_reasons(verdict, more)

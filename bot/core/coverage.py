@@ -97,10 +97,9 @@ def _replay(head: bytes, exc: Exception) -> Iterator[bytes]:
 class CoverageCollector:
     """Takes coverage reports out of a stream of report Sources and reads their line rate.
 
-    ``evaluate(collector.filter(sources), config)`` then ``state.coverage.update(
-    collector.state())``: coverage XML beside the JUnit reports feeds ``coverage.line_rate``
-    instead of counting as an unreadable test report. Several reports: the lowest rate
-    (never overstate coverage).
+    ``engine.evaluate`` runs every source stream through one: coverage XML beside the JUnit
+    reports feeds ``coverage.line_rate`` instead of counting as an unreadable test report.
+    Several reports: the lowest rate (never overstate coverage).
     """
 
     def __init__(self) -> None:

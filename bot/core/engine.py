@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core.config import DEFAULT_CONFIG, Config
+from bot.core.coverage import CoverageCollector
 from bot.core.junit import parse_report
 from bot.core.limits import Limits
 from bot.core.measure import Measurer
@@ -60,10 +61,18 @@ def measure(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
 
 def evaluate(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
              baseline: Baseline | Mapping[str, object] | None = None,
-             extra_reasons: Sequence[Reason] = (), limits: Limits | None = None) -> Result:
-    """Measure the sources and judge them; a Mapping baseline is read with baseline_from_json."""
+             extra_reasons: Sequence[Reason] = (), limits: Limits | None = None,
+             coverage: CoverageCollector | None = None) -> Result:
+    """Measure the sources and judge them; a Mapping baseline is read with baseline_from_json.
+
+    Coverage XML among the sources is set aside (into ``coverage``, given to read its errors)
+    and feeds ``state.coverage.line_rate`` instead of counting as an unreadable test report:
+    the same for ``check``, ``plan``, the Action and the App.
+    """
     if baseline is not None and not isinstance(baseline, Baseline):
         baseline = baseline_from_json(baseline)
-    state = measure(sources, config, limits=limits)
+    collector = coverage if coverage is not None else CoverageCollector()
+    state = measure(collector.filter(sources), config, limits=limits)
     verdict = judge(state, config, baseline=baseline, extra_reasons=extra_reasons)
+    state.coverage.update(collector.state())
     return Result(state=state, verdict=verdict)
