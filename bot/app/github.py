@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import http
 import logging
 import random
 import re
@@ -93,11 +92,18 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
     async def handle_rate_limit_error(self, *, method: str, url: str,
                                       exception: gidgethub.HTTPException, attempt: int) -> bool:
         """Decide whether gidgethub retries: rate limits, a first 401, idempotent 5xx."""
-        status, headers = exception.status_code, exception.headers
+        return await self.should_retry(method=method, status=exception.status_code,
+                                       headers=exception.headers, message=str(exception),
+                                       attempt=attempt)
+
+    async def should_retry(self, *, method: str, status: int, headers: Mapping[str, str],
+                           message: str, attempt: int) -> bool:
+        """The retry policy for one error answer (also the artifact download's): True after
+        waiting or evicting as needed; RateLimited when the wait is for the job queue."""
         if status == 401 and attempt == 1:
             self._unauthorized()
             return True
-        if is_rate_limited(status, headers, str(exception)):
+        if is_rate_limited(status, headers, message):
             wait = rate_limit_wait(headers, attempt, now=self._clock())
             too_long = wait > self.settings.rate_limit_max_wait
             if attempt > self.settings.rate_limit_retries or too_long:
@@ -188,10 +194,9 @@ class InstallationClient:
                     allow_loopback_http=settings.artifact_allow_loopback_http,
                     timeout=settings.artifact_timeout, user_agent=USER_AGENT)
             except artifacts.ArtifactRefused as exc:
-                answer = gidgethub.BadRequest(http.HTTPStatus(exc.status),
-                                              exc.message or str(exc), headers=exc.headers)
-                if not await self.transport.handle_rate_limit_error(
-                        method="GET", url=url, exception=answer, attempt=attempt):
+                if not await self.transport.should_retry(
+                        method="GET", status=exc.status, headers=exc.headers,
+                        message=exc.message or str(exc), attempt=attempt):
                     raise
 
 
