@@ -253,15 +253,9 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
     """Other declared producers' runs for this SHA, as recorded in our check run's state."""
     if len(policy.producers) < 2:
         return []
-    memo = judging.Memo(ctx)
-    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
-    if entry is None:
-        await publish.find_check(gh, repo, sha, ctx)
-        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
-    recorded = (entry or {}).get("runs") or []
     this = policy.producer_for(run)
     out: list[RunEvidence] = []
-    for r in recorded:
+    for r in await _recorded_runs(gh, repo, sha, ctx):
         if not isinstance(r, Mapping) or r.get("id") == run.get("id"):
             continue
         other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
@@ -274,6 +268,16 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
     return out
 
 
+async def _recorded_runs(gh: GitHub, repo: Repo, sha: str, ctx: AppContext) -> list[Any]:
+    """The evidence runs our check run on `sha` records (cache first, else the API)."""
+    memo = judging.Memo(ctx)
+    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    if entry is None:
+        await publish.find_check(gh, repo, sha, ctx)   # fills the cache when it finds one
+        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
+    return list((entry or {}).get("runs") or [])
+
+
 async def _superseded(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
                       ctx: AppContext) -> bool:
     """Our check run already judges a newer run (higher id, then attempt) of this workflow.
@@ -281,13 +285,8 @@ async def _superseded(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
     A push run and a manual re-trigger of one workflow on one SHA are two runs: the newest
     is the evidence, and the older one completing after it must not replace its result.
     """
-    memo = judging.Memo(ctx)
-    entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
-    if entry is None:
-        await publish.find_check(gh, repo, sha, ctx)
-        entry = await memo.get(judging.CHECKS, f"{repo.id}:{sha}")
     mine = (int(run["id"]), int(run.get("run_attempt") or 1))
-    for r in (entry or {}).get("runs") or []:
+    for r in await _recorded_runs(gh, repo, sha, ctx):
         if (not isinstance(r, Mapping) or not isinstance(r.get("id"), int)
                 or r.get("name") != str(run.get("name") or "")
                 or (r["id"], int(r.get("attempt") or 1)) <= mine):
