@@ -161,15 +161,7 @@ MANY = {
 }
 
 
-def generate_many(base: Path) -> None:
-    """120 failures: more than two check-run PATCHes of 50 annotations (xunit1: file, line)."""
-    many = project(base, "many", MANY)
-    assert pytest(many, GEN / "pytest-many-failures.xml", "-o", "junit_family=xunit1",
-                  "--tb=line") == 1
-
-
-TEARDOWN = {
-    "test_teardown.py": """
+LEAKY = """
         import pytest
 
 
@@ -177,7 +169,10 @@ TEARDOWN = {
         def leaky():
             yield
             raise RuntimeError("teardown boom")
+"""
 
+TEARDOWN = {
+    "test_teardown.py": LEAKY + """
 
         def test_fails_then_teardown_errors(leaky):
             assert 1 == 2, "the real failure"
@@ -192,23 +187,8 @@ TEARDOWN = {
     """,
 }
 
-
-def generate_teardown(base: Path) -> None:
-    """A failure then its teardown error: pytest writes (and declares) two testcases."""
-    where = project(base, "teardown", TEARDOWN)
-    assert pytest(where, GEN / "pytest-teardown-errors.xml") == 1
-
-
 SKIP_TEARDOWN = {
-    "test_skip_teardown.py": """
-        import pytest
-
-
-        @pytest.fixture
-        def leaky():
-            yield
-            raise RuntimeError("teardown boom")
-
+    "test_skip_teardown.py": LEAKY + """
 
         def test_skips_then_teardown_errors(leaky):
             pytest.skip("not today")
@@ -224,12 +204,21 @@ SKIP_TEARDOWN = {
     """,
 }
 
+# One project, one report each: (project, files, report, pytest options, pytest's exit code).
+SINGLE_RUNS = [
+    # 120 failures: more than two check-run PATCHes of 50 annotations (xunit1: file, line).
+    ("many", MANY, "pytest-many-failures.xml", ("-o", "junit_family=xunit1", "--tb=line"), 1),
+    # A failure then its teardown error: pytest writes (and declares) two testcases.
+    ("teardown", TEARDOWN, "pytest-teardown-errors.xml", (), 1),
+    # A skip then a teardown error: one testcase with <skipped> and <error>, which pytest
+    # declares both skipped and errored (skipped=2 errors=1 for 3 tests).
+    ("skip-teardown", SKIP_TEARDOWN, "pytest-skip-then-teardown-error.xml", (), 1),
+]
 
-def generate_skip_teardown(base: Path) -> None:
-    """A skip then a teardown error: one testcase with <skipped> and <error>, which pytest
-    declares both skipped and errored (skipped=2 errors=1 for 3 tests)."""
-    where = project(base, "skip-teardown", SKIP_TEARDOWN)
-    assert pytest(where, GEN / "pytest-skip-then-teardown-error.xml") == 1
+
+def generate_single_runs(base: Path) -> None:
+    for name, files, report, options, code in SINGLE_RUNS:
+        assert pytest(project(base, name, files), GEN / report, *options) == code, report
 
 
 FLAKY = {
@@ -315,9 +304,7 @@ def main() -> None:
         base = Path(tmp)
         generate_pytest(base)
         generate_reruns(base)
-        generate_many(base)
-        generate_teardown(base)
-        generate_skip_teardown(base)
+        generate_single_runs(base)
         generate_node(base)
         generate_ctest(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
