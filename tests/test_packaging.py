@@ -6,12 +6,15 @@ No Docker engine runs here, so the Dockerfile is checked for its essentials inst
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import json
 import re
 import shlex
 import tomllib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -137,6 +140,24 @@ def test_dockerignore_keeps_tests_and_git_out_of_the_context() -> None:
     assert not dockerignored("bot/healthcheck.py", patterns)
 
 
+@contextlib.asynccontextmanager
+async def _serving(healthz: Any) -> AsyncIterator[int]:
+    """A loopback server answering GET /healthz with `healthz`; yields its port."""
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def _probe(port: int) -> bool:
+    return await asyncio.get_running_loop().run_in_executor(None, healthy, str(port))
+
+
 async def test_healthcheck_probes_healthz_on_the_configured_port() -> None:
     seen: list[str] = []
 
@@ -144,39 +165,19 @@ async def test_healthcheck_probes_healthz_on_the_configured_port() -> None:
         seen.append(request.path)
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, healthy, str(port)) is True
+    async with _serving(healthz) as port:
+        assert await _probe(port) is True
         assert seen == ["/healthz"]
-    finally:
-        await runner.cleanup()
     # The same port, now closed: unhealthy, not an exception.
-    assert await loop.run_in_executor(None, healthy, str(port)) is False
+    assert await _probe(port) is False
 
 
 async def test_healthcheck_fails_on_a_non_200_answer() -> None:
     async def unhealthy(request: web.Request) -> web.Response:
         return web.Response(status=503)
 
-    app = web.Application()
-    app.router.add_get("/healthz", unhealthy)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, healthy, str(port)) is False
-    finally:
-        await runner.cleanup()
+    async with _serving(unhealthy) as port:
+        assert await _probe(port) is False
 
 
 # --- app.yml -----------------------------------------------------------------------------------
@@ -339,25 +340,12 @@ async def test_healthcheck_ignores_proxy_variables(monkeypatch: pytest.MonkeyPat
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    dead = web.AppRunner(web.Application())      # a proxy that answers nothing useful
-    await dead.setup()
-    proxy_site = web.TCPSite(dead, "127.0.0.1", 0)
-    await proxy_site.start()
-    proxy = f"http://127.0.0.1:{dead.addresses[0][1]}"
-    for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
-        monkeypatch.setenv(name, proxy)
-    for name in ("no_proxy", "NO_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    try:
-        port = runner.addresses[0][1]
-        loop = asyncio.get_running_loop()
-        assert await loop.run_in_executor(None, healthy, str(port)) is True
-    finally:
-        await runner.cleanup()
-        await dead.cleanup()
+    async def not_a_proxy(request: web.Request) -> web.Response:
+        return web.Response(status=502)
+
+    async with _serving(healthz) as port, _serving(not_a_proxy) as proxy_port:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy_port}")
+        for name in ("no_proxy", "NO_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        assert await _probe(port) is True
