@@ -216,12 +216,10 @@ class Recorder:
 
 def _answer(futures: list[asyncio.Future[str]], results: list[str] | BaseException) -> None:
     for i, fut in enumerate(futures):
-        if fut.done():
-            continue
         if isinstance(results, BaseException):
-            fut.set_exception(results)
+            _settle(fut, None, results)
         else:
-            fut.set_result(results[i])
+            _settle(fut, results[i], None)
 
 
 class KV:
