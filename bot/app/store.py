@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS jobs(
   last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
 CREATE INDEX IF NOT EXISTS jobs_parked ON jobs(key) WHERE state='parked';
+CREATE INDEX IF NOT EXISTS jobs_keyed ON jobs(key) WHERE state='queued' AND key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS spool_index(
   segment INTEGER PRIMARY KEY, indexed_upto INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS kv(
@@ -403,15 +404,6 @@ class Store:
         # these frames in it. Without this, claims under a flood took turns with intake
         # batches at the one fsync the database thread can do at a time.
         with self._transaction(fsync=False):
-            if busy:
-                # Due jobs whose key (known already: a retry, a requeue) runs now are parked
-                # here: the queries above skip them, and left queued they would keep
-                # next_due() in the past, so the scheduler would claim nothing in a loop.
-                self.db.execute(  # only "?" placeholders are formatted in
-                    "UPDATE jobs SET state=? WHERE state=? AND next_run_at<=?"  # noqa: S608
-                    f" AND key IN ({marks})"
-                    " AND key IN (SELECT key FROM jobs WHERE state=?)",
-                    (PARKED, QUEUED, now, *busy, RUNNING))
             for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
                 data, payload = None, None
                 if key is None:
@@ -433,12 +425,7 @@ class Store:
                         ended += 1
                         continue
                 if key in busy:
-                    # Parked only behind a job that really runs: the caller's busy keys may
-                    # be stale (that job's done() already ran), and nothing would unpark it.
-                    if self._runs(key):
-                        self.db.execute("UPDATE jobs SET state=? WHERE id=? AND state=?",
-                                        (PARKED, ident, QUEUED))
-                    continue
+                    continue                         # parked below if that key really runs
                 if len(jobs) >= limit:
                     continue
                 if payload is None:
@@ -452,6 +439,7 @@ class Store:
                 self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
                                 " updated_at=? WHERE id=?",
                                 (RUNNING, attempts + 1, now + lease_seconds, now, ident))
+            self._park(busy, now)
         self.queued = max(0, self.queued - ended)
         return jobs
 
@@ -463,10 +451,25 @@ class Store:
                         (prep.action, prep.installation_id, prep.repository_id,
                          prep.state or QUEUED, delivery))
 
-    def _runs(self, key: str) -> bool:
-        """Whether a job of this key is running (so its end will unpark the key's jobs)."""
-        return self.db.execute("SELECT 1 FROM jobs WHERE state=? AND key=? LIMIT 1",
-                               (RUNNING, key)).fetchone() is not None
+    def _park(self, busy: set[str], now: float) -> None:
+        """Park the due queued jobs of busy keys, so that claims stop scanning them.
+
+        Whatever made their key known (this claim's prepare, a retry, a requeue), left queued
+        they would keep ``next_due()`` in the past and the scheduler would claim nothing in a
+        loop. Only behind a job of the key that really runs: the caller's busy keys may be
+        stale (that job's done() already ran), and nothing would ever unpark them.
+        """
+        if not busy:
+            return
+        marks = ",".join("?" * len(busy))
+        # Through jobs_keyed (literal states, so the partial index applies; INDEXED BY makes
+        # SQLite refuse the statement rather than plan otherwise): by the busy keys,
+        # never a scan of the unkeyed backlog that a flood leaves due.
+        self.db.execute(  # only "?" placeholders are formatted in
+            "UPDATE jobs INDEXED BY jobs_keyed SET state='parked'"  # noqa: S608
+            " WHERE state='queued' AND key IS NOT NULL AND next_run_at<=?"
+            f" AND key IN ({marks}) AND key IN (SELECT key FROM jobs WHERE state='running')",
+            (now, *busy))
 
     def _payload(self, segment: int, offset: int, length: int) -> bytes | None:
         assert self.spool is not None
