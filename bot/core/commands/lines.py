@@ -36,6 +36,14 @@ _OPEN_TAG = re.compile(r"""<[A-Za-z][A-Za-z0-9-]*(?:\s+[A-Za-z_:][A-Za-z0-9_.:-]
 _HIDDEN_HTML = (("<?", "?>"), ("<![CDATA[", "]]>"), ("<!", ">"))
 
 
+def _hidden_at(text: str, i: int) -> tuple[str, str] | None:
+    """(opener, closer) of the processing instruction, CDATA or declaration at ``i``."""
+    for opener, closer in _HIDDEN_HTML:
+        if text.startswith(opener, i) and (opener != "<!" or text[i + 2:i + 3].isalpha()):
+            return opener, closer
+    return None
+
+
 @dataclass
 class _Fence:
     char: str
@@ -135,15 +143,14 @@ def _hidden_spans(text: str) -> list[tuple[int, int]]:
         if ch == "<":
             tag = _OPEN_TAG.match(text, i)
             end = tag.end() if tag else -1
-            for opener, closer in _HIDDEN_HTML:
-                if end < 0 and text.startswith(opener, i) and (
-                        opener != "<!" or text[i + 2:i + 3].isalpha()):
-                    at = closers.get(closer, 0)
-                    if 0 <= at < i + len(opener):
-                        at = text.find(closer, i + len(opener))
-                        closers[closer] = at
-                    end = at + len(closer) if at >= 0 else -1
-                    break
+            hidden = _hidden_at(text, i) if end < 0 else None
+            if hidden is not None:
+                opener, closer = hidden
+                at = closers.get(closer, 0)
+                if 0 <= at < i + len(opener):
+                    at = text.find(closer, i + len(opener))
+                    closers[closer] = at
+                end = at + len(closer) if at >= 0 else -1
             if end > 0:
                 spans.append((i, end))
                 i = end
@@ -245,13 +252,12 @@ def command_lines(body: str) -> list[tuple[int, str]]:
             if "-->" not in rest[4:] and not rest[4:].startswith(">"):
                 html_end = re.compile("-->")
             continue
-        hidden = next((c for o, c in _HIDDEN_HTML if rest.startswith(o) and (
-            o != "<!" or rest[2:3].isalpha())), None)
-        if hidden is not None:                 # HTML blocks 3-5: up to their closer
+        block = _hidden_at(rest, 0)
+        if block is not None:                  # HTML blocks 3-5: up to their closer
             _flush(paragraph, out)
-            opener_len = 9 if hidden == "]]>" else 2
-            if hidden not in rest[opener_len:]:
-                html_end = re.compile(re.escape(hidden))
+            opener, closer = block
+            if closer not in rest[len(opener):]:
+                html_end = re.compile(re.escape(closer))
             continue
         if _HTML1.match(rest):
             _flush(paragraph, out)
