@@ -7,10 +7,10 @@ from collections.abc import Mapping
 
 from bot.core.plan.escape import code, link, md, md_block
 from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult
-from bot.core.plan.render import ICON, MAX_BODY, duration
+from bot.core.plan.render import ICON, MAX_BODY, duration, own_line
 
 PHASE_MARKER = re.compile(r"<!-- ci-truth:phase id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->")
-_PHASE_LINE = re.compile(r"^[ \t]*" + PHASE_MARKER.pattern + r"[ \t\r]*$", re.MULTILINE)
+_PHASE_LINE = own_line(PHASE_MARKER.pattern)
 _FACT_LINE = re.compile(
     r"^\s*[-*] \[([ xX])\] .*<!-- ci-truth:fact id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->\s*$",
     re.MULTILINE)

@@ -11,8 +11,16 @@ from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult, Status
 
 SCHEMA = "ci-truth/plan@1"
 DASHBOARD_MARKER = "<!-- ci-truth:dashboard -->"
-_DASHBOARD_LINE = re.compile(r"^[ \t]*" + re.escape(DASHBOARD_MARKER) + r"[ \t\r]*$",
-                             re.MULTILINE)
+
+
+def own_line(pattern: str) -> re.Pattern[str]:
+    """A marker ``pattern`` alone on its line (blanks around it), anywhere in a body: ours
+    start with it, a person with write access may write above it, and escaped plan text can
+    never contain it."""
+    return re.compile(r"^[ \t]*" + pattern + r"[ \t\r]*$", re.MULTILINE)
+
+
+_DASHBOARD_LINE = own_line(re.escape(DASHBOARD_MARKER))
 MAX_BODY = 60_000
 ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
 
@@ -173,8 +181,7 @@ def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None) -> str
 
 
 def is_dashboard(body: str | None) -> bool:
-    """Our dashboard marker on a line of its own: ours starts with it, but a person with
-    write access may write a note above it (escaped plan text can never contain it)."""
+    """Our dashboard marker on a line of its own (see ``own_line``)."""
     if not body:
         return False
     return _DASHBOARD_LINE.search(body[: MAX_BODY * 2]) is not None
