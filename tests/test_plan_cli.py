@@ -119,6 +119,22 @@ def test_report_paths_go_through_the_engine(capsys: pytest.CaptureFixture[str]) 
     assert doc["remaining_cost"] == 280
 
 
+def test_a_truncated_shard_ticks_no_criterion_on_the_shards_that_were_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # shard 1 is the fixed suite; shard 2, the broken one, was killed while writing its report
+    # (its event-loop failures are in the part that never reached the disk)
+    shutil.copy(FIXED / "junit.xml", tmp_path / "shard-1.xml")
+    broken = (ROOT / "tests/data/plan/broken/junit.xml").read_bytes()
+    (tmp_path / "shard-2.xml").write_bytes(broken[:1500])
+    assert main(["plan", "--config", GOAP, str(tmp_path), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    crit = {c["id"]: c for c in doc["phases"][0]["criteria"]}
+    for cid in ("no_event_loop_errors", "pass_rate_95", "tests_discovered"):
+        assert crit[cid]["met"] is False, cid
+        assert "unreadable-report" in crit[cid]["reason"]
+    assert doc["phases"][0]["status"] != "done"
+
+
 def test_reports_and_state_together_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "--config", GOAP, str(FIXED), "--state", BROKEN]) == 2
     assert "not both" in capsys.readouterr().err

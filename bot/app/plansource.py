@@ -44,7 +44,8 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
         tests.setdefault("skipped_ratio", skipped / total if total else 0.0)
         state = {"tests": tests, "signatures": dict(block.get("signatures") or {}),
                  "coverage": dict(block.get("coverage") or {}),
-                 "workflows": dict(block.get("workflows") or {})}
+                 "workflows": dict(block.get("workflows") or {}),
+                 "verdict": block.get("verdict")}
         ids = [r.get("id") for r in block.get("runs") or [] if isinstance(r, Mapping)]
         url = (f"https://github.com/{repo.owner}/{repo.name}/actions/runs/{ids[0]}"
                if ids and isinstance(ids[0], int) else "")

@@ -158,6 +158,35 @@ async def test_coverage_in_the_artifact_feeds_the_plan(env: Env) -> None:
     assert "`coverage.line_rate = 0.9333`" in last_comment(seeded.repo, found["number"])
 
 
+async def test_a_killed_shard_is_not_evidence_for_the_plan(env: Env) -> None:
+    # shard 1 is the fixed suite; shard 2 (the broken one) was killed while writing its report,
+    # and the run is green: the counts read cover shard 1 only
+    body = payload(8)
+    cut = (DATA / "broken" / "junit.xml").read_bytes()[:1500]
+    seeded = seed_workflow_run(env.fake.world, body, conclusion="success", reports={
+        "shard-1.xml": DATA / "fixed" / "junit.xml", "shard-2.xml": cut})
+    repo = seeded.repo
+    sha = seeded.run["head_sha"]
+    repo.commits[sha].files[".github/ci-truth.yml"] = PLAN.encode()
+    repo.branches[repo.default_branch] = sha             # the run is the default branch head
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(repo)
+    assert cr["conclusion"] == "failure"                 # unreadable-report
+    found = issues(repo)["Phase 1: Foundation"]
+    assert found["state"] == "open" and "- [x]" not in found["body"]
+    assert "incomplete test evidence" in found["body"]
+
+    # a person closes it: the sync from the check run's state reopens it, nothing ticked
+    repo.issues[found["number"]].update(state="closed", state_reason="completed")
+    person = {**seeded.payload["sender"], "login": "octocat", "type": "User"}
+    base = {k: seeded.payload[k] for k in ("repository", "installation")}
+    closed = issues_event("closed", repo.issues[found["number"]], base, person)
+    await env.deliver(closed, event="issues", delivery_id="i-8")
+    assert repo.issues[found["number"]]["state"] == "open"
+    assert "- [x]" not in repo.issues[found["number"]]["body"]
+    assert "incomplete test evidence" in last_comment(repo, found["number"])
+
+
 def issues_event(action: str, issue: dict[str, Any], base: dict[str, Any],
                  sender: dict[str, Any]) -> dict[str, Any]:
     """A real `issues` payload (corpus issues.reopened.20) carrying our issue and sender."""

@@ -32,12 +32,13 @@ def evaluate_plan(plan: Plan, state: Mapping[str, Any], *, claimed: Iterable[str
     names = {ref.split(".", 1)[1] for c in plan.criteria.values() for ref in c.refs
              if ref.startswith("signatures.")}
     act = expr.activation(state, signature_names=names, repo_files=repo_files)
+    gap = expr.incomplete(state)
     by_criterion = {w.criterion: w for w in waivers if w.criterion in plan.criteria}
     results: dict[str, tuple[CriterionResult, ...]] = {}
     for phase in plan.phases:
         out = []
         for c in phase.criteria:
-            met, value, reason = expr.evaluate(c.program, c.refs, act)
+            met, value, reason = expr.evaluate(c.program, c.refs, act, gap=gap)
             out.append(CriterionResult(c.id, c.name, c.expr, met, value, reason,
                                        by_criterion.get(c.id)))
         results[phase.id] = tuple(out)

@@ -21,6 +21,11 @@ FUNCTIONS = {"size", "int", "uint", "double", "string", "bool", "has"}
 METHODS = {"contains", "startsWith", "endsWith", "size"}
 MACROS = {"all", "exists", "exists_one", "map", "filter"}   # bounded: finite lists only
 FORBIDDEN_FUNCTIONS = {"matches"}       # user regexes are not bounded in time
+# Failing verdict reasons meaning the counts miss reports (docs/verdict-rules.md): what was
+# read proves nothing about what was not, so `tests.failed == 0` must not pass on it.
+INCOMPLETE_RULES = frozenset({"no-evidence", "missing-evidence", "unreadable-report",
+                              "empty-report", "totals-mismatch", "test-drop",
+                              "untrusted-evidence"})
 _ENV = celpy.Environment()
 
 
@@ -171,12 +176,29 @@ def activation(state: Mapping[str, Any], *, signature_names: Collection[str] = (
     return out
 
 
-def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any]) -> tuple[bool, str, str]:
-    """(met, measured value text, reason). Never raises; errors and non-booleans are unmet."""
+def incomplete(state: Mapping[str, Any]) -> str:
+    """Why the state's counts are incomplete (failing verdict reasons), or ""."""
+    verdict = state.get("verdict")
+    reasons = verdict.get("reasons") if isinstance(verdict, Mapping) else None
+    rules = sorted({str(r.get("rule")) for r in reasons if isinstance(r, Mapping)
+                    and r.get("conclusion") == "failure" and r.get("rule") in INCOMPLETE_RULES}
+                   ) if isinstance(reasons, list) else []
+    return ("incomplete test evidence: the verdict failed with " + ", ".join(rules)
+            if rules else "")
+
+
+def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any], *,
+             gap: str = "") -> tuple[bool, str, str]:
+    """(met, measured value text, reason). Never raises; errors and non-booleans are unmet.
+
+    `gap` (see ``incomplete``): counts and signatures do not decide a criterion.
+    """
     value = describe(refs, act)
     reads_tests = any(r.startswith(("tests.", "signatures.")) for r in refs)
     if reads_tests and not act["tests"]["total"]:
         return False, value, "no test evidence: the reports hold 0 tests"
+    if reads_tests and gap:
+        return False, value, gap
     try:
         result = program.evaluate(json_to_cel(dict(act)))
     except Exception as err:    # a criterion must never crash the evaluation
