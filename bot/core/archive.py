@@ -95,8 +95,12 @@ def iter_zip(fileobj: BinaryIO, *, name: str, limits: Limits = DEFAULT_LIMITS,
                                  f"{size(declared)}, more than the {size(limits.max_total_bytes)} "
                                  f"cap (limits.max_total_bytes)")
         return
+    seen: dict[str, int] = {}
     for info, problem in wanted:
         label = f"{name}!{info.filename}"
+        seen[label] = copies = seen.get(label, 0) + 1
+        if copies > 1:  # a repeated member name: a distinct path, or the engine reads it once
+            label += f" (duplicate {copies})"
         reason = f"refused zip member: {problem}" if problem else _member_problem(info, limits)
         if reason:
             yield Member(label, None, reason)

@@ -198,3 +198,23 @@ def test_numpy_report_through_gzip(corpus: Path) -> None:
 ])
 def test_sniff(head: bytes, kind: str) -> None:
     assert sniff(head) == kind
+
+
+def test_members_with_one_name_are_all_read() -> None:
+    # A zip may hold one name twice (`zip` or zipfile appending each shard's junit.xml):
+    # both got the label "artifact.zip!junit.xml", and the engine, which reads a path
+    # once, dropped the second: its failures vanished and the verdict was a pass.
+    from bot.core.engine import evaluate
+    from bot.core.model import Source
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("junit.xml", HEALTHY)
+        zf.writestr("junit.xml", FAILING)
+    members = _members(io.BytesIO(buf.getvalue()))
+    assert [m.name for m in members] == ["artifact.zip!junit.xml",
+                                         "artifact.zip!junit.xml (duplicate 2)"]
+    assert _drain(members[1]) == FAILING
+    members = _members(io.BytesIO(buf.getvalue()))
+    result = evaluate([Source(m.name, chunks=m.chunks, error=m.error) for m in members])
+    assert result.state.totals.failed == 3 and result.verdict.conclusion == "failure"
