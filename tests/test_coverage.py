@@ -100,3 +100,29 @@ def test_collector_leaves_reader_errors_to_the_report_parser() -> None:
         for chunk in out.chunks or []:
             got.append(chunk)
     assert got == [b"\x1f\x8b"]
+
+
+def test_istanbul_cobertura_with_its_external_doctype_is_coverage() -> None:
+    # c8 / nyc / Jest (istanbul), gcovr and Cobertura itself start their report with
+    # <!DOCTYPE coverage SYSTEM "...coverage-04.dtd">: it was passed on as a test report,
+    # refused for the DOCTYPE, and failed a green run as an unreadable report.
+    from bot.core.engine import evaluate
+    from bot.core.model import Source
+
+    c8 = REAL.parents[2] / "generated" / "c8-cobertura.xml"
+    data = c8.read_bytes()
+    assert b"<!DOCTYPE coverage SYSTEM" in data
+    assert parse_coverage(chunks(data), path="c.xml").line_rate == 0.6666
+    junit = (REAL.parent / "junit.xml").read_bytes()
+    result = evaluate([Source("junit.xml", chunks=[junit]),
+                       Source("coverage/cobertura-coverage.xml", chunks=chunks(data, 50))])
+    assert [f.path for f in result.state.files] == ["junit.xml"]
+    assert [r.rule for r in result.verdict.reasons if r.rule == "unreadable-report"] == []
+    assert result.state.coverage == {"line_rate": 0.6666}
+
+
+def test_external_doctype_never_expands_an_entity() -> None:
+    data = (b'<?xml version="1.0"?><!DOCTYPE coverage SYSTEM "coverage-04.dtd">'
+            b'<coverage line-rate="&rate;"/>')
+    cov = parse_coverage([data], path="c.xml")
+    assert cov.line_rate is None and cov.error is not None

@@ -30,6 +30,14 @@ class _WrongRoot(Exception):
     """Raised from the start handler: not a coverage report."""
 
 
+def _external_doctype_only(name: str, system_id: str | None, public_id: str | None,
+                           has_internal_subset: int) -> None:
+    """`<!DOCTYPE coverage SYSTEM "...coverage-04.dtd">` is read (the DTD never is); a
+    DOCTYPE with an internal subset, where entities live, is refused."""
+    if has_internal_subset:
+        xmlstream.refuse_doctype()
+
+
 def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     """Read `line-rate` from the root <coverage> element, stopping right after it.
 
@@ -39,6 +47,7 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     found: dict[str, str] = {}
     outcome: dict[str, str] = {}          # set before raising: xmlstream.run may swallow it
     parser = xmlstream.new_parser()
+    parser.StartDoctypeDeclHandler = _external_doctype_only
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if name != "coverage":
@@ -77,7 +86,9 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
     return Coverage(path, line_rate=rate)
 
 
-_ROOT = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->)*<([A-Za-z_][\w.:-]*)[\s/>]", re.S)
+# An external DOCTYPE (no internal subset) is skipped: istanbul, gcovr and Cobertura write one.
+_ROOT = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[<>]*>)*<([A-Za-z_][\w.:-]*)[\s/>]",
+                   re.S)
 SNIFF_BYTES = 4096
 
 

@@ -85,6 +85,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
     pending: _Fields | None = None
     line_base = [0]  # 1 for pytest: 0-based line numbers, reruns written as repeated testcases
     raw = [0, 0, 0]  # testcase elements, failing, skipped (for integrity checks)
+    raw_slack = [0]  # pytest reruns merged: each one pytest may have declared as a test
 
     def collect(data: str) -> None:
         nonlocal buf_len
@@ -244,6 +245,10 @@ def junit(ctx: Context, parser: Any) -> Dialect:
                 merged = merge_runs(first, _case(tc, base), last_wins=bool(base))
                 m = _OUTCOMES.index(merged.outcome)
                 recount(pending[3], r, m)
+                if base:  # pytest declares an attempt whose call passed (rerun for teardown)
+                    raw_slack[0] += 1
+                    if suites:
+                        suites[-1].slack += 1
                 pending = (merged.id, merged.name, merged.classname, m, merged.time,
                            merged.message, merged.details, merged.system_err, merged.file,
                            pending[9] if merged is first else tc[9], merged.flaky)
@@ -264,10 +269,12 @@ def junit(ctx: Context, parser: Any) -> Dialect:
         elif suites and suites[-1].depth == depth:
             suite = suites.pop()
             where = f"suite {suite.name!r}" if suite.name else "an unnamed suite"
-            compare(ctx, where, suite.declared, suite.tests, suite.failing, suite.skipped)
+            compare(ctx, where, suite.declared, suite.tests, suite.failing, suite.skipped,
+                    suite.slack)
             if suites:
                 parent = suites[-1]
                 parent.tests += suite.tests
+                parent.slack += suite.slack
                 parent.failing += suite.failing
                 parent.skipped += suite.skipped
         depth -= 1
@@ -281,7 +288,7 @@ def junit(ctx: Context, parser: Any) -> Dialect:
             return
         if root:
             ctx.report.declared = root[0]
-            compare(ctx, "the report's root", root[0], raw[0], raw[1], raw[2])
+            compare(ctx, "the report's root", root[0], raw[0], raw[1], raw[2], raw_slack[0])
         else:
             ctx.report.declared = sum_declared(top)
 

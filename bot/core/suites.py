@@ -21,7 +21,7 @@ def declared_of(attrs: dict[str, str]) -> Declared:
 class Suite:
     """One open <testsuite>: its name, what it declares, and the testcases counted inside."""
 
-    __slots__ = ("declared", "depth", "failing", "name", "skipped", "tests")
+    __slots__ = ("declared", "depth", "failing", "name", "skipped", "slack", "tests")
 
     def __init__(self, name: str, declared: Declared, depth: int) -> None:
         self.name = name
@@ -30,6 +30,7 @@ class Suite:
         self.tests = 0
         self.failing = 0
         self.skipped = 0
+        self.slack = 0  # merged pytest reruns: declared tests may exceed `tests` by this
 
 
 def sum_declared(items: list[Declared]) -> Declared | None:

@@ -15,7 +15,8 @@ _E = expat.errors
 _NO_ELEMENTS = _E.codes[_E.XML_ERROR_NO_ELEMENTS]
 _JUNK = _E.codes[_E.XML_ERROR_JUNK_AFTER_DOC_ELEMENT]
 _MISPLACED_PI = _E.codes[_E.XML_ERROR_MISPLACED_XML_PI]
-_ENCODING = {_E.codes[_E.XML_ERROR_UNKNOWN_ENCODING], _E.codes[_E.XML_ERROR_INCORRECT_ENCODING]}
+_ENCODING = {_E.codes[_E.XML_ERROR_UNKNOWN_ENCODING]}
+_WRONG_ENCODING = _E.codes[_E.XML_ERROR_INCORRECT_ENCODING]
 _ENTITY = {_E.codes[_E.XML_ERROR_UNDEFINED_ENTITY], _E.codes[_E.XML_ERROR_RECURSIVE_ENTITY_REF],
            _E.codes[_E.XML_ERROR_ASYNC_ENTITY], _E.codes[_E.XML_ERROR_EXTERNAL_ENTITY_HANDLING]}
 _UNFINISHED = {_NO_ELEMENTS, _E.codes[_E.XML_ERROR_UNCLOSED_TOKEN],
@@ -27,7 +28,8 @@ class Refused(Exception):
     """Parsing stopped on purpose (unsafe construct, cap, not a report); str() is the reason."""
 
 
-def _refuse_doctype(*_args: object) -> None:
+def refuse_doctype(*_args: object) -> None:
+    """Refuse a DOCTYPE (the expat start-of-DOCTYPE handler)."""
     raise Refused("refused: the report contains a DOCTYPE declaration; ci-truth never reads DTDs "
                   "or entities (they enable billion-laughs and XXE attacks, and no test tool "
                   "writes them)")
@@ -51,7 +53,7 @@ def new_parser(*, native: bool = False) -> Any:
         expat.ParserCreate()
     parser.buffer_text = True
     parser.buffer_size = 1 << 16
-    parser.StartDoctypeDeclHandler = _refuse_doctype
+    parser.StartDoctypeDeclHandler = refuse_doctype
     parser.EntityDeclHandler = _refuse_entity
     parser.ExternalEntityRefHandler = _refuse_external
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
@@ -139,6 +141,10 @@ def describe(exc: expat.ExpatError, head: bytes, total: int) -> str:
     if exc.code in (_JUNK, _MISPLACED_PI):
         return (f"junk after document element at line {line}: a second XML document or text "
                 f"follows the report's root element (two reports written into one file?)")
+    if exc.code == _WRONG_ENCODING:
+        return ("wrong encoding: the XML declaration names an encoding the file is not written "
+                "in (a UTF-8 file that declares encoding=\"utf-16\", as .NET's StringWriter "
+                "writes?); make the declaration match the file's bytes")
     if exc.code in _ENCODING:
         return (f"unsupported encoding: the XML declaration names an encoding this reader does "
                 f"not know (readable: UTF-8, UTF-16, ISO-8859-1, US-ASCII) ({msg})")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.reportbase import parse_time
-from bot.core.testcase import Outcome
+from bot.core.testcase import Outcome, TestCase
 from tests.core.readers import EXAMPLES, GENERATED, by_id, read, read_bytes
 
 AJR = "junit/action-junit-report/test_results"
@@ -133,6 +133,24 @@ def test_pytest_rerunfailures_attempts_are_one_test() -> None:
     assert report.mismatches == []
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_pytest_rerun_after_a_teardown_failure_is_no_totals_mismatch(native: bool) -> None:
+    # The first attempt passes its call and fails its teardown, the rerun passes: pytest
+    # declares both attempts (tests="3" for two tests), since it counts every passed call.
+    # A green run judged "totals disagree, the report was edited" is a false red.
+    from bot.core.junit import parse_report
+
+    cases: list[TestCase] = []
+    report = parse_report([(GENERATED / "pytest-rerun-teardown.xml").read_bytes()],
+                          path="r.xml", sink=cases.append, passed=lambda _id, _err: None,
+                          native=native)
+    c = report.counts
+    assert (c.tests, c.passed, c.flaky) == (2, 2, 1)
+    assert report.declared is not None and report.declared.tests == 3
+    assert report.mismatches == []
+    assert [(t.name, t.flaky) for t in cases] == [("test_with_flaky_cleanup", True)]
+
+
 def test_pytest_failure_then_teardown_error_stays_two_testcases() -> None:
     # pytest writes a test that fails and then errors in its fixture's teardown as two
     # testcases with the same id (the failure, then the teardown error) and declares both:
@@ -227,6 +245,19 @@ def test_unknown_declared_encoding_is_a_readable_reason() -> None:
     data = data.replace(b'encoding="utf-8"', b'encoding="x-klingon"')
     report, _ = read_bytes(data)
     assert report.error is not None and report.error.startswith("unsupported encoding")
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_utf8_report_declaring_utf16_is_not_called_an_unknown_encoding(native: bool) -> None:
+    # .NET's XmlWriter over a StringWriter declares encoding="utf-16" and the file is then
+    # saved as UTF-8: the reason said the encoding was unknown while listing UTF-16 as readable.
+    from bot.core.junit import parse_report
+
+    data = (EXAMPLES / "healthy" / "pytest-report.xml").read_bytes()
+    data = data.replace(b'encoding="utf-8"', b'encoding="utf-16"')
+    report = parse_report([data], path="r.xml", sink=lambda _: None, native=native)
+    assert report.error is not None and report.error.startswith("wrong encoding")
+    assert "not know" not in report.error
 
 
 def test_chunk_boundaries_do_not_matter(corpus: Path) -> None:

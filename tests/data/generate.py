@@ -240,6 +240,30 @@ FLAKY = {
 }
 
 
+# A teardown that fails once: the rerun passes, pytest declares both attempts as tests.
+FLAKY_TEARDOWN = {
+    "test_flaky_teardown.py": """
+        import pathlib
+
+        import pytest
+
+        @pytest.fixture
+        def flaky_cleanup():
+            yield
+            runs = pathlib.Path("runs.txt")
+            n = int(runs.read_text()) if runs.exists() else 0
+            runs.write_text(str(n + 1))
+            assert n >= 1, "cleanup fails the first time only"
+
+        def test_with_flaky_cleanup(flaky_cleanup):
+            pass
+
+        def test_ok():
+            pass
+    """,
+}
+
+
 def generate_reruns(base: Path) -> None:
     """pytest-rerunfailures: set CI_TRUTH_RERUN_PLUGIN to a directory holding it, e.g. after
     `pip install --no-deps --target DIR pytest-rerunfailures` (kept out of the venv)."""
@@ -252,6 +276,11 @@ def generate_reruns(base: Path) -> None:
     code = run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "--reruns", "2",
                 f"--junitxml={out}"], where, env={"PYTHONPATH": plugin})
     assert code == 1, code
+    where = project(base, "flaky-teardown", FLAKY_TEARDOWN)
+    out = GEN / "pytest-rerun-teardown.xml"
+    code = run([PYTHON, "-m", "pytest", "-p", "no:cacheprovider", "--reruns", "1",
+                f"--junitxml={out}"], where, env={"PYTHONPATH": plugin})
+    assert code == 0, code
 
 
 def generate_node(base: Path) -> None:
@@ -273,6 +302,25 @@ def generate_node(base: Path) -> None:
     out = GEN / "node-test-junit.xml"
     run(["node", "--test", "--test-reporter=junit", f"--test-reporter-destination={out}",
          "math.test.mjs"], where)
+
+
+def generate_c8(base: Path) -> None:
+    """Cobertura XML from c8 (istanbul): set CI_TRUTH_C8 to its binary, e.g. after
+    `npm install c8` (node_modules/.bin/c8). Kept out of the repository's dependencies."""
+    c8 = os.environ.get("CI_TRUTH_C8")
+    if not c8:
+        print("CI_TRUTH_C8 not set: skipping c8 cobertura", file=sys.stderr)
+        return
+    where = project(base, "c8", {
+        "lib.js": """
+            function add(a, b) { return a + b; }
+            function unused(x) { if (x) { return 1; } return 2; }
+            module.exports = { add, unused };
+        """,
+        "t.js": "const { add } = require('./lib');\nif (add(1, 2) !== 3) throw new Error('bad');\n",
+    })
+    assert run([c8, "--reporter=cobertura", "--include=lib.js", "node", "t.js"], where) == 0
+    shutil.copy(where / "coverage" / "cobertura-coverage.xml", GEN / "c8-cobertura.xml")
 
 
 def generate_ctest(base: Path) -> None:
@@ -307,6 +355,7 @@ def main() -> None:
         generate_single_runs(base)
         generate_node(base)
         generate_ctest(base)
+        generate_c8(base)
     for path in sorted([*GEN.glob("*.xml"), *EX.rglob("*.xml")]):
         print(path.relative_to(ROOT), path.stat().st_size, "bytes")
 
