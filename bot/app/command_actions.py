@@ -127,7 +127,7 @@ async def run(cmd: Command, job: Job) -> str:
         return await accept_drop(job, cmd, sha, cr)
     fails = None
     if isinstance(cmd, Explain) and cr is not None and cmd.target is not None:
-        fails = await command_state.failures(job.gh, job.repo, cr)
+        fails = await command_state.failures(job.gh, job.repo, cr, cmd.target)
     state = command_state.view(cr, fails)
     if isinstance(cmd, Status):
         accepted = find_accepted_drop(command_state.text_of(cr), sha) if cr else None

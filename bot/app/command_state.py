@@ -60,9 +60,15 @@ def _conclusion(value: Any) -> Conclusion:
         return Conclusion.FAILURE
 
 
-async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Failed tests as annotated on the check run (at most 200 are annotated)."""
+async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str | None = None
+                   ) -> list[dict[str, Any]]:
+    """Failed tests as annotated on the check run (at most 200 are annotated).
+
+    A title is shortened to 255 characters (astral characters escaped): the one annotation
+    whose title is what `target`'s would be gets `target` as its id.
+    """
     out: list[dict[str, Any]] = []
+    titles: list[str] = []
     async for a in gh.getiter("/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
                               dict(repo.vars, check_run_id=int(run["id"]))):
         if not isinstance(a, Mapping) or not isinstance(a.get("title"), str):
@@ -72,8 +78,14 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any]) -> list[dict[
         out.append({"id": tid, "kind": kind, "message": message, "details": details,
                     "report": a.get("path"), "file": a.get("path"),
                     "line": a.get("start_line")})
+        titles.append(a["title"])
         if len(out) >= 200:
             break
+    if target is not None and all(f["id"] != target for f in out):
+        shown = [i for i, (f, t) in enumerate(zip(out, titles, strict=True))
+                 if t == checkrun.annotation_title(f["kind"], target)]
+        if len(shown) == 1:
+            out[shown[0]]["id"] = target
     return out
 
 
@@ -89,9 +101,13 @@ def view(run: Mapping[str, Any] | None, fails: list[dict[str, Any]] | None = Non
     tests = dict(doc["tests"])
     executed = int(tests.get("total", 0)) - int(tests.get("skipped", 0))
     tests["pass_rate"] = tests.get("passed", 0) / executed if executed > 0 else 0.0
+    total = int(tests.get("total", 0))
+    tests["skipped_ratio"] = int(tests.get("skipped", 0)) / total if total > 0 else 0.0
     runs = [r for r in doc.get("runs") or [] if isinstance(r, Mapping)]
+    failed = int(tests.get("failed", 0)) + int(tests.get("errors", 0))
+    omitted = max(0, failed - len(fails)) if fails is not None else 0   # beyond 200 annotations
     return {"tests": tests, "verdict": verdict.to_json(), "failures": fails or [],
-            "failures_omitted": 0, "test_ids": doc.get("test_ids") or [],
+            "failures_omitted": omitted, "test_ids": doc.get("test_ids") or [],
             "workflows": {str(r.get("name") or r.get("id")): {"run_id": r.get("id")}
                           for r in runs}}
 

@@ -148,8 +148,13 @@ def annotation(f: FailedTest) -> dict[str, Any]:
     message = f.message + (f"\n\n{f.details}" if f.details else "")
     return {"path": _bmp(path)[:1024] or "report", "start_line": line, "end_line": line,
             "annotation_level": "failure",
-            "title": _fit_chars(_bmp(f"{f.kind}: {f.id}"), MAX_TITLE),
+            "title": annotation_title(f.kind, f.id),
             "message": fit(_bmp(message) or f.kind, MAX_ANNOTATION_BYTES)}
+
+
+def annotation_title(kind: str, test_id: str) -> str:
+    """A failure annotation's title, "failure: <id>": astral characters escaped, fit to 255."""
+    return _fit_chars(_bmp(f"{kind}: {test_id}"), MAX_TITLE)
 
 
 # --- the embedded measured state (baseline for test-drop, runs for recheck) -------------------

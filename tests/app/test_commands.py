@@ -24,6 +24,9 @@ from tests.app.helpers_commands import (
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
+    JUNIT,
+    PUTRA,
+    PYTEST_MANY,
     SMALL,
     ZERO_TESTS,
     Env,
@@ -79,6 +82,48 @@ async def test_explain_gives_reasons_values_and_failed_tests(env: Env) -> None:
     assert annotation["message"].split("\n")[0][:30] in one
     await say(env, seeded.repo, n, "/truth explain zero-tests")
     assert "did not fire" in last_reply(env, seeded.repo, n)
+
+
+async def test_status_shows_the_skipped_share(env: Env) -> None:
+    seeded, _, n = pr_run(env, PUTRA / "pytest/junit.gloo.static.xml")   # 24 tests, 12 skipped
+    await env.deliver(seeded.payload)
+    await say(env, seeded.repo, n, "/truth status")
+    assert "Pass rate 100.0%, skipped 50.0%." in last_reply(env, seeded.repo, n)
+
+
+NUNIT_ERRORS = JUNIT / ("publish-unit-test-result-action/python/test/files/nunit/nunit3/"
+                        "jenkins/NUnit-issue44527.xml")           # 143 errors, long test ids
+LONG_ID = ("MyCompanyUiSettings.Tl.My_Tasks.Access_Certification.Access_Certification_Inner_"
+           "Screen.Bulk_Acions.Examine_Text_and_Layout.ExaminTextAndLayout::UI_MyTask_AC_ACIS_"
+           "BulkActions_ExamineTextAndLayout_ClearAllSelection_TC2712(\"/#/tasks/access-"
+           "certification/overview\")")                           # 261 characters
+
+
+async def test_explain_finds_a_failed_test_whose_annotation_title_was_shortened(
+        env: Env) -> None:
+    seeded, _, n = pr_run(env, NUNIT_ERRORS)
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    assert not any(a["title"] == f"error: {LONG_ID}" for a in seeded.repo.annotations[cr["id"]])
+    await say(env, seeded.repo, n, f"/truth explain {LONG_ID}")
+    body = last_reply(env, seeded.repo, n)
+    assert "did not fail" not in body
+    assert "` errored at " in body and "not available" in body       # its message
+
+
+async def test_explain_does_not_clear_a_failed_test_beyond_the_annotated_ones(env: Env) -> None:
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"].update(event="pull_request", name="CI")
+    seeded = seed_workflow_run(env.fake.world, payload,              # 144 + 120 failed tests
+                               reports={"a/nunit.xml": NUNIT_ERRORS, "b/pytest.xml": PYTEST_MANY})
+    n = seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])["number"]
+    await env.deliver(seeded.payload)
+    [cr] = env.check_runs(seeded.repo)
+    titles = [a["title"] for a in seeded.repo.annotations[cr["id"]]]
+    assert len(titles) == 200 and "failure: test_many::test_value[119]" not in titles
+    await say(env, seeded.repo, n, "/truth explain test_many::test_value[119]")
+    body = last_reply(env, seeded.repo, n)
+    assert "did not fail" not in body and "64 further failures were not kept" in body
 
 
 @pytest.mark.parametrize(("permission", "role", "allowed"), [

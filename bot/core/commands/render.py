@@ -126,7 +126,9 @@ def status_text(state: Mapping[str, Any] | None, *, head_sha: str, repo: str,
                        ("total", "passed", "failed", "errors", "skipped"))
     lines = [f"**CI Truth for `{short}`: {_conclusion(state)}**", "", f"Tests: {counts}."]
     if isinstance(t.get("pass_rate"), int | float):
-        lines.append(f"Pass rate {t['pass_rate']:.1%}, skipped {_num(t.get('skipped_ratio'))}.")
+        ratio = t.get("skipped_ratio")
+        skipped = f"{ratio:.1%}" if isinstance(ratio, int | float) else "?"
+        lines.append(f"Pass rate {t['pass_rate']:.1%}, skipped {skipped}.")
     reasons = _reasons(state)
     if reasons:
         lines += ["", "Reasons:"]
@@ -197,6 +199,9 @@ def _explain_test(state: Mapping[str, Any], target: str, head_sha: str) -> str:
              if isinstance(omitted, int) and omitted else "")
     ids = state.get("test_ids")
     if isinstance(ids, list) and target in ids:
+        if extra:      # it may be one of the failures that were not kept
+            return (f"Test {code(target, limit=512)} ran on `{head_sha[:12]}` and is not among "
+                    f"the failures recorded{extra}.")
         return f"Test {code(target, limit=512)} ran on `{head_sha[:12]}` and did not fail."
     return (f"{code(target, limit=512)} is neither a rule id nor a failed test recorded for "
             f"`{head_sha[:12]}`{extra}. Rule ids: "
