@@ -75,7 +75,7 @@ class TokenSession:
             return f"token {token}"
 
         transport = Transport(session, settings=settings, metrics=Metrics(),
-                              credentials=credentials, unauthorized=lambda: None,
+                              credentials=credentials, unauthorized=lambda _headers: None,
                               installation_id=0, sleep=sleep or asyncio.sleep,
                               clock=time.time)
         self.gh = InstallationClient(transport, session, credentials)

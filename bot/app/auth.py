@@ -7,7 +7,8 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, NamedTuple
 
 import jwt
@@ -26,7 +27,8 @@ def app_jwt(app_id: int, private_key: str, *, now: float) -> str:
 
 
 class AppJWT:
-    """Caches the App JWT for a few minutes (well inside its lifetime)."""
+    """Caches the App JWT for a few minutes (well inside its lifetime), signed on GitHub's
+    clock once a 401 has told it (``offset``: GitHub's time minus ours, from its Date header)."""
 
     def __init__(self, app_id: int, private_key: str, *,
                  clock: Callable[[], float] = time.time, reuse_for: float = 300.0) -> None:
@@ -35,20 +37,26 @@ class AppJWT:
         self._clock = clock
         self._reuse_for = reuse_for
         self._value: tuple[str, float] | None = None
+        self.offset = 0.0
 
     def __repr__(self) -> str:
         return f"AppJWT(app_id={self._app_id})"
 
     def get(self) -> str:
         """A JWT valid for at least four more minutes."""
-        now = self._clock()
+        now = self._clock() + self.offset
         if self._value is None or now >= self._value[1]:
             self._value = (app_jwt(self._app_id, self._key, now=now), now + self._reuse_for)
         return self._value[0]
 
-    def reset(self) -> None:
-        """Forget the cached JWT (after a 401)."""
+    def reset(self, headers: Mapping[str, str] | None = None) -> None:
+        """Forget the cached JWT (after a 401), adopting GitHub's clock from the 401's Date."""
         self._value = None
+        try:
+            date = parsedate_to_datetime((headers or {}).get("date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        self.offset = date.replace(tzinfo=date.tzinfo or UTC).timestamp() - self._clock()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Permissions come from GET /repos/{o}/{r}/collaborators/{user}/permission (never from
 ``author_association``), cached per process for a minute: the worker builds a fresh
-AppContext for every job, so the cache cannot live there.
+AppContext for every job, so the cache cannot live there. The cache is keyed by the user's
+id as well as the login: after a rename another account may take the login at once.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from bot.core.commands import allowed, level, needs_lookup
 from bot.core.commands.authz import REQUIRED
 
 PERMISSION_TTL = 60.0            # seconds a permission answer is trusted
-_cache: TTLCache[tuple[int, int, int, str], str] = TTLCache(maxsize=4096, ttl=PERMISSION_TTL)
+_Key = tuple[int, int, int, int | None, str]
+_cache: TTLCache[_Key, str] = TTLCache(maxsize=4096, ttl=PERMISSION_TTL)
 
 
 def forget_permissions() -> None:
@@ -26,11 +28,16 @@ def forget_permissions() -> None:
     _cache.clear()
 
 
+def _key(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any], user: str,
+         user_id: int | None) -> _Key:
+    return (ctx.app_id, gh.installation_id, int(repository["id"]), user_id, user.casefold())
+
+
 async def permission(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
-                     user: str, *, fresh: bool = False) -> str:
+                     user: str, *, user_id: int | None = None, fresh: bool = False) -> str:
     """The user's legacy permission (admin/write/read/none) from the API, cached briefly."""
     owner, name = repository["owner"]["login"], repository["name"]
-    key = (ctx.app_id, gh.installation_id, int(repository["id"]), user.casefold())
+    key = _key(gh, ctx, repository, user, user_id)
     if key in _cache and not fresh:
         return _cache[key]
     try:
@@ -45,8 +52,10 @@ async def permission(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
 
 
 async def authorise(gh: GitHub, ctx: AppContext, *, command: str,
-                    repository: Mapping[str, Any], user: str) -> bool:
-    """Whether `user` may run `command` in `repository` (the signed payload's object).
+                    repository: Mapping[str, Any], user: str,
+                    user_id: int | None = None) -> bool:
+    """Whether `user` (account `user_id`) may run `command` in `repository` (the signed
+    payload's object).
 
     Read-level commands are open on public repositories (everyone can read them); anything
     else asks the permission API. A cached answer only ever grants: when it falls short the
@@ -59,11 +68,10 @@ async def authorise(gh: GitHub, ctx: AppContext, *, command: str,
         public = repository.get("private") is False
         if not needs_lookup(command, public_repo=public):
             return allowed(command, "none", public_repo=public)
-        key = (ctx.app_id, gh.installation_id, int(repository["id"]), user.casefold())
-        cached = key in _cache
-        perm = await permission(gh, ctx, repository, user)
+        cached = _key(gh, ctx, repository, user, user_id) in _cache
+        perm = await permission(gh, ctx, repository, user, user_id=user_id)
         if cached and not allowed(command, perm, public_repo=public):
-            perm = await permission(gh, ctx, repository, user, fresh=True)
+            perm = await permission(gh, ctx, repository, user, user_id=user_id, fresh=True)
     except (KeyError, TypeError, ValueError):
         return False
     return allowed(command, perm, public_repo=public)

@@ -172,7 +172,7 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     for cmd in commands:
         name = name_of(cmd)
         if not await authorise(gh, ctx, command=name, repository=p["repository"],
-                               user=t.user):
+                               user=t.user, user_id=t.user_id):
             sections.append(denied_text(name, REQUIRED[name]))
             continue
         sections.append(await actions.run(cmd, job))

@@ -38,7 +38,8 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
     """gidgethub's aiohttp adapter, with credentials added per request and policy hooks."""
 
     def __init__(self, session: aiohttp.ClientSession, *, settings: Settings, metrics: Metrics,
-                 credentials: Callable[[], Awaitable[str]], unauthorized: Callable[[], None],
+                 credentials: Callable[[], Awaitable[str]],
+                 unauthorized: Callable[[Mapping[str, str]], None],
                  installation_id: int, sleep: Sleep, clock: Callable[[], float],
                  cache: LRUCache[str, Any] | None = None, limiter: Limiter | None = None) -> None:
         super().__init__(session, USER_AGENT, cache=cache, base_url=settings.api_url)
@@ -101,7 +102,7 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
         """The retry policy for one error answer (also the artifact download's): True after
         waiting or evicting as needed; RateLimited when the wait is for the job queue."""
         if status == 401 and attempt == 1:
-            self._unauthorized()
+            self._unauthorized(headers)
             return True
         if is_rate_limited(status, headers, message):
             wait = rate_limit_wait(headers, attempt, now=self._clock())
@@ -270,7 +271,8 @@ class GitHubClients:
 
         transport = Transport(
             self.session, settings=self.settings, metrics=self.metrics,
-            credentials=credentials, unauthorized=lambda: self.tokens.evict(installation_id),
+            credentials=credentials,
+            unauthorized=lambda _headers: self.tokens.evict(installation_id),
             installation_id=installation_id, sleep=self._sleep, clock=self._clock,
             cache=shared.cache, limiter=shared.limiter)
         return InstallationClient(transport, self.session, credentials,

@@ -188,12 +188,20 @@ async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
         ident = (payload.get("requested_action") or {}).get("identifier")
         if ident != checkrun.RECHECK["identifier"]:
             return
-    login = (payload.get("sender") or {}).get("login")
+    login, uid = _sender(payload)
     if not isinstance(login, str) or not await authorise(
-            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login,
+            user_id=uid):
         log.info("recheck refused for sender without write access")
         return
     await recheck(gh, repo, str(cr.get("head_sha")), ctx, plan_gh=plan_gh)
+
+
+def _sender(payload: Mapping[str, Any]) -> tuple[Any, int | None]:
+    """The sender's login (unchecked) and account id (None unless an int)."""
+    sender = payload.get("sender") or {}
+    uid = sender.get("id")
+    return sender.get("login"), uid if isinstance(uid, int) and not isinstance(uid, bool) else None
 
 
 async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
@@ -202,9 +210,10 @@ async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
     suite = payload.get("check_suite") or {}
     if (suite.get("app") or {}).get("id") != ctx.app_id:
         return
-    login = (payload.get("sender") or {}).get("login")
+    login, uid = _sender(payload)
     if not isinstance(login, str) or not await authorise(
-            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login):
+            gh, ctx, command="recheck", repository=payload.get("repository") or {}, user=login,
+            user_id=uid):
         return
     await recheck(gh, repo, str(suite.get("head_sha")), ctx, plan_gh=plan_gh)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -62,10 +64,17 @@ def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bo
 
 
 def rate_limit_wait(headers: Mapping[str, str], attempt: int, *, now: float) -> float:
-    """GitHub's documented order: retry-after, else the reset time, else ≥ 60 s with backoff."""
-    retry_after = headers.get("retry-after", "")
-    if retry_after.strip().isdigit():
+    """GitHub's order: retry-after (seconds or HTTP-date), else the reset time, else ≥ 60 s."""
+    retry_after = headers.get("retry-after", "").strip()
+    if retry_after.isdigit():
         return float(retry_after)
+    if retry_after:                      # RFC 9110 also allows an HTTP-date
+        try:
+            when = parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError, IndexError):
+            pass
+        else:                            # an HTTP-date is always GMT, even if it omits it
+            return max(0.0, when.replace(tzinfo=when.tzinfo or UTC).timestamp() - now)
     reset = headers.get("x-ratelimit-reset", "")
     if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
         return max(1.0, float(reset) - now + 1)

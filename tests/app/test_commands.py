@@ -362,6 +362,23 @@ async def test_permission_cache_grants_from_cache_and_rechecks_refusals(env: Env
     assert len(env.fake.calls("GET", lookups)) == 2                      # grant from cache
 
 
+async def test_a_cached_permission_does_not_pass_to_the_next_holder_of_a_login(
+        env: Env) -> None:
+    """A login is not an identity: after a rename another account may take it at once."""
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)
+    seeded.repo.set_permission("erin", "write", "write")
+    await say(env, seeded.repo, n, "/truth recheck", user="erin")
+    assert "Rechecked" in last_reply(env, seeded.repo, n)              # cached as a grant
+    users, perms = env.fake.world.users, seeded.repo.permissions
+    users["erin-old"] = dict(users.pop("erin"), login="erin-old")      # erin renames, and a
+    perms["erin-old"] = perms.pop("erin")                              # new account takes
+    await say(env, seeded.repo, n, "/truth recheck", user="erin")      # "erin" within the TTL
+    assert env.fake.world.user("erin")["id"] != users["erin-old"]["id"]
+    assert "needs write access" in last_reply(env, seeded.repo, n)
+    assert len(env.fake.calls("GET", r"/collaborators/erin/permission$")) == 2
+
+
 async def test_permission_lookup_refused_fails_closed_and_a_server_error_grants_nothing(
         env: Env) -> None:
     seeded, _, n = pr_run(env, HEALTHY)

@@ -86,6 +86,21 @@ async def test_app_jwt_is_accepted_and_slug_read(clients: GitHubClients,
     assert call.status == 200 and call.auth_scheme == "Bearer"
 
 
+@pytest.mark.parametrize("skew", [150.0, -900.0])
+async def test_a_host_clock_off_by_minutes_is_corrected_from_githubs_date_header(
+        session: aiohttp.ClientSession, app_settings: Settings, sleeps: Sleeps,
+        fake_github: FakeGitHub, skew: float) -> None:
+    """GitHub rejects a JWT whose iat is ahead of its clock, or whose exp is behind it; its
+    401 carries a Date header, so the App re-signs against GitHub's clock and retries."""
+    clients = GitHubClients(session, app_settings, Metrics(), sleep=sleeps,
+                            clock=lambda: time.time() + skew)
+    assert await clients.app_slug() == fake_github.world.app.slug
+    assert [c.status for c in fake_github.calls("GET", r"^/app$")] == [401, 200]
+    gh = await _for(clients, _repo(fake_github))
+    assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
+    assert [c.status for c in fake_github.calls("POST", r"/access_tokens$")] == [201]
+
+
 async def test_concurrent_requests_mint_one_token(clients: GitHubClients,
                                                   fake_github: FakeGitHub) -> None:
     rid = _repo(fake_github)
@@ -138,6 +153,27 @@ async def test_429_with_retry_after(clients: GitHubClients, fake_github: FakeGit
     fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429, headers={"retry-after": "3"})
     assert (await (await _for(clients, rid)).getitem(REPO, OCTO))["name"] == "octo-repo"
     assert any(2.9 <= w <= 3.0 for w in sleeps.waits)
+
+
+async def test_retry_after_as_an_http_date_is_honoured(clients: GitHubClients,
+                                                      fake_github: FakeGitHub,
+                                                      sleeps: Sleeps) -> None:
+    """RFC 9110 allows ``retry-after: <HTTP-date>``: wait until then, not a guessed minute."""
+    from email.utils import formatdate
+
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid)
+    fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429,
+                       headers={"retry-after": formatdate(time.time() + 120, usegmt=True)})
+    assert (await gh.getitem(REPO, OCTO))["name"] == "octo-repo"
+    assert any(110 <= w <= 121 for w in sleeps.waits) and not any(
+        50 <= w <= 100 for w in sleeps.waits)
+    fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429,
+                       headers={"retry-after": formatdate(time.time() + 7200, usegmt=True)})
+    with pytest.raises(RateLimited) as err:                 # too long: back to the queue
+        await gh.getitem(REPO, OCTO)
+    assert err.value.retry_at >= time.time() + 7100
+    assert [c.status for c in fake_github.calls("GET", r"^/repos/")][-1:] == [429]
 
 
 async def test_primary_rate_limit_waits_until_reset(clients: GitHubClients,
