@@ -169,6 +169,8 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     if run.get("status") != "completed" or run.get("head_sha") != head_sha:
         return False
     config, error = await judging.load_config(gh, repo)
+    if runs.is_fork(run, repo.id) and runs.policy_from_config(config).forks == "ignore":
+        return False      # fork runs are not judged (evidence.forks: ignore)
     artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
     pulls = None
     if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
@@ -259,21 +261,36 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
                            policy: runs.EvidencePolicy, ctx: AppContext) -> list[RunEvidence]:
-    """Other declared producers' runs for this SHA, as recorded in our check run's state."""
-    if len(policy.producers) < 2:
+    """Other evidence runs for this SHA, as recorded in our check run's state.
+
+    Other declared producers' runs; without declared producers, other workflows' runs (the
+    one check run holds every workflow's evidence, so a later green run cannot hide a red one).
+    """
+    if len(policy.producers) == 1:
         return []
     this = policy.producer_for(run)
     out: list[RunEvidence] = []
     for r in await _recorded_runs(gh, repo, sha, ctx):
-        if not isinstance(r, Mapping) or r.get("id") == run.get("id"):
+        if (not isinstance(r, Mapping) or not isinstance(r.get("id"), int)
+                or r.get("id") == run.get("id")):
             continue
         other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
                                  dict(repo.vars, run_id=int(r["id"])))
-        producer = policy.producer_for(other)
-        if (producer is None or producer == this or other.get("head_sha") != sha
-                or other.get("status") != "completed"):
+        if (other.get("head_sha") != sha or other.get("status") != "completed"
+                or (runs.is_fork(other, repo.id) and policy.forks == "ignore")):
             continue
-        out.append(await judging.read_run(gh, repo, other, policy))
+        artifacts = None
+        if policy.declared:
+            producer = policy.producer_for(other)
+            if producer is None or producer == this:
+                continue
+        else:
+            if other.get("path") == run.get("path"):
+                continue          # the same workflow: the newest run is its evidence
+            artifacts = await judging.list_artifacts(gh, repo, int(other["id"]))
+            if not runs.is_evidence_run(other, policy, artifacts):
+                continue
+        out.append(await judging.read_run(gh, repo, other, policy, artifacts))
     return out
 
 

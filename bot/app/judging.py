@@ -155,7 +155,10 @@ async def read_run(gh: GitHub, repo: Repo, run: dict[str, Any], policy: runs.Evi
     ev = RunEvidence(run=run, artifacts=len(sel.download))
     ev.sources += [Source(path=path, error=why) for path, why in sel.refused]
     for art in sel.download:
-        ev.sources += await _artifact_sources(gh, repo, art, limits)
+        found = await _artifact_sources(gh, repo, art, limits)
+        if not found:        # a zip without a report-named member is no shard's evidence
+            sel.empty.append(str(art.get("name") or art.get("id")))
+        ev.sources += found
     ev.reasons += runs.masked_steps(run, jobs)
     ev.reasons += runs.missing_evidence(run, producer, sel)
     ev.reasons += runs.untrusted(run, policy, repo.id)
@@ -210,32 +213,44 @@ async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext
     return found
 
 
-def _distinct_sources(evidence: Sequence[RunEvidence]) -> list[Source]:
-    """Every run's sources; a path an earlier run already used is labelled with its run.
+def _distinct_sources(evidence: Sequence[RunEvidence]) -> list[list[Source]]:
+    """Each run's sources; a path an earlier run already used is labelled with its run.
 
     The engine reads a path once (`check reports/ reports/a.xml`), so two producers that
     both upload `test-results!junit.xml` would otherwise lose the second run's reports.
     """
-    out: list[Source] = []
+    out: list[list[Source]] = []
     earlier: set[str] = set()
     for ev in evidence:
         label = f"{ev.run.get('name') or ev.run.get('path') or '?'} run {ev.run.get('id')}"
-        for s in ev.sources:
-            out.append(s if s.path not in earlier else
-                       Source(path=f"{label}: {s.path}", chunks=s.chunks, error=s.error))
+        out.append([s if s.path not in earlier else
+                    Source(path=f"{label}: {s.path}", chunks=s.chunks, error=s.error)
+                    for s in ev.sources])
         earlier.update(s.path for s in ev.sources)
     return out
+
+
+def _state_of(state: MeasuredState, sources: Sequence[Source]) -> MeasuredState:
+    """The totals of the reports read from `sources` only (one run's share of the state)."""
+    paths = {s.path for s in sources}
+    part = MeasuredState()
+    for f in state.files:
+        if f.path in paths:
+            part.totals.add(f.counts)
+    return part
 
 
 def judge(evidence: Sequence[RunEvidence], config: Config, *, baseline_doc: Mapping[str, Any]
           | None, extra: Sequence[Reason] = ()) -> tuple[MeasuredState, Verdict]:
     """Run the engine over every evidence run's reports with the App's reasons added."""
-    sources = _distinct_sources(evidence)
+    per_run = _distinct_sources(evidence)
     reasons = [r for ev in evidence for r in ev.reasons] + list(extra)
-    result = evaluate(sources, config, baseline=baseline_doc, extra_reasons=reasons)
+    result = evaluate([s for run_sources in per_run for s in run_sources], config,
+                      baseline=baseline_doc, extra_reasons=reasons)
     state, verdict = result.state, result.verdict
     if not getattr(config.gate, "allow_failures", False):
-        more = [r for ev in evidence for r in runs.masked_reports(ev.run, state)][:1]
+        more = [r for ev, run_sources in zip(evidence, per_run, strict=True)
+                for r in runs.masked_reports(ev.run, _state_of(state, run_sources))][:1]
         verdict = runs.with_reasons(verdict, more)
     for ev in evidence:
         state.workflows[str(ev.run.get("name") or ev.run.get("id"))] = {

@@ -112,6 +112,7 @@ class Selection:
     download: list[dict[str, Any]] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)     # (source path, reason)
     expired: list[str] = field(default_factory=list)                  # names, skipped
+    empty: list[str] = field(default_factory=list)     # downloaded names that held no report
 
 
 def select_artifacts(artifacts: Sequence[Mapping[str, Any]], producer: Producer | None, *,
@@ -142,10 +143,19 @@ def missing_evidence(run: Mapping[str, Any], producer: Producer | None,
     if producer is None or not producer.required:
         return []
     wf = str(run.get("name") or producer.name)
-    found = len(selection.download) + len(selection.refused)
+    empty = sorted(selection.empty)
+    found = len(selection.download) - len(empty) + len(selection.refused)
     globs = ", ".join(producer.artifacts) or "report-like names"
     details: dict[str, Any] = {"workflow": wf, "run_id": run.get("id"), "found": found,
                                "expected": producer.shards or 1, "artifacts": globs}
+    note = ""
+    if empty:
+        details["empty"] = empty
+        note = f" Artifact(s) holding no report file: {_names(empty)}."
+    if found == 0 and empty:
+        return [Reason(Rule.MISSING_EVIDENCE.value,
+                       f"Workflow {wf!r} uploaded artifacts matching {globs}, but none of them "
+                       f"holds a test report file (*.xml, *.trx, ...).{note}", details=details)]
     if found == 0 and selection.expired:
         details["expired"] = sorted(selection.expired)
         names = ", ".join(sorted(selection.expired))
@@ -160,8 +170,8 @@ def missing_evidence(run: Mapping[str, Any], producer: Producer | None,
     if producer.shards and found < producer.shards:
         return [Reason(Rule.MISSING_EVIDENCE.value,
                        f"Workflow {wf!r}: {found} of {producer.shards} shards uploaded a report "
-                       f"matching {globs}; {producer.shards - found} shard(s) left no evidence.",
-                       details=details)]
+                       f"matching {globs}; {producer.shards - found} shard(s) left no evidence."
+                       f"{note}", details=details)]
     return []
 
 

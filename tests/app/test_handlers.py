@@ -180,6 +180,21 @@ async def test_declared_producer_with_a_missing_shard(env: Env) -> None:
     assert "`missing-evidence`" in rules(cr) and "2 of 3 shards" in rules(cr)
 
 
+async def test_a_shard_whose_artifact_holds_no_report_is_missing_evidence(env: Env) -> None:
+    # Shard 3 crashed before pytest wrote its JUnit file: upload-artifact still uploaded the
+    # directory (its log only). Three matching artifacts are not three shards of evidence.
+    seeded = seed_workflow_run(env.fake.world, raw_artifacts={
+        "junit-1": zip_reports({"a.xml": HEALTHY}), "junit-2": zip_reports({"b.xml": HEALTHY}),
+        "junit-3": zip_reports({"pytest.log": "INTERNALERROR> ImportError: no module 'x'\n"})})
+    configure(seeded.repo, CONFIG)
+    seeded.payload["workflow_run"]["name"] = "CI"
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert "`missing-evidence`" in rules(cr) and "2 of 3 shards" in rules(cr)
+    assert "no report file: 'junit-3'" in rules(cr)
+
+
 async def test_expired_reports_are_missing_evidence(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world)
     seeded.repo.add_artifact(seeded.run, "junit-1", zip_reports({"a.xml": HEALTHY}),
@@ -390,6 +405,30 @@ async def test_fork_trusted_by_config_passes_with_the_warning(env: Env) -> None:
     assert cr["conclusion"] == "success" and "may be forged" in rules(cr)
 
 
+async def test_recheck_honours_forks_ignore(env: Env) -> None:
+    # The fork PR was judged under the default (advisory); the maintainers then chose
+    # `forks: ignore`. A recheck must not download and judge the fork's artifacts again.
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"]["head_repository"] = dict(
+        payload["workflow_run"]["head_repository"], id=payload["repository"]["id"] + 1,
+        full_name="mallory/octo-repo", name="octo-repo")
+    payload["workflow_run"].update(event="pull_request", pull_requests=[])
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": HEALTHY})
+    fork = env.fake.world.repo("mallory", "octo-repo")
+    sha = seeded.run["head_sha"]
+    seeded.repo.add_pull(head_ref="evil", head_sha=sha, head_repo=fork)
+    await env.deliver(seeded.payload)
+    assert "`untrusted-evidence`" in rules(only_check(env, seeded.repo))
+    configure(seeded.repo, "evidence:\n  forks: ignore\n")
+    from bot.app.handlers import recheck
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    start = len(env.fake.requests)
+    assert not await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    calls = env.api_calls(start)
+    assert not [c for c in calls if c.endswith("/zip")], calls            # not downloaded
+    assert not [c for c in calls if not c.startswith("GET ")], calls      # nothing written
+
+
 async def test_recheck_button_requires_our_app_and_write_access(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     await env.deliver(seeded.payload)
@@ -498,6 +537,52 @@ async def test_two_declared_producers_make_one_check_over_both(env: Env) -> None
     state = parse_state_block(cr["output"]["text"])
     assert state is not None
     assert sorted(r["name"] for r in state["runs"]) == ["CI", "Integration"]
+
+
+async def test_without_config_a_later_green_workflow_does_not_hide_a_red_one(env: Env) -> None:
+    # No config: every workflow run with report-like artifacts is evidence. The one check run
+    # on the SHA must hold all of them, not only the run that completed last.
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING},
+                              conclusion="failure")
+    await env.deliver(first.payload)
+    assert only_check(env, first.repo)["conclusion"] == "failure"
+    docs = load_payload("workflow_run.completed")
+    docs["workflow_run"].update(name="Docs", id=first.run["id"] + 1,
+                                path=".github/workflows/docs.yml")
+    second = seed_workflow_run(env.fake.world, docs, reports={"doctest.xml": SMALL},
+                               artifact_name="doctest-results")
+    await env.deliver(second.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure" and "`failures`" in rules(cr), rules(cr)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and state["tests"]["total"] == 4 + 3
+    assert sorted(r["name"] for r in state["runs"]) == ["CI", "Docs"]
+
+
+async def test_a_red_producer_s_failures_are_not_blamed_on_a_green_one(env: Env) -> None:
+    # CI failed honestly (its run is red); Integration passed. Nothing was masked: the
+    # masked-failure rule reads each run's own reports, not the commit's combined totals.
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING},
+                              conclusion="failure")
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    await env.deliver(first.payload)
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    await env.deliver(second.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure" and "`failures`" in rules(cr), rules(cr)
+    assert "`masked-failure`" not in rules(cr), rules(cr)
+    green = seed_workflow_run(env.fake.world, dict(it, workflow_run=dict(
+        it["workflow_run"], id=first.run["id"] + 2, event="workflow_dispatch")),
+        reports={"it.xml": FAILING})                 # a green Integration run that is masked
+    await env.deliver(green.payload)
+    assert "`masked-failure`" in rules(only_check(env, first.repo))
 
 
 async def test_artifact_whose_bytes_do_not_match_its_digest_is_not_used(env: Env) -> None:

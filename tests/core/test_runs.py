@@ -110,6 +110,21 @@ def test_missing_evidence_no_artifact_expired_and_shards(run: dict[str, Any]) ->
     assert missing_evidence(run, optional, empty) == []
 
 
+def test_artifacts_that_held_no_report_are_not_shards(run: dict[str, Any]) -> None:
+    prod = Producer("CI", ("junit-*",), shards=2)
+    sel = select_artifacts([artifact("junit-1"), artifact("junit-2", id=2)], prod,
+                           max_bytes=10**6)
+    sel.empty.append("junit-2")                 # downloaded, but no report-named member
+    [r] = missing_evidence(run, prod, sel)
+    assert "1 of 2 shards" in r.message and r.details["empty"] == ["junit-2"]
+    sel.empty.append("junit-1")
+    [r] = missing_evidence(run, prod, sel)
+    assert "none of them holds a test report" in r.message and r.details["found"] == 0
+    single = Producer("CI", ("junit-*",))
+    [r] = missing_evidence(run, single, sel)
+    assert r.rule == "missing-evidence"
+
+
 def test_missing_producers(run: dict[str, Any]) -> None:
     policy = EvidencePolicy((Producer("CI"), Producer("Integration"), Producer("E2E", (), None,
                                                                                False)))
