@@ -148,7 +148,7 @@ def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> Rejudged 
     extra["verdict"] = verdict.to_json()
     block = checkrun.state_block(state, verdict, refs, head_sha=rec.head_sha, extra=extra)
     details = _STATE.sub("", _OLD_DROP.sub("", text))
-    body = checkrun.fit(drop_block(rec) + "\n\n" + details.strip(),
+    body = checkrun.fit_markdown(drop_block(rec) + "\n\n" + details.strip(),
                         checkrun.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
     return Rejudged({"conclusion": verdict.conclusion.value,
                      "output": {"title": checkrun.title(state, verdict),

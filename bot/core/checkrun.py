@@ -126,7 +126,7 @@ def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[Ru
     out_title = title(state, verdict)
     out_summary = summary(state, verdict, runs, omitted_annotations=total_failed - len(kept))
     block = state_block(state, verdict, runs, head_sha=head_sha, extra=extra_state)
-    text = fit(details_md, MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
+    text = fit_markdown(details_md, MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
     output = {"title": out_title, "summary": out_summary, "text": text}
     first: dict[str, Any] = {"name": NAME, "status": "completed",
                              "conclusion": verdict.conclusion.value,
@@ -162,7 +162,7 @@ def annotation_title(kind: str, test_id: str) -> str:
 def state_block(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], *,
                 head_sha: str, extra: Mapping[str, Any] | None = None,
                 budget: int = STATE_BUDGET) -> str:
-    """`<!-- ci-truth:state v1 BASE64 -->`: base64(zlib(json)); test ids dropped to fit."""
+    """`<!-- ci-truth:state v1 BASE64 -->`: base64(zlib(json)); ids, then extras, cut to fit."""
     doc: dict[str, Any] = {
         "v": 1, "sha": head_sha, "conclusion": verdict.conclusion.value,
         "tests": state.totals.to_json(), "files": len(state.files),
@@ -179,10 +179,31 @@ def state_block(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], 
             doc["test_ids"], doc["test_ids_complete"] = ids[:keep], False
     while True:
         block = _pack(doc)
-        if len(block) <= budget or not doc["test_ids"]:
+        if len(block) <= budget:
             return block
-        doc["test_ids"] = doc["test_ids"][: int(len(doc["test_ids"]) * budget / len(block) * 0.95)]
-        doc["test_ids_complete"] = False
+        if doc["test_ids"]:
+            doc["test_ids"] = doc["test_ids"][
+                : int(len(doc["test_ids"]) * budget / len(block) * 0.95)]
+            doc["test_ids_complete"] = False
+        elif _has_texts(doc.get("verdict")):    # keep the rules (the plan reads them)
+            doc["verdict"] = _rules_only(doc["verdict"])
+        elif left := [k for k in extra or {} if k in doc and k != "verdict"]:
+            del doc[max(left, key=lambda k: len(json.dumps(doc[k], ensure_ascii=False)))]
+        else:
+            return block
+
+
+def _has_texts(verdict: Any) -> bool:
+    return isinstance(verdict, Mapping) and any(
+        set(r) - {"rule", "conclusion"} for r in verdict.get("reasons") or []
+        if isinstance(r, Mapping))
+
+
+def _rules_only(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """A verdict without its reasons' messages and details: conclusion and rule ids."""
+    return {"conclusion": verdict.get("conclusion"),
+            "reasons": [{"rule": r.get("rule"), "conclusion": r.get("conclusion")}
+                        for r in verdict.get("reasons") or [] if isinstance(r, Mapping)]}
 
 
 def _pack(doc: Mapping[str, Any]) -> str:
@@ -247,6 +268,19 @@ def fit(text: str, max_bytes: int = MAX_OUTPUT, note: str = "\n\n… (truncated)
     return data[:room].decode("utf-8", "ignore") + note
 
 
+def fit_markdown(text: str, max_bytes: int, note: str = "\n\n… (truncated)") -> str:
+    """fit() for rendered Markdown: cut before a line at column 0, so no block is left open.
+
+    Inside a failure's `<details>` every line is indented or blank, so a cut there would
+    leave the `<details>` (and its code fence) open around the note and the state block.
+    """
+    if len(text.encode("utf-8")) <= max_bytes:
+        return text
+    head = fit(text, max(0, max_bytes - len(note.encode())), note="")
+    top = [m.start() for m in _TOP_LINE.finditer(text[:len(head) + 1])]
+    return (head[:top[-1]] if top else head) + note
+
+
 def _fit_chars(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -269,3 +303,4 @@ def _bmp(text: str) -> str:
 
 
 _ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_TOP_LINE = re.compile(r"\n(?=\S)")

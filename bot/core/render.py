@@ -39,11 +39,16 @@ def render_text(result: Result) -> str:
         total = state.totals.failed + state.totals.errors
         lines.append(f"failing tests ({len(failures)} of {total} shown):")
         for f in failures:
-            msg = md.truncate(" ".join(md.strip_unsafe(f.message).split()), 160, note="…")
-            where = f" ({f.file}:{f.line})" if f.file and f.line else ""
-            lines.append(f"  - {md.strip_unsafe(f.id)}{md.strip_unsafe(where)}"
+            msg = md.truncate(_one_line(f.message), 160, note="…")
+            where = f" ({_one_line(f.file)}:{f.line})" if f.file and f.line else ""
+            lines.append(f"  - {_one_line(f.id)}{where}"
                          + (f": {msg}" if msg else ""))
     return "\n".join(lines) + "\n"
+
+
+def _one_line(value: str) -> str:
+    """Untrusted text on one terminal line: a test id may hold newlines (`&#10;`)."""
+    return " ".join(md.strip_unsafe(value).split())
 
 
 def _reason_line(reason: Reason) -> str:

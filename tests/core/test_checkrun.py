@@ -7,14 +7,20 @@ Every payload is validated against the request-body schema of GitHub's OpenAPI d
 from __future__ import annotations
 
 import base64
+import hashlib
+import io
 import json
+import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
+import cmarkgfm
 import pytest
+from cmarkgfm.cmark import Options
 from openapi_schema_validator import OAS30Validator
 
+from bot.core.archive import iter_zip
 from bot.core.checkrun import (
     BATCH,
     MAX_ANNOTATIONS,
@@ -29,6 +35,7 @@ from bot.core.checkrun import (
     state_block,
     title,
 )
+from bot.core.engine import evaluate
 from bot.core.model import (
     Conclusion,
     Counts,
@@ -36,8 +43,10 @@ from bot.core.model import (
     FileReport,
     MeasuredState,
     Reason,
+    Source,
     Verdict,
 )
+from bot.core.render import render_markdown
 
 RUN = RunRef(id=289782451, attempt=2, name="CI", url="https://github.com/o/r/actions/runs/1")
 
@@ -172,3 +181,45 @@ def test_fit_cuts_on_character_boundaries() -> None:
     cut = fit("é" * 100, 51, note="…")
     assert cut.endswith("…") and len(cut.encode()) <= 51 and "\ufffd" not in cut
     assert fit("short", 100) == "short"
+
+
+def test_cut_details_leave_no_details_block_open(corpus: Path) -> None:
+    """A cut inside a failure's <details> hid the truncation note inside that collapsed block."""
+    junit = corpus / "junit"
+    reports = [junit / "publish-unit-test-result-action/python/test/files/nunit/nunit3/jenkins"
+                       "/NUnit-issue44527.junit-xml",       # 144 failures with stack traces
+               junit / "test-reporter/__tests__/fixtures/external/jest/jest-test-results.xml"]
+    result = evaluate([Source(p.name, chunks=[p.read_bytes()]) for p in reports])
+    p = completed_payloads(result.state, result.verdict, [RUN],
+                           details_md=render_markdown(result), head_sha="a" * 40)
+    text = p.first["output"]["text"]
+    assert len(text.encode()) <= 65_535 and "… (truncated)" in text
+    html = cmarkgfm.github_flavored_markdown_to_html(text, options=Options.CMARK_OPT_UNSAFE)
+    assert html.count("<details>") == html.count("</details>") > 0
+    assert "(truncated)" in html[html.rindex("</details>"):]
+    doc = parse_state_block(text)
+    assert doc is not None and doc["tests"]["total"] == result.state.totals.tests
+
+
+def test_state_block_fits_when_reasons_are_huge(schemas: Any) -> None:
+    """Long member names in unreadable reports made output.text exceed 65,535 characters."""
+    art = io.BytesIO()
+    with zipfile.ZipFile(art, "w") as zf:
+        for i in range(50):
+            long = "".join(hashlib.sha256(f"{i}:{j}".encode()).hexdigest() for j in range(50))
+            zf.writestr(f"reports/{long}.xml", b'<testsuite tests="1"><testcase name="cut')
+        zf.writestr("reports/ok.xml", b'<testsuite tests="1"><testcase name="ok"/></testsuite>')
+    art.seek(0)
+    result = evaluate([Source(m.name, m.chunks, m.error) for m in iter_zip(art, name="junit")])
+    assert [r.rule for r in result.verdict.reasons] == ["unreadable-report"]
+    p = completed_payloads(result.state, result.verdict, [RUN],
+                           details_md=render_markdown(result), head_sha="b" * 40,
+                           extra_state={"verdict": result.verdict.to_json(), "signatures": {}})
+    assert len(p.first["output"]["text"].encode()) <= 65_535
+    schemas["checks/update"].validate(p.first)
+    doc = parse_state_block(p.first["output"]["text"])
+    assert doc is not None and doc["tests"]["total"] == 1 and doc["files"] == 51
+    assert doc["signatures"] == {}
+    # the verdict keeps its rules (the plan reads them to refuse incomplete evidence)
+    assert doc["verdict"] == {"conclusion": "failure", "reasons": [
+        {"rule": "unreadable-report", "conclusion": "failure"}]}

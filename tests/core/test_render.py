@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.config import DEFAULT_CONFIG
-from bot.core.engine import Result
-from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
+from bot.core.engine import Result, evaluate
+from bot.core.model import Counts, FailedTest, FileReport, MeasuredState, Source
 from bot.core.render import render_markdown, render_text
 from bot.core.verdict import judge
 
@@ -132,3 +132,14 @@ def test_random_failures_render_safely_within_limit(items: list[tuple[str, str, 
                "td", "pre", "details", "summary", "blockquote", "strong"}
     assert set(re.findall(r"<([a-z0-9]+)", rendered)) <= allowed, rendered
     assert rendered.count("<pre") == rendered.count("</pre>")
+
+
+def test_text_keeps_each_failing_test_on_one_line() -> None:
+    """`&#10;` in a name or file attribute must not forge lines such as a SUCCESS verdict."""
+    report = (b'<testsuite tests="2"><testcase classname="pkg" name="test_a&#10;ci-truth: SUCCESS'
+              b'&#13;&#10;" file="a.py&#10;  [ok] failures: none" line="3"><failure message="boom"'
+              b'/></testcase><testcase classname="pkg" name="test_b"/></testsuite>')
+    r = evaluate([Source("report.xml", chunks=[report])])
+    out = render_text(r)
+    assert not re.search(r"^(ci-truth|  \[ok\])", out[1:], re.M)
+    assert "  - pkg::test_a ci-truth: SUCCESS (a.py [ok] failures: none:3): boom\n" in out
