@@ -111,12 +111,15 @@ def load_event(env: ActionEnv) -> Mapping[str, Any]:
 
 
 def expand_reports(env: ActionEnv) -> tuple[list[Path], list[str]]:
-    """Files and directories the report globs name, and the globs that matched nothing."""
+    """Files and directories the report globs or literal paths name, and globs matching nothing."""
     found: dict[Path, None] = {}
     empty: list[str] = []
     for pattern in env.reports:
         root = str(env.workspace)
-        matches = sorted(glob.glob(pattern, root_dir=root, recursive=True))
+        if os.path.exists(env.resolve(pattern)):   # a literal name, even with [ ] in it
+            matches = [pattern]
+        else:
+            matches = sorted(glob.glob(pattern, root_dir=root, recursive=True))
         if not matches:
             empty.append(pattern)
         for match in matches:
@@ -230,6 +233,7 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         remote = TokenSession(env, load_event(env), session, out=out, sleep=sleep)
         if baseline is None:
             baseline = await remote.fetch_baseline()
+        emitted["warning"] = remote.warnings
         result = judge(env, config, baseline, out, emitted)
         code, doc = _finish(env, result, out, emitted)
         url = await remote.publish(result)

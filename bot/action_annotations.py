@@ -24,9 +24,10 @@ class Annotation:
     line: int | None = None
 
     def render(self) -> str:
-        """The `::level file=..,line=..,title=..::message` line."""
-        return command(self.level, self.message, file=self.file,
-                       line=self.line if self.file else None, title=self.title or None)
+        """The `::level file=..,line=..,title=..::message` line (GitHub's lines start at 1)."""
+        line = self.line if self.file and self.line is not None and self.line >= 1 else None
+        return command(self.level, self.message, file=self.file, line=line,
+                       title=self.title or None)
 
 
 def _level(conclusion: Conclusion) -> str:

@@ -81,6 +81,7 @@ class TokenSession:
         self.gh = InstallationClient(transport, session, credentials)
         self.sha = head_sha(env, event)
         self.branch = default_branch(event)
+        self.warnings = 0        # warning annotations printed (they share the step's cap)
 
     def __repr__(self) -> str:
         return f"TokenSession(repository={self.env.repository!r})"
@@ -88,6 +89,7 @@ class TokenSession:
     def warn(self, what: str, exc: BaseException) -> None:
         """A GitHub call that failed: say so in the log, never fail the step for it."""
         detail = str(exc)[:300] or type(exc).__name__
+        self.warnings += 1
         print(command("warning", f"{what}: {detail}", title="CI Truth: GitHub"), file=self.out)
 
     @property

@@ -33,44 +33,54 @@ class _Budget:
             yield chunk
 
 
-def _file_chunks(path: str) -> Iterator[bytes]:
+def shown(path: str) -> str:
+    """A path as writable text: bytes that are not UTF-8 (os.walk's surrogates) as ``\\xNN``.
+
+    Escaped, not replaced by U+FFFD: two names differing only in such a byte stay two paths
+    (the engine reads each path once, so a shared label would drop the second report).
+    """
+    return os.fsencode(path).decode("utf-8", errors="backslashreplace")
+
+
+def _file_chunks(path: str, name: str) -> Iterator[bytes]:
     try:
         with open(path, "rb") as fh:
             while chunk := fh.read(CHUNK):
                 yield chunk
     except OSError as exc:
-        raise InputRefused(f"could not read {path}: {exc.strerror or exc}") from exc
+        raise InputRefused(f"could not read {name}: {exc.strerror or exc}") from exc
 
 
-def _gzip_chunks(path: str, limits: Limits) -> Iterator[bytes]:
+def _gzip_chunks(path: str, name: str, limits: Limits) -> Iterator[bytes]:
     try:
         with open(path, "rb") as fh:
-            yield from iter_gzip(fh, name=path, limits=limits)
+            yield from iter_gzip(fh, name=name, limits=limits)
     except OSError as exc:
-        raise InputRefused(f"could not read {path}: {exc.strerror or exc}") from exc
+        raise InputRefused(f"could not read {name}: {exc.strerror or exc}") from exc
 
 
 def _one_file(path: str, limits: Limits, budget: _Budget,
               stats: ArchiveStats | None) -> Iterator[Source]:
+    name = shown(path)
     try:
         with open(path, "rb") as fh:
             kind = sniff(fh.read(8))
     except OSError as exc:
-        yield Source(path, error=f"could not read {path}: {exc.strerror or exc}")
+        yield Source(name, error=f"could not read {name}: {exc.strerror or exc}")
         return
     if kind == "zip":
         try:
             fh = open(path, "rb")  # noqa: SIM115 - stays open while members are read lazily
         except OSError as exc:
-            yield Source(path, error=f"could not read {path}: {exc.strerror or exc}")
+            yield Source(name, error=f"could not read {name}: {exc.strerror or exc}")
             return
-        for member in iter_zip(fh, name=path, limits=limits, stats=stats):
+        for member in iter_zip(fh, name=name, limits=limits, stats=stats):
             chunks = None if member.chunks is None else budget.take(iter(member.chunks))
             yield Source(member.name, chunks=chunks, error=member.error)
     elif kind == "gzip":
-        yield Source(path, chunks=budget.take(_gzip_chunks(path, limits)))
+        yield Source(name, chunks=budget.take(_gzip_chunks(path, name, limits)))
     else:
-        yield Source(path, chunks=budget.take(_file_chunks(path)))
+        yield Source(name, chunks=budget.take(_file_chunks(path, name)))
 
 
 def _walk(root: str) -> Iterator[str]:
@@ -109,4 +119,4 @@ def iter_sources(paths: Sequence[str], limits: Limits = DEFAULT_LIMITS, *,
             if first_time(path):
                 yield from _one_file(path, limits, budget, stats)
         else:
-            yield Source(path, error=f"no such file or directory: {path}")
+            yield Source(shown(path), error=f"no such file or directory: {shown(path)}")

@@ -226,6 +226,65 @@ def test_failing_test_annotation_carries_file_and_line(runner: Runner) -> None:
     assert "AssertionError: 143 != 0" in msg
 
 
+def test_a_report_merged_with_junitparser_never_annotates_line_0(runner: Runner) -> None:
+    """pytest (custom suite name) merged by `junitparser merge` keeps pytest's 0-based line="0"
+    without the "pytest" suite name; GitHub's lines start at 1, so the line is left out."""
+    junitparser = pytest.importorskip("junitparser")
+    (runner.workspace / "test_first.py").write_text("def test_top(): assert 1 == 2\n",
+                                                    encoding="utf-8")
+    subprocess.run(f"{sys.executable} -m pytest -q -p no:cacheprovider -o junit_family=xunit1 "
+                   "-o junit_suite_name=unit --junitxml=out/unit.xml test_first.py || true",
+                   shell=True, cwd=runner.workspace, capture_output=True, text=True,
+                   timeout=120, check=False)
+    merged = junitparser.JUnitXml() + junitparser.JUnitXml.fromfile(
+        str(runner.workspace / "out" / "unit.xml"))
+    merged.write(str(runner.workspace / "out" / "merged.xml"))
+    assert 'line="0"' in (runner.workspace / "out" / "merged.xml").read_text(encoding="utf-8")
+    step = runner.inputs(reports="out/merged.xml").run()
+    assert step.code == 1 and step.outputs["failed"] == "1"
+    [props] = [p for p, _ in step.annotations("error") if p["title"].startswith("failure")]
+    assert props["file"] == "test_first.py" and "line" not in props
+
+
+def test_a_report_named_with_brackets_is_read_not_taken_as_a_glob(runner: Runner) -> None:
+    """Matrix jobs name reports like `results[linux].xml`: that literal file is the evidence,
+    not a glob for `resultsl.xml` that matches nothing while the other report passes."""
+    (runner.workspace / "test_matrix.py").write_text(
+        "def test_ok():\n    assert True\n\n\ndef test_linux_only():\n    assert 1 == 2\n",
+        encoding="utf-8")
+    subprocess.run(f"{sys.executable} -m pytest -q -p no:cacheprovider "
+                   "'--junitxml=results[linux].xml' test_matrix.py || true", shell=True,
+                   cwd=runner.workspace, capture_output=True, text=True, timeout=120,
+                   check=False)
+    assert (runner.workspace / "results[linux].xml").is_file()
+    runner.add(HEALTHY, "results-windows.xml")
+    step = runner.inputs(reports="results[linux].xml\nresults-windows.xml").run()
+    assert step.annotations("warning") == []
+    assert step.code == 1 and step.rules == ["failures"]
+    assert (step.outputs["total"], step.outputs["failed"]) == ("24", "1")
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="names must be UTF-8 there")
+def test_a_report_name_that_is_not_utf8_is_judged_not_a_crash(runner: Runner) -> None:
+    """A report whose file name is not UTF-8 (an artifact unzipped with cp437 names): the
+    directory walk hands over such a name, and outputs, summary and state must still be
+    written (the name shown with \\x81), not an internal error."""
+    (runner.workspace / "test_it.py").write_text("def test_no():\n    assert 1 == 2\n",
+                                                 encoding="utf-8")
+    name = os.fsdecode(b"reports/TEST-Pr\x81fung.xml")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={name}", "test_it.py"], cwd=runner.workspace,
+                   capture_output=True, text=True, timeout=120, check=False)
+    assert os.listdir(runner.workspace / "reports") == [os.path.basename(name)]
+    step = runner.inputs(reports="reports").run()
+    assert step.code == 1 and step.rules == ["failures"] and step.outputs["failed"] == "1"
+    assert any("reports/TEST-Pr\\x81fung.xml" in r["message"]
+               for r in json.loads(step.outputs["reasons"]))
+    assert "TEST-Pr\\x81fung.xml" in step.summary
+    files = step.state["files"]
+    assert isinstance(files, list) and files[0]["path"].endswith("reports/TEST-Pr\\x81fung.xml")
+
+
 def test_unreadable_report_is_a_failure_never_a_pass(runner: Runner) -> None:
     runner.add(HEALTHY, "a/pytest.xml")
     runner.add(CORRUPT, "b/pytest.xml")

@@ -223,3 +223,40 @@ async def test_an_unusable_baseline_on_github_is_a_warning_not_a_crash(
     assert parse_output_file(runner.output.read_text())["conclusion"] == "success"
     warnings = [data for name, _, data in parse_commands(log) if name == "warning"]
     assert len(warnings) == 1 and "baseline" in warnings[0]
+
+
+async def test_the_baseline_warning_counts_against_the_warning_cap(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """GitHub keeps 10 warnings per step: with the baseline warning printed first, allowed
+    failures (warnings) beyond the cap are counted in the notice, never dropped unseen."""
+    import subprocess
+    import sys
+
+    from bot.core.checkrun import _pack
+    repo, main_sha = seeded
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="junit.xml")
+    assert (await run(runner))[0] == 0
+    [check] = ours(repo, main_sha)
+    check["output"]["text"] = _pack({"v": 1, "tests": {"total": -1}, "test_ids": []})
+    (runner.workspace / "test_many.py").write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('n', range(12))\n"
+        "def test_fails(n):\n    assert n < 0\n", encoding="utf-8")
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("gate:\n  allow_failures: true\n", encoding="utf-8")
+    subprocess.run(f"{sys.executable} -m pytest -q -p no:cacheprovider "
+                   "--junitxml=many.xml test_many.py || true", shell=True,
+                   cwd=runner.workspace, capture_output=True, text=True, timeout=120,
+                   check=False)
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.env.update(GITHUB_SHA=pr_sha, GITHUB_REF="refs/heads/feature")
+    code, log = await run(runner.inputs(reports="many.xml"))
+    assert code == 0
+    commands = parse_commands(log)
+    warnings = [data for name, _, data in commands if name == "warning"]
+    assert "baseline" in warnings[0] and len(warnings) <= 10
+    shown_tests = sum(1 for name, props, _ in commands
+                      if name == "warning" and props.get("title", "").startswith("failure"))
+    [notice] = [data for name, _, data in commands if name == "notice"]
+    assert f"{12 - shown_tests:,} more" in notice

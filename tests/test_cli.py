@@ -298,3 +298,39 @@ def test_github_artifact_zip_is_read(tmp_path: Path) -> None:
     assert code == 1 and rules(doc) == ["empty-report"]
     assert [f["path"] for f in doc["files"]] == [f"{artifact}!reports/shard-1.xml",
                                                  f"{artifact}!reports/shard-2.xml"]
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="names must be UTF-8 there")
+def test_a_report_name_that_is_not_utf8_renders_in_every_format(tmp_path: Path) -> None:
+    """A directory walk hands over a non-UTF-8 file name: shown with \\x81, never exit 3."""
+    (tmp_path / "test_it.py").write_text("def test_no():\n    assert 1 == 2\n", encoding="utf-8")
+    name = os.fsdecode(b"reports/TEST-Pr\x81fung.xml")
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={name}", "test_it.py"], cwd=tmp_path, capture_output=True,
+                   text=True, timeout=120, check=False)
+    for fmt in ("text", "json", "markdown"):
+        proc = check("reports", "--format", fmt, "--output", f"out.{fmt}", cwd=tmp_path)
+        assert (proc.returncode, proc.stderr) == (1, ""), fmt
+        out = (tmp_path / f"out.{fmt}").read_text("utf-8")
+        if fmt == "json":
+            assert [f["path"] for f in json.loads(out)["files"]] == ["reports/TEST-Pr\\x81fung.xml"]
+        else:
+            assert "TEST-Pr\\x81fung.xml" in out.replace("\\\\", "\\"), fmt
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="names must be UTF-8 there")
+def test_two_report_names_differing_in_a_non_utf8_byte_are_two_reports(tmp_path: Path) -> None:
+    """Shown names must stay distinct: the engine reads each path once, so two names shown
+    alike (U+FFFD for both bytes) would drop the second report and its failure."""
+    (tmp_path / "test_ok.py").write_text("def test_yes():\n    assert True\n", encoding="utf-8")
+    (tmp_path / "test_no.py").write_text("def test_no():\n    assert 1 == 2\n", encoding="utf-8")
+    for byte, test in ((b"\x81", "test_ok.py"), (b"\x82", "test_no.py")):
+        name = os.fsdecode(b"reports/TEST-Pr" + byte + b"fung.xml")
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        f"--junitxml={name}", test], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, check=False)
+    proc = check("reports", "--format", "json", cwd=tmp_path)
+    doc = json.loads(proc.stdout)
+    assert proc.returncode == 1 and (doc["tests"]["total"], doc["tests"]["failed"]) == (2, 1)
+    assert sorted(f["path"] for f in doc["files"]) == ["reports/TEST-Pr\\x81fung.xml",
+                                                       "reports/TEST-Pr\\x82fung.xml"]

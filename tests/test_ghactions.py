@@ -238,3 +238,13 @@ def test_allowed_failures_are_warnings_not_errors() -> None:
     state = MeasuredState(failures=[FailedTest(id="a", kind="error", message="", report="r")])
     anns = plan_annotations(Verdict(Conclusion.SUCCESS, []), state)
     assert [(a.level, a.message, a.file) for a in anns] == [("warning", "error", None)]
+
+
+def test_a_line_below_1_is_left_out_of_the_annotation() -> None:
+    from bot.action_annotations import plan_annotations
+    from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Verdict
+    state = MeasuredState(failures=[FailedTest(id="t::a", kind="failure", message="m",
+                                               report="r.xml", file="t.py", line=0)])
+    verdict = Verdict(Conclusion.FAILURE, [Reason("failures", "1 test failed")])
+    rendered = plan_annotations(verdict, state)[1].render()
+    assert rendered == "::error file=t.py,title=failure%3A t%3A%3Aa::m"
