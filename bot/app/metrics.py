@@ -46,12 +46,13 @@ class Metrics:
         out: list[str] = []
 
         def family(name: str, kind: str, help_: str,
-                   samples: list[tuple[dict[str, str], float]]) -> None:
+                   samples: list[tuple[dict[str, str], int]]) -> None:
             out.append(f"# HELP {name} {help_}")
             out.append(f"# TYPE {name} {kind}")
             for labels, value in samples:
                 text = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
-                out.append(f"{name}{{{text}}} {value:g}" if text else f"{name} {value:g}")
+                # Exact integers: ":g" kept 6 digits (1234567 became 1.23457e+06).
+                out.append(f"{name}{{{text}}} {value}" if text else f"{name} {value}")
 
         family("ci_truth_deliveries_total", "counter", "Webhook deliveries by event and outcome.",
                [({"event": e, "outcome": o}, n) for (e, o), n in sorted(self.deliveries.items())])

@@ -65,7 +65,7 @@ def _make_lifecycle(clock: Callable[[], float]) -> Callable[[web.Application],
         settings, metrics_ = app[SETTINGS], app[METRICS]
         store = Store(settings.db_path, sync=settings.db_sync, clock=clock)
         db = Database(store)
-        recovered = await db.run(store.recover)
+        recovered = await db.run(store.recover, settings.max_attempts)
         if recovered:
             log.warning("resuming %d job(s) interrupted by a previous stop", recovered)
         session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(),

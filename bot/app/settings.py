@@ -82,7 +82,7 @@ class Settings:
         app_id = env.get("GITHUB_APP_ID")
         if app_id is None:
             problems.append("GITHUB_APP_ID is required (the App's numeric id)")
-        elif not app_id.isdigit() or int(app_id) <= 0:
+        elif not (app_id.isascii() and app_id.isdigit()) or int(app_id) <= 0:  # int("²") raises
             problems.append("GITHUB_APP_ID must be a positive integer")
         else:
             values["app_id"] = int(app_id)

@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS kv(
 QUEUED, RUNNING, DONE, FAILED, IGNORED = "queued", "running", "done", "failed", "ignored"
 PARKED = "parked"  # queued behind a running job of the same key; queued again when it ends
 LOST = "the delivery body is missing from the spool (storage lost or truncated)"
+INTERRUPTED = "the process stopped during its last allowed attempt (does the job crash it?)"
 UNSTORABLE = ("payload ids or strings cannot be stored (an integer beyond 64 bits,"
               " or text that is not valid Unicode)")
 
@@ -275,6 +276,7 @@ class Store:
         now = self.clock()
         results: list[str] = []
         new_jobs: list[Record] = []
+        requeued: list[Record] = []
         with self._transaction() as db:
             for r in records:
                 if self._insert_delivery(r, now):
@@ -286,11 +288,19 @@ class Store:
                     "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?"
                     " WHERE delivery_id=? AND state=?", (QUEUED, now, now, r.delivery_id, FAILED))
                 results.append("requeued" if cur.rowcount == 1 else "duplicate")
-            refs = self._append(new_jobs)  # durable before the commit
+                if cur.rowcount == 1 and r.outcome == QUEUED:
+                    requeued.append(r)
+            refs = self._append(new_jobs + requeued)  # durable before the commit
             db.executemany(
                 _INSERT_JOB,
                 [(r.delivery_id, r.event, r.key, *ref, QUEUED, now, now, now)
-                 for r, ref in zip(new_jobs, refs, strict=True)])
+                 for r, ref in zip(new_jobs, refs[:len(new_jobs)], strict=True)])
+            # A requeued job runs the redelivered body, prepared again: the body it failed
+            # with may be the reason (lost from the spool, truncated).
+            db.executemany(
+                "UPDATE jobs SET key=?, spool_seg=?, spool_off=?, spool_len=? WHERE delivery_id=?",
+                [(r.key, *ref, r.delivery_id)
+                 for r, ref in zip(requeued, refs[len(new_jobs):], strict=True)])
             self._indexed_upto(refs)
         self.queued += len(new_jobs) + results.count("requeued")
         return results
@@ -366,12 +376,25 @@ class Store:
 
     # -- the queue ---------------------------------------------------------------------------
 
-    def recover(self) -> int:
-        """At startup: jobs left running by a dead process are queued again (attempts kept)."""
+    def recover(self, max_attempts: int | None = None) -> int:
+        """At startup: jobs left running by a dead process are queued again (attempts kept).
+
+        A job whose interrupted attempt was its last of ``max_attempts`` fails instead: one
+        that kills the process every time would otherwise run again at every start, forever.
+        """
         now = self.clock()
-        cur = self.db.execute("UPDATE jobs SET state=?, lease_until=NULL, next_run_at=?,"
-                              " updated_at=? WHERE state=?", (QUEUED, now, now, RUNNING))
-        self.db.execute("UPDATE jobs SET state=? WHERE state=?", (QUEUED, PARKED))
+        with self._transaction() as db:
+            ended = 0 if max_attempts is None else db.execute(
+                "UPDATE jobs SET state=?, lease_until=NULL, last_error=?, updated_at=?"
+                " WHERE state=? AND attempts>=?",
+                (FAILED, INTERRUPTED, now, RUNNING, max_attempts)).rowcount
+            cur = db.execute("UPDATE jobs SET state=?, lease_until=NULL, next_run_at=?,"
+                             " updated_at=? WHERE state=?", (QUEUED, now, now, RUNNING))
+            db.execute("UPDATE jobs SET state=? WHERE state=?", (QUEUED, PARKED))
+        if ended:
+            self.queued = max(0, self.queued - ended)
+            log.error("failed %d job(s) whose last attempt was interrupted: %s", ended,
+                      INTERRUPTED)
         return cur.rowcount
 
     def claim(self, limit: int, busy_keys: Iterable[str], lease_seconds: float,

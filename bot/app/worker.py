@@ -144,7 +144,11 @@ class Worker:
             self._wake.clear()
             timeout = 1.0
             if len(self.running) < self.settings.workers:
-                due = await self.db.run(self.db.store.next_due)
+                try:  # a store error here must not end the scheduler (no job would run again)
+                    due = await self.db.run(self.db.store.next_due)
+                except Exception as exc:
+                    log.error("reading the next due job failed: %s", describe(exc))
+                    due = None
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - self.clock()))
             with contextlib.suppress(TimeoutError):

@@ -34,6 +34,15 @@ def test_nothing_set_lists_every_problem() -> None:
     assert len(err.value.problems) == 5
 
 
+@pytest.mark.parametrize("app_id", ["0", "-3", "12a", "\u00b2", "\u0661\u0662"])
+def test_app_id_that_is_not_a_positive_ascii_integer_is_a_settings_error(private_pem: str,
+                                                                        app_id: str) -> None:
+    """A superscript digit passes str.isdigit() but not int(): a clear error, not a crash."""
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(base(private_pem) | {"GITHUB_APP_ID": app_id})
+    assert err.value.problems == ["GITHUB_APP_ID must be a positive integer"]
+
+
 @pytest.mark.parametrize("secret", ["", "short", " " * 20])
 def test_empty_or_short_secret_refused(private_pem: str, secret: str) -> None:
     with pytest.raises(SettingsError) as err:

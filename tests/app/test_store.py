@@ -10,6 +10,7 @@ from bot.app.store import (
     DONE,
     FAILED,
     IGNORED,
+    LOST,
     PARKED,
     QUEUED,
     RUNNING,
@@ -140,6 +141,31 @@ def test_redelivery_of_a_failed_job_queues_it_again(store: Store) -> None:
     store.done(job.id)
     assert store.record_batch([rec("a")]) == ["duplicate"]
     assert store.counts() == {DONE: 1}
+
+
+def test_redelivery_of_a_job_whose_body_was_lost_runs_the_redelivered_body(
+        tmp_path: Path, clock: Clock) -> None:
+    """GitHub redelivers the payload with the same id: that copy replaces the lost one."""
+    path = str(tmp_path / "l.db")
+    s = Store(path, clock=clock)
+    s.record_batch([Record("a", "workflow_run", None, None, None, QUEUED, body=b'{"v": 1}')])
+    assert s.spool is not None
+    segment = s.spool.segment
+    s.close()
+    (tmp_path / "l.db.spool" / f"{segment:08d}.bin").unlink()   # the storage lost it
+    s = Store(path, clock=clock)
+    assert s.claim(1, [], 60) == []
+    row = s.job("a")
+    assert row is not None and (row["state"], row["last_error"]) == (FAILED, LOST)
+    redelivered = Record("a", "workflow_run", None, None, None, QUEUED, body=b'{"v": 1}')
+    assert s.record_batch([redelivered, redelivered]) == ["requeued", "duplicate"]
+    assert s.queued == 1
+    (job,) = s.claim(1, [], 60, lambda e, d, b: Prepared("repo:1", None))
+    assert (job.delivery_id, job.payload, job.key) == ("a", b'{"v": 1}', "repo:1")
+    s.close()
+    s = Store(path, clock=clock)                  # the new frame is not replayed as a new job
+    assert s.counts() == {RUNNING: 1}
+    s.close()
 
 
 def test_prune_forgets_old_finished_work_only(store: Store, clock: Clock) -> None:

@@ -70,6 +70,30 @@ async def test_valid_delivery_is_recorded_then_handled(client: Client, handler: 
     assert "kv" in handler.contexts[0].extras
 
 
+async def test_a_job_whose_every_attempt_killed_the_process_fails_at_restart(
+        aiohttp_client: Callable[..., Awaitable[Client]], with_settings: Callable[..., Settings],
+        handler: Recording, run_payload: dict[str, Any]) -> None:
+    """The interrupted attempt counts: at the last one the job ends instead of running forever."""
+    from bot.app.store import FAILED, QUEUED, Record
+
+    settings = with_settings(max_attempts=2)
+    body = json.dumps(run_payload).encode()
+    store = Store(settings.db_path)
+    store.record_batch([Record("poison", "workflow_run", None, None, None, QUEUED, "k1", body)])
+    store.claim(5, [], 0)                          # attempt 1 ... its lease runs out at once
+    store.record_batch([Record("fine", "workflow_run", None, None, None, QUEUED, "k2", body)])
+    assert {j.delivery_id: j.attempts for j in store.claim(5, [], 300)} == {"poison": 2,
+                                                                            "fine": 1}
+    store.close()                                   # killed mid-attempt: both stay "running"
+    client = await aiohttp_client(create_app(settings, handler=handler))
+    await asyncio.wait_for(handler.seen.wait(), 5)
+    db = client.app[DB]
+    poison = await db.run(db.store.job, "poison")
+    assert poison is not None and poison["state"] == FAILED and poison["attempts"] == 2
+    assert "last allowed attempt" in str(poison["last_error"])
+    assert [d.id for d in handler.deliveries] == ["fine"]
+
+
 async def test_duplicate_delivery_is_a_no_op(client: Client, handler: Recording,
                                              run_payload: dict[str, Any]) -> None:
     answers = [await client.post("/webhook", **signed(run_payload, delivery="dup"))
@@ -260,6 +284,22 @@ async def test_healthz_and_metrics(client: Client, handler: Recording,
     assert 'ci_truth_jobs_total{outcome="done"} 1' in text
     assert "ci_truth_queue_depth 0" in text
     assert "# TYPE ci_truth_github_requests_total counter" in text
+
+
+def test_metrics_render_large_counts_exactly() -> None:
+    """A busy App passes a million deliveries: every digit of a count must reach Prometheus."""
+    from bot.app.metrics import Metrics
+
+    m = Metrics()
+    for _ in range(3):
+        m.delivery("workflow_run", "queued")
+    m.deliveries[("workflow_run", "queued")] += 1_234_564
+    m.github_calls["200"] = 10_000_001
+    text = m.render(queue_depth=1_000_001, job_states={"done": 2_345_678})
+    assert 'ci_truth_deliveries_total{event="workflow_run",outcome="queued"} 1234567\n' in text
+    assert 'ci_truth_github_requests_total{status="200"} 10000001\n' in text
+    assert "ci_truth_queue_depth 1000001\n" in text
+    assert 'ci_truth_jobs{state="done"} 2345678\n' in text
 
 
 async def test_a_forged_request_gets_401_even_when_the_store_fails(

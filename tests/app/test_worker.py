@@ -240,3 +240,36 @@ async def test_a_due_retry_behind_a_running_job_of_its_key_does_not_spin_the_sch
     await _until(lambda: (db.store.job("x") or {}).get("state") == DONE)
     await worker.stop()
     assert spun < 10, f"{spun} claims in 0.5 s while nothing could be claimed"
+
+
+async def test_a_store_error_while_idle_does_not_stop_the_scheduler(
+        db: Database, settings: Settings) -> None:
+    """SQLite can fail for a moment ("database is locked" after busy_timeout); jobs go on."""
+    import sqlite3
+
+    seen: list[str] = []
+
+    async def handler(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        seen.append(delivery.id)
+
+    failures = 0
+    next_due = db.store.next_due
+
+    def flaky() -> float | None:
+        nonlocal failures
+        if failures == 0:
+            failures += 1
+            raise sqlite3.OperationalError("database is locked")
+        return next_due()
+
+    db.store.next_due = flaky  # type: ignore[method-assign]
+    worker = Worker(db, handler, _no_gh, _ctx, settings, Metrics())  # type: ignore[arg-type]
+    worker.start()
+    await _until(lambda: failures == 1)
+    await db.run(db.store.record_batch, [_record("after", "k")])
+    worker.notify()
+    try:
+        await _until(lambda: seen == ["after"], timeout=5)
+        assert worker.alive
+    finally:
+        await worker.stop()
