@@ -32,9 +32,13 @@ async def find_check(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
     best: dict[str, Any] = max(found, key=lambda c: int(c.get("id") or 0))
     memo = Memo(ctx)
     entry = await memo.get(CHECKS, f"{repo.id}:{sha}") or {}
-    state = checkrun.parse_state_block((best.get("output") or {}).get("text"))
+    output = best.get("output") or {}
+    state = checkrun.parse_state_block(output.get("text"))
     await memo.put(CHECKS, f"{repo.id}:{sha}", {
-        "id": best["id"], "runs": (state or {}).get("runs") or entry.get("runs") or []})
+        "id": best["id"], "runs": (state or {}).get("runs") or entry.get("runs") or [],
+        # None: the annotations it holds are unknown here (complete_check lists them)
+        "annotated": (entry.get("annotated") if entry.get("id") == best["id"]
+                      else [] if output.get("annotations_count") == 0 else None)})
     return best
 
 
@@ -55,36 +59,63 @@ async def start_check(gh: GitHub, repo: Repo, sha: str, run: checkrun.RunRef | N
         return existing
     created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
                             data=checkrun.in_progress_payload(sha, run))
-    await Memo(ctx).put(CHECKS, f"{repo.id}:{sha}", {"id": created["id"], "runs": []})
+    await Memo(ctx).put(CHECKS, f"{repo.id}:{sha}",
+                        {"id": created["id"], "runs": [], "annotated": []})
     return int(created["id"])
 
 
 async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.CheckPayloads,
                          runs_: Sequence[checkrun.RunRef], ctx: AppContext) -> int:
-    """PATCH the existing check run (or create it completed), then append annotation batches."""
+    """PATCH the existing check run (or create it completed), then append annotation batches.
+
+    Annotations the check run already holds are not sent again (GitHub appends them). Which
+    ones it holds comes from the cache (kept unknown while a write is under way, so a retry
+    after a crash asks GitHub) or else from the annotations list.
+    """
     memo = Memo(ctx)
+    key = f"{repo.id}:{sha}"
     cid = await check_id(gh, repo, sha, ctx)
     url = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+    posted: list[str] = []
+    if cid is not None:
+        posted = await _annotated(gh, repo, cid, await memo.get(CHECKS, key) or {})
+        payloads = checkrun.without_posted(payloads, set(posted))
+        await memo.put(CHECKS, key, dict(await memo.get(CHECKS, key) or {"id": cid, "runs": []},
+                                         annotated=None))
     if cid is not None:
         try:
             await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
         except HTTPException as exc:
             if exc.status_code != 404:
                 raise
-            await memo.delete(CHECKS, f"{repo.id}:{sha}")    # gone behind our back: look again
+            await memo.delete(CHECKS, key)    # gone behind our back: look again
             found = await find_check(gh, repo, sha, ctx)
             cid = int(found["id"]) if found else None
             if cid is not None:
+                posted = await _annotated(gh, repo, cid, {})
+                payloads = checkrun.without_posted(payloads, set(posted))
                 await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
     if cid is None:
         created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,
                                 data=dict(payloads.first, head_sha=sha))
         cid = int(created["id"])
-    await memo.put(CHECKS, f"{repo.id}:{sha}", {"id": cid, "runs": [
-        {"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs_]})
+    refs = [{"id": r.id, "attempt": r.attempt, "name": r.name} for r in runs_]
+    await memo.put(CHECKS, key, {"id": cid, "runs": refs, "annotated": None})
     for more in payloads.more:
         await gh.patch(url, dict(repo.vars, check_run_id=cid), data=more)
+    await memo.put(CHECKS, key, {"id": cid, "runs": refs, "annotated": sorted(
+        set(posted) | set(checkrun.annotations_of(payloads)))})
     return cid
+
+
+async def _annotated(gh: GitHub, repo: Repo, cid: int, entry: Mapping[str, Any]) -> list[str]:
+    """Keys of the annotations check run `cid` holds: cached, else listed from GitHub."""
+    cached = entry.get("annotated") if entry.get("id") == cid else None
+    if isinstance(cached, list):
+        return [str(k) for k in cached]
+    return [checkrun.annotation_key(a) async for a in gh.getiter(
+        "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+        dict(repo.vars, check_run_id=cid)) if isinstance(a, Mapping)]
 
 
 async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -137,6 +138,37 @@ def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[Ru
     more = [{"output": dict(output, annotations=kept[i:i + BATCH])}
             for i in range(BATCH, len(kept), BATCH)]
     return CheckPayloads(first, more)
+
+
+def annotation_key(a: Mapping[str, Any]) -> str:
+    """A short digest of what GitHub shows of an annotation (as sent, or as listed back)."""
+    fields = [a.get(k) for k in ("path", "start_line", "end_line", "annotation_level", "title",
+                                 "message")]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:20]
+
+
+def without_posted(payloads: CheckPayloads, posted: Collection[str]) -> CheckPayloads:
+    """The same payloads minus annotations the check run already has, batched again.
+
+    GitHub appends the annotations of every update to those the check run holds, so judging a
+    commit again (a recheck, a second attempt, another producer's run) would repeat each one.
+    """
+    anns = [a for p in (payloads.first, *payloads.more)
+            for a in p["output"].get("annotations", ())]
+    fresh = [a for a in anns if annotation_key(a) not in posted]
+    if len(fresh) == len(anns):
+        return payloads
+    output = {k: v for k, v in payloads.first["output"].items() if k != "annotations"}
+    first = dict(payloads.first, output=dict(output, annotations=fresh[:BATCH]))
+    more = [{"output": dict(output, annotations=fresh[i:i + BATCH])}
+            for i in range(BATCH, len(fresh), BATCH)]
+    return CheckPayloads(first, more)
+
+
+def annotations_of(payloads: CheckPayloads) -> list[str]:
+    """The keys of every annotation these payloads send."""
+    return [annotation_key(a) for p in (payloads.first, *payloads.more)
+            for a in p["output"].get("annotations", ())]
 
 
 def annotation(f: FailedTest) -> dict[str, Any]:

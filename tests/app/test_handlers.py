@@ -157,6 +157,30 @@ async def test_annotations_go_in_batches_of_50_on_the_one_check_run(env: Env) ->
     assert {(a["path"], a["start_line"]) for a in anns} == {("test_many.py", 3)}
 
 
+async def test_judging_a_commit_again_does_not_repeat_its_annotations(env: Env) -> None:
+    # GitHub appends each update's annotations to the check run's: a recheck (or a second
+    # attempt, or another producer's run) must send only the ones it does not hold yet.
+    from bot.app.handlers import recheck
+
+    seeded = seed_workflow_run(env.fake.world, reports={"report.xml": PYTEST_MANY})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert len(seeded.repo.annotations[cr["id"]]) == 120
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    sha = seeded.run["head_sha"]
+    start = len(env.fake.requests)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    assert len(seeded.repo.annotations[cr["id"]]) == 120            # warm cache: no listing
+    assert not [c for c in env.api_calls(start) if c.endswith("/annotations")]
+    env.ctx.extras.pop("ci_truth.memo")                              # cold cache (new process)
+    start = len(env.fake.requests)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    anns = seeded.repo.annotations[cr["id"]]
+    assert len(anns) == 120 and len({a["title"] for a in anns}) == 120
+    assert [c for c in env.api_calls(start) if c.endswith("/annotations")]   # asked GitHub
+    assert len(env.check_runs(seeded.repo)) == 1
+
+
 async def test_a_check_run_deleted_behind_our_back_is_created_again(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     await env.deliver(seeded.payload)
