@@ -29,6 +29,7 @@ from bot.core.commands import (
     WaiverRecord,
     find_accepted_drop,
     waiver_block,
+    waivers_from_comments,
 )
 from bot.core.commands.render import (
     explain_text,
@@ -157,6 +158,13 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
     return (f"Test-count drop accepted for `{sha[:12]}` by {code(job.user)}: "
             f"{code(cmd.reason)}. Recorded in the check run; it lapses when the head moves. "
             f"The check is now **{done.patch['conclusion']}**.")
+
+
+async def resume(answer: Mapping[str, Any], job: Job) -> None:
+    """After a retry or redelivery: redo the follow-ups of our earlier reply (idempotent)."""
+    if waivers_from_comments([answer], app_id=job.ctx.app_id, slug=job.ctx.app_slug):
+        from bot.app import plansource  # plan modules load only for plan commands
+        await plansource.sync(job.gh, job.ctx, job.repository)
 
 
 def waiver_record(job: Job, phase: str, cmd: Waive) -> str:

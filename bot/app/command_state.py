@@ -75,9 +75,11 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str |
             continue
         kind, _, tid = a["title"].partition(": ")
         message, _, details = str(a.get("message") or "").partition("\n\n")
+        report = _report_of(a)
+        placed = report is None or a.get("path") != checkrun.annotation_path(report)
         out.append({"id": tid, "kind": kind, "message": message, "details": details,
-                    "report": a.get("path"), "file": a.get("path"),
-                    "line": a.get("start_line")})
+                    "report": report, "file": a.get("path") if placed else None,
+                    "line": a.get("start_line") if placed else None})
         titles.append(a["title"])
         if len(out) >= 200:
             break
@@ -87,6 +89,14 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str |
         if len(shown) == 1:
             out[shown[0]]["id"] = target
     return out
+
+
+def _report_of(annotation: Mapping[str, Any]) -> str | None:
+    """The report an annotation names in its raw details (None on older check runs)."""
+    raw = annotation.get("raw_details")
+    if not isinstance(raw, str) or not raw.startswith(checkrun.REPORT_PREFIX):
+        return None
+    return raw[len(checkrun.REPORT_PREFIX):].split("\n", 1)[0] or None
 
 
 def view(run: Mapping[str, Any] | None, fails: list[dict[str, Any]] | None = None

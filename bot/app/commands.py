@@ -3,7 +3,8 @@
 Order of work for one comment: cheap payload filters (created only, no bots, not ours,
 not locked, holds a command) → rate limit (a flood costs no API call) → 👀 reaction →
 permission (command_authz, cached briefly) → each command → one reply comment carrying
-a marker naming the command comment, so a retried job never answers twice.
+a marker naming the command comment, so a retried job never answers twice (it only
+finishes what that reply recorded, e.g. the plan sync after a waiver).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def limiter() -> RateLimiter:
     return _limiter
 
 
-async def _already_answered(gh: GitHub, t: Thread, ctx: AppContext) -> bool:
+async def _answer_of(gh: GitHub, t: Thread, ctx: AppContext) -> Mapping[str, Any] | None:
+    """Our reply to this command comment, if an earlier attempt already posted it."""
     marker = f"<!-- {REPLY_MARK} comment={t.comment_id} -->"
     params = {"per_page": 100, **({"since": t.created_at} if t.created_at else {})}
     seen = 0
@@ -104,10 +106,10 @@ async def _already_answered(gh: GitHub, t: Thread, ctx: AppContext) -> bool:
         seen += 1
         if (isinstance(c, Mapping) and is_ours(c, app_id=ctx.app_id, slug=ctx.app_slug)
                 and isinstance(c.get("body"), str) and c["body"].startswith(marker)):
-            return True
+            return c
         if seen >= 300:
             break
-    return False
+    return None
 
 
 async def _acknowledge(gh: GitHub, t: Thread) -> bool:
@@ -148,7 +150,7 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     if not commands:
         return
     decision = limiter().check((inst, t.user_id), (inst, t.repo_id, t.number),
-                                  now=ctx.clock().timestamp())
+                               now=ctx.clock().timestamp(), event=(inst, t.comment_id))
     if decision is Decision.SILENT:
         return
     scope = scopes.for_commands(name_of(c) for c in commands)
@@ -161,13 +163,15 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
             return                           # every command needs a config the repo lacks
     if not await _acknowledge(gh, t):
         return                               # the comment is gone: nobody to answer
-    if await _already_answered(gh, t, ctx):
+    job = actions.Job(gh=gh, ctx=ctx, repository=p["repository"], number=t.number,
+                      is_pr=t.is_pr, user=t.user, user_id=t.user_id, issue=p["issue"])
+    answer = await _answer_of(gh, t, ctx)
+    if answer is not None:                   # answered once; finish what it recorded
+        await actions.resume(answer, job)
         return
     if decision is Decision.WARN:
         await _post(gh, t, reply_body(t.comment_id, [RATE_LIMITED]))
         return
-    job = actions.Job(gh=gh, ctx=ctx, repository=p["repository"], number=t.number,
-                      is_pr=t.is_pr, user=t.user, user_id=t.user_id, issue=p["issue"])
     sections = []
     for cmd in commands:
         name = name_of(cmd)

@@ -172,16 +172,28 @@ def annotations_of(payloads: CheckPayloads) -> list[str]:
 
 
 def annotation(f: FailedTest) -> dict[str, Any]:
-    """A failure annotation; tests without a source file are annotated on their report's path."""
-    path = (f.file or f.report or "report").replace("\\", "/").lstrip("/")
-    while path.startswith("./"):
-        path = path[2:]
+    """A failure annotation; tests without a source file are annotated on their report's path.
+
+    ``raw_details`` names the report ("Report: <path>"), so readers can tell the two apart.
+    """
     line = f.line if isinstance(f.line, int) and f.line >= 1 else 1
     message = f.message + (f"\n\n{f.details}" if f.details else "")
-    return {"path": _bmp(path)[:1024] or "report", "start_line": line, "end_line": line,
+    return {"path": annotation_path(f.file or f.report), "start_line": line, "end_line": line,
             "annotation_level": "failure",
             "title": annotation_title(f.kind, f.id),
-            "message": fit(_bmp(message) or f.kind, MAX_ANNOTATION_BYTES)}
+            "message": fit(_bmp(message) or f.kind, MAX_ANNOTATION_BYTES),
+            "raw_details": REPORT_PREFIX + _bmp(f.report or "report")[:1024]}
+
+
+REPORT_PREFIX = "Report: "
+
+
+def annotation_path(path: str | None) -> str:
+    """The path a failure annotation is placed on: `/`-separated, relative, fit to 1024."""
+    out = (path or "report").replace("\\", "/").lstrip("/")
+    while out.startswith("./"):
+        out = out[2:]
+    return _bmp(out)[:1024] or "report"
 
 
 def annotation_title(kind: str, test_id: str) -> str:

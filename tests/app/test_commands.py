@@ -108,7 +108,21 @@ async def test_explain_finds_a_failed_test_whose_annotation_title_was_shortened(
     await say(env, seeded.repo, n, f"/truth explain {LONG_ID}")
     body = last_reply(env, seeded.repo, n)
     assert "did not fail" not in body
-    assert "` errored at " in body and "not available" in body       # its message
+    assert "` errored (report " in body and "not available" in body  # its message
+
+
+async def test_explain_names_the_report_and_makes_up_no_line(env: Env) -> None:
+    seeded, _, n = pr_run(env, PYTEST_MANY)                  # failures with file and line
+    await env.deliver(seeded.payload)
+    await say(env, seeded.repo, n, "/truth explain test_many::test_value[3]")
+    body = last_reply(env, seeded.repo, n)
+    assert "failed at `test_many.py:3` (report `test-results!junit.xml`)" in body
+    nunit, _, m = pr_run(env, NUNIT_ERRORS, id=seeded.run["id"] + 7, head_sha="ab" * 20)
+    await env.deliver(nunit.payload)                         # errors without a source file
+    await say(env, nunit.repo, m, f"/truth explain {LONG_ID}")
+    body = last_reply(env, nunit.repo, m)
+    assert "` errored (report `test-results!junit.xml`):" in body
+    assert ":1`" not in body
 
 
 async def test_explain_does_not_clear_a_failed_test_beyond_the_annotated_ones(env: Env) -> None:
@@ -222,6 +236,20 @@ async def test_a_redelivered_comment_is_answered_once(env: Env) -> None:
     await env.deliver(p, event="issue_comment", delivery_id="first")
     await env.deliver(p, event="issue_comment", delivery_id="redelivered")
     assert len(replies(env.fake, seeded.repo, n)) == 1
+
+
+async def test_a_redelivered_comment_spends_no_rate_limit_token(env: Env) -> None:
+    """A redelivery of an answered comment must not use up the one polite answer."""
+    seeded, _, n = pr_run(env, HEALTHY)
+    await env.deliver(seeded.payload)
+    first = comment_event(env.fake, seeded.repo, n, "/truth help")
+    await env.deliver(first, event="issue_comment", delivery_id="first")
+    for i in range(5):                                               # the burst is used up
+        await say(env, seeded.repo, n, f"/truth help {i}")
+    await env.deliver(first, event="issue_comment", delivery_id="redelivered")
+    assert len(replies(env.fake, seeded.repo, n)) == 6               # answered once
+    await say(env, seeded.repo, n, "/truth status")
+    assert "Too many commands" in last_reply(env, seeded.repo, n)    # not silence
 
 
 async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: Env) -> None:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.app import plansource, scopes
+from bot.app.ratelimit import RateLimited
 from bot.core.commands import waivers_from_comments
 from tests.app.helpers_commands import (
     comment_event,
@@ -111,6 +114,23 @@ async def test_waive_records_a_visible_waiver_and_syncs_the_plan(env: Env) -> No
     assert "waived" in body                               # the plan sync ran with the waiver
     after = await say(env, repo, issues["dashboard"], "/truth status")
     assert "Phase 3: Ship" in after.split("Ready now:")[1]   # scale done by waiver → ship ready
+
+
+async def test_a_retried_waive_syncs_the_plan_it_did_not_sync(env: Env) -> None:
+    """The waiver reply was posted, then the plan sync hit a rate limit: the retried job
+    finds the reply (answered once) and still brings the plan issues in line."""
+    repo, issues = await planned_repo(env)
+    repo.set_permission("lead", "admin", "admin")
+    payload = comment_event(env.fake, repo, issues["scale"], "/truth waive big_suite nightly",
+                            pr=False, user="lead")
+    env.fake.inject_secondary_rate_limit("PATCH", r"/issues/\d+$", retry_after=3600)
+    with pytest.raises(RateLimited):                       # the job fails and is retried
+        await env.deliver(payload, event="issue_comment", delivery_id="w-1")
+    assert len(replies(env.fake, repo, issues["scale"])) == 1      # the waiver is on record
+    assert "waived" not in repo.issues[issues["scale"]]["body"]
+    await env.deliver(payload, event="issue_comment", delivery_id="w-1")
+    assert len(replies(env.fake, repo, issues["scale"])) == 1      # not answered twice
+    assert "waived" in repo.issues[issues["scale"]]["body"]
 
 
 async def test_waive_is_refused_for_readers_elsewhere_and_for_unknown_criteria(env: Env) -> None:

@@ -110,6 +110,7 @@ def test_annotations_in_batches_of_50_capped(schemas: Any) -> None:
     first = p.first["output"]["annotations"][1]
     assert first["path"] == "tests/test_x.py" and first["start_line"] == 2
     assert p.first["output"]["annotations"][0]["path"] == "junit.xml"   # no file → the report
+    assert first["raw_details"] == "Report: junit.xml"                 # the report, either way
     assert "30 more failing test(s) are not annotated" in p.first["output"]["summary"]
 
 

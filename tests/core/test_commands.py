@@ -226,11 +226,22 @@ def test_thread_bucket_limits_many_users_on_one_pr() -> None:
     assert rl.check("u9", ("r", 8), now=0.0) is Decision.ALLOW      # another PR
 
 
+def test_a_repeated_command_gets_its_first_decision_for_free() -> None:
+    rl = RateLimiter(user=Bucket(2, 1 / 60), thread=Bucket(100, 1))
+    assert rl.check("alice", 1, now=0.0, event="c1") is Decision.ALLOW
+    assert rl.check("alice", 1, now=0.0, event="c1") is Decision.ALLOW   # redelivered
+    assert rl.check("alice", 1, now=0.0, event="c2") is Decision.ALLOW   # still had a token
+    assert rl.check("alice", 1, now=0.0, event="c3") is Decision.WARN
+    assert rl.check("alice", 1, now=0.0, event="c3") is Decision.WARN    # retried: warn again
+    assert rl.check("alice", 1, now=0.0, event="c1") is Decision.ALLOW
+    assert rl.check("alice", 1, now=0.0, event="c4") is Decision.SILENT
+
+
 def test_rate_limiter_memory_is_bounded_and_clock_skew_safe() -> None:
     rl = RateLimiter(max_keys=10)
     for i in range(100):
-        rl.check(f"u{i}", ("r", i), now=float(i))
-    assert len(rl) <= 10
+        rl.check(f"u{i}", ("r", i), now=float(i), event=i)
+    assert len(rl) <= 10 and len(rl._decided) <= 10
     rl2 = RateLimiter(user=Bucket(1, 1), thread=Bucket(5, 1))
     assert rl2.check("a", 1, now=100.0) is Decision.ALLOW
     assert rl2.check("a", 1, now=50.0) is Decision.WARN   # time going back refills nothing

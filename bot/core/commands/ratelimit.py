@@ -4,6 +4,8 @@ A command is allowed when both its user's and its thread's bucket hold a token. 
 first refusal after an allowed command gets one polite answer (WARN); further refusals
 get silence (SILENT) until a command is allowed again. Memory is bounded: the least
 recently used keys are dropped past ``max_keys`` (a dropped key starts full again).
+A command seen again (a retried job, a redelivered webhook) gets its first decision back
+without spending anything, so a repeat neither costs a token nor uses up the warning.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class RateLimiter:
                  *, max_keys: int = 10_000) -> None:
         self._spec = {"user": user, "thread": thread}
         self._states: OrderedDict[tuple[str, Hashable], _State] = OrderedDict()
+        self._decided: OrderedDict[Hashable, Decision] = OrderedDict()
         self._max_keys = max_keys
 
     def _state(self, kind: str, key: Hashable, now: float) -> _State:
@@ -61,8 +64,20 @@ class RateLimiter:
             st.at = max(st.at, now)
         return st
 
-    def check(self, user: Hashable, thread: Hashable, now: float) -> Decision:
-        """Take one token from both buckets, or say how to refuse."""
+    def check(self, user: Hashable, thread: Hashable, now: float,
+              *, event: Hashable | None = None) -> Decision:
+        """Take one token from both buckets, or say how to refuse; once per ``event``."""
+        if event is not None and event in self._decided:
+            self._decided.move_to_end(event)
+            return self._decided[event]
+        decision = self._decide(user, thread, now)
+        if event is not None:
+            self._decided[event] = decision
+            while len(self._decided) > self._max_keys:
+                self._decided.popitem(last=False)
+        return decision
+
+    def _decide(self, user: Hashable, thread: Hashable, now: float) -> Decision:
         u = self._state("user", user, now)
         t = self._state("thread", thread, now)
         if u.tokens >= 1 and t.tokens >= 1:

@@ -188,8 +188,9 @@ def _explain_test(state: Mapping[str, Any], target: str, head_sha: str) -> str:
                 line = f.get("line")
                 where = f" at {code(f['file'] + (f':{line}' if isinstance(line, int) else ''))}"
             kind = "errored" if f.get("kind") == "error" else "failed"
-            out = [f"Test {code(target, limit=512)} {kind}{where} "
-                   f"(report {code(str(f.get('report')), limit=200)}):",
+            report = (f" (report {code(f['report'], limit=200)})"
+                      if isinstance(f.get("report"), str) else "")
+            out = [f"Test {code(target, limit=512)} {kind}{where}{report}:",
                    plain(str(f.get("message", "")), limit=500)]
             if isinstance(f.get("details"), str) and f["details"]:
                 out += ["", block(f["details"], limit=3000)]
