@@ -138,9 +138,9 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
     events = (str(run.get("event") or ""), str(wr.get("event") or ""))
     if fork or any(e.startswith("pull_request") for e in events) or _listed_pulls(wr, repo):
         pulls = await publish.open_pulls(gh, repo, sha)
-        if not pulls:
+        if not pulls and await publish.check_id(gh, repo, sha, ctx) is None:
             log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
-            return
+            return        # with our check started on it, it is completed (no PR comment)
     await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls,
                              plan_gh=plan_gh)
 
@@ -173,7 +173,8 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
         return False      # fork runs are not judged (evidence.forks: ignore)
     artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
     pulls = None
-    if runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request"):
+    if (runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request")
+            or _listed_pulls(run, repo)):
         pulls = await publish.open_pulls(gh, repo, head_sha)
     await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls,
                              plan_gh=plan_gh)

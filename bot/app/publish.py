@@ -150,7 +150,7 @@ async def _upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSt
                           verdict: Verdict, ctx: AppContext, *, check_url: str = "") -> str:
     memo = Memo(ctx)
     key = f"{repo.id}:{number}"
-    digest = prcomment.digest(state, verdict)
+    digest = prcomment.digest(state, verdict, check_url)
     cached = await memo.get(COMMENTS, key)   # [comment id, digest], or [None, None]: none
     if cached and cached[1] == digest:
         return "unchanged"

@@ -17,12 +17,14 @@ _DIGEST_RE = re.compile(r"<!-- ci-truth:digest ([0-9a-f]{16}) -->")
 _ICON = {Conclusion.SUCCESS: "✅", Conclusion.FAILURE: "❌", Conclusion.NEUTRAL: "⚠️"}
 
 
-def digest(state: MeasuredState, verdict: Verdict) -> str:
-    """Changes exactly when the verdict, its rules or the counts change."""
+def digest(state: MeasuredState, verdict: Verdict, check_url: str = "") -> str:
+    """Changes exactly when the verdict, its rules, the counts or the linked check run change."""
     counts = state.totals.to_json()
     counts.pop("duration", None)
     rules = sorted({r.rule for r in verdict.reasons})
-    key = {"c": verdict.conclusion.value, "t": counts, "r": rules}
+    key: dict[str, Any] = {"c": verdict.conclusion.value, "t": counts, "r": rules}
+    if check_url:          # a new head's check run: the comment must link that one
+        key["u"] = check_url
     raw = json.dumps(key, sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -35,7 +37,7 @@ def body(state: MeasuredState, verdict: Verdict, *, check_url: str = "") -> str:
     """
     t = state.totals
     rules = sorted({r.rule for r in verdict.reasons if r.conclusion is not Conclusion.SUCCESS})
-    lines = [MARKER, f"<!-- ci-truth:digest {digest(state, verdict)} -->",
+    lines = [MARKER, f"<!-- ci-truth:digest {digest(state, verdict, check_url)} -->",
              f"### {_ICON[verdict.conclusion]} CI Truth: {verdict.conclusion.value}", "",
              _escape_title(title(state, verdict)), "",
              f"{t.tests:,} tests · {t.passed:,} passed · {t.failed:,} failed · "

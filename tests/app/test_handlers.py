@@ -706,3 +706,65 @@ async def test_timed_out_step_in_a_green_job_is_a_masked_failure(env: Env,
     [cr] = env.check_runs(seeded.repo)
     assert cr["conclusion"] == "failure", cr["output"]["summary"]
     assert "test › Run pytest" in cr["output"]["summary"]
+
+
+async def test_a_pr_closed_before_its_run_completes_still_completes_the_check(
+        env: Env) -> None:
+    # `requested` created the check in progress; the PR is merged (or closed, or pushed to)
+    # before the run completes. The check on that commit must not stay in progress forever.
+    seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
+    configure(seeded.repo, "evidence:\n  workflows:\n    - name: CI\n")
+    sha = seeded.run["head_sha"]
+    pr = seeded.repo.add_pull(head_ref="feature", head_sha=sha)
+    requested = dict(seeded.payload, action="requested")
+    requested["workflow_run"] = dict(seeded.payload["workflow_run"], status="queued",
+                                     conclusion=None)
+    await env.deliver(requested)
+    assert only_check(env, seeded.repo)["status"] == "in_progress"
+    pr["state"] = "closed"
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["status"] == "completed" and cr["conclusion"] == "failure", cr["status"]
+    assert "`zero-tests`" in rules(cr)
+    assert not env.fake.calls("POST", r"/comments$")       # no comment on a closed PR
+
+
+async def test_recheck_of_a_push_run_listing_a_pr_edits_its_sticky_comment(env: Env) -> None:
+    # `on: push` on a PR's branch: the run lists the PR, so its red verdict was commented on
+    # the PR. A recheck that turns the check green must not leave that comment saying red.
+    payload = load_payload("workflow_run.completed")
+    repo_id = payload["repository"]["id"]
+    for pr in payload["workflow_run"]["pull_requests"]:
+        pr["base"]["repo"]["id"] = pr["head"]["repo"]["id"] = repo_id
+    payload["workflow_run"].update(event="push", name="CI")
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": ZERO_TESTS})
+    sha = seeded.run["head_sha"]
+    seeded.repo.add_pull(head_ref="changes", head_sha=sha)
+    await env.deliver(seeded.payload)
+    (ours,) = [c for c in seeded.repo.comments.values() if MARKER in c["body"]]
+    assert "failure" in ours["body"]
+    seeded.artifacts[0].data = zip_reports({"junit.xml": HEALTHY})     # evidence re-uploaded
+    from bot.app.handlers import recheck
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    assert await recheck(gh, seeded.payload["repository"], sha, env.ctx)
+    assert only_check(env, seeded.repo)["conclusion"] == "success"
+    assert "CI Truth: success" in seeded.repo.comments[ours["id"]]["body"]
+
+
+async def test_sticky_comment_links_the_new_head_s_check_after_a_push(env: Env) -> None:
+    # A push to the PR (synchronize) with the same verdict and counts (one failing test,
+    # maybe another one): the comment must link the new head's check run, not the old one's.
+    first = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": FAILING})
+    pr = first.repo.add_pull(head_ref="feature", head_sha=first.run["head_sha"])
+    await env.deliver(first.payload)
+    (ours,) = [c for c in first.repo.comments.values() if MARKER in c["body"]]
+    new_sha = first.repo.commit({"src.py": "x = 2\n"}, branch="feature")
+    pr["head_sha"] = new_sha
+    second = seed_workflow_run(env.fake.world, pr_payload(id=first.run["id"] + 1,
+                                                          head_sha=new_sha),
+                               reports={"junit.xml": FAILING})
+    await env.deliver(second.payload, delivery_id="d-2")
+    (new_check,) = [c for c in env.check_runs(first.repo) if c["head_sha"] == new_sha]
+    body = first.repo.comments[ours["id"]]["body"]
+    assert f"/runs/{new_check['id']})" in body, body
+    assert [c for c in first.repo.comments.values() if MARKER in c["body"]] == [ours]

@@ -40,7 +40,7 @@ def test_body_carries_marker_digest_and_counts() -> None:
     text = body(*result(0), check_url="https://github.com/o/r/runs/5")
     assert text.startswith(MARKER)
     assert "CI Truth: failure" in text and "0 tests ran" in text and "`zero-tests`" in text
-    assert digest_of(text) == digest(*result(0))
+    assert digest_of(text) == digest(*result(0), "https://github.com/o/r/runs/5")
     assert "[Details in the CI Truth check run](https://github.com/o/r/runs/5)" in text
     assert "javascript" not in body(*result(3), check_url="javascript:alert(1)")
 
@@ -58,6 +58,8 @@ def test_digest_changes_only_with_verdict_or_counts() -> None:
     assert digest(a_state, a_verdict) == digest(b_state, b_verdict)
     assert digest(*result(10)) != digest(*result(11))
     assert digest(*result(10)) != digest(*result(10, failed=1))
+    url = "https://github.com/o/r/runs/"         # a new head's check run: the link changes
+    assert digest(*result(10), url + "5") != digest(*result(10), url + "6")
 
 
 def test_own_comment_needs_author_and_marker(comment: dict[str, Any]) -> None:
