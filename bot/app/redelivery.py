@@ -17,6 +17,7 @@ from typing import Any
 from bot.app.github import Transport
 from bot.app.logs import describe
 from bot.app.metrics import Metrics
+from bot.app.ratelimit import RateLimited
 from bot.app.recorder import KV, Database
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ async def reconcile(app: Transport, db: Database, kv: KV, metrics: Metrics, *,
         guid, ident = item.get("guid"), item.get("id")
         if not isinstance(guid, str) or not isinstance(ident, int):
             continue
+        if item.get("event") == "ping":  # answered, never recorded: it would come back 3 times
+            continue
         status = item.get("status_code")
         if isinstance(status, int) and 200 <= status < 400:
             continue
@@ -65,6 +68,11 @@ async def reconcile(app: Transport, db: Database, kv: KV, metrics: Metrics, *,
         try:
             await app.post("/app/hook/deliveries/{delivery_id}/attempts",
                            {"delivery_id": ident}, data={})
+        except RateLimited as exc:  # GitHub refused to try: no try used, the next pass resumes
+            await kv.put("redelivery", guid, tries)
+            metrics.redeliveries["rate_limited"] += 1
+            log.warning("redelivery paused by a rate limit delivery=%s: %s", guid, describe(exc))
+            break
         except Exception as exc:
             metrics.redeliveries["failed"] += 1
             log.warning("redelivery failed delivery=%s: %s", guid, describe(exc))
@@ -78,7 +86,7 @@ async def reconcile(app: Transport, db: Database, kv: KV, metrics: Metrics, *,
 async def run_periodically(app: Transport, db: Database, kv: KV, metrics: Metrics, *,
                            interval: float, clock: Callable[[], float],
                            retention_days: float) -> None:
-    """At startup and every ``interval`` seconds: reconcile, then prune old records."""
+    """At startup and every ``interval`` seconds: reconcile, then prune old records and counters."""
     while True:
         try:
             await reconcile(app, db, kv, metrics, now=clock())
@@ -88,6 +96,8 @@ async def run_periodically(app: Transport, db: Database, kv: KV, metrics: Metric
             log.warning("redelivery reconciliation failed: %s", describe(exc))
         with contextlib.suppress(Exception):
             await db.run(db.store.prune, max(retention_days, 3.5))
+        with contextlib.suppress(Exception):  # a guid's counter outlives its deliveries by 0.5 d
+            await db.run(db.store.kv_prune, "redelivery", WINDOW / 86400 + 0.5)
         if interval <= 0:
             return
         await asyncio.sleep(interval)

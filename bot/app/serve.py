@@ -14,6 +14,9 @@ if TYPE_CHECKING:  # the service's imports (aiohttp, gidgethub, ...) load only w
     from bot.app.settings import Settings
 
 log = logging.getLogger(__name__)
+# In-flight webhooks at a stop (answered in milliseconds); aiohttp may wait twice this (answer,
+# then cancel), then running jobs get CI_TRUTH_SHUTDOWN_GRACE: 2·2 + 5 s fit docker's 10 s.
+HTTP_SHUTDOWN_TIMEOUT = 2.0
 
 DESCRIPTION = """Run the GitHub App: POST /webhook, GET /healthz, GET /metrics.
 Configuration comes from the environment only (see docs/app.md): GITHUB_APP_ID,
@@ -66,8 +69,9 @@ def serve(settings: Settings, handler: Handler) -> int:
         # No access log: one INFO line per request costs a third of intake throughput
         # (docs/app.md); deliveries are counted in /metrics and logged by the worker.
         web.run_app(create_app(settings, handler=handler), host=settings.host,
-                    port=settings.port, access_log=None, print=None, shutdown_timeout=15)
-    except StoreError as exc:
+                    port=settings.port, access_log=None, print=None,
+                    shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT)
+    except (StoreError, OSError) as exc:  # OSError: HOST:PORT cannot be bound (in use, bad)
         print(f"ci-truth serve: {exc}", file=sys.stderr)
         return 2
     log.info("stopped")

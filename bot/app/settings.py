@@ -56,6 +56,7 @@ class Settings:
     artifact_timeout: float = 60.0
     redelivery_interval: float = 600.0   # 0 disables the periodic reconciler
     retention_days: float = 7.0
+    shutdown_grace: float = 5.0          # running jobs' time at a stop (docs/deploy.md)
     log_level: str = "INFO"
 
     @property
@@ -76,6 +77,8 @@ class Settings:
         elif len(secret) < MIN_SECRET_LENGTH or not secret.strip():
             problems.append(f"GITHUB_WEBHOOK_SECRET is too short: use at least "
                             f"{MIN_SECRET_LENGTH} random characters")
+        elif not _encodes(secret):  # os.environ keeps undecodable bytes as lone surrogates
+            problems.append("GITHUB_WEBHOOK_SECRET is not valid UTF-8 text (GitHub's secret is)")
         else:
             values["webhook_secret"] = secret.encode("utf-8")
 
@@ -187,9 +190,17 @@ def _bool(raw: str) -> bool:
     raise ValueError(raw)
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _port(raw: str) -> int:
     value = int(raw)
-    if not 0 <= value <= 65535:
+    if not 1 <= value <= 65535:  # 0 would listen on a random port no one (health check) knows
         raise ValueError(raw)
     return value
 
@@ -204,7 +215,8 @@ _FLOATS = {"CI_TRUTH_BACKOFF_BASE": "backoff_base", "CI_TRUTH_BACKOFF_CAP": "bac
            "CI_TRUTH_RATE_LIMIT_MAX_WAIT": "rate_limit_max_wait",
            "CI_TRUTH_ARTIFACT_TIMEOUT": "artifact_timeout",
            "CI_TRUTH_REDELIVERY_INTERVAL": "redelivery_interval",
-           "CI_TRUTH_RETENTION_DAYS": "retention_days"}
+           "CI_TRUTH_RETENTION_DAYS": "retention_days",
+           "CI_TRUTH_SHUTDOWN_GRACE": "shutdown_grace"}
 
 
 def _optional(env: Mapping[str, str], values: dict[str, Any], problems: list[str]) -> None:
@@ -223,7 +235,7 @@ def _optional(env: Mapping[str, str], values: dict[str, Any], problems: list[str
                       ("CI_TRUTH_APP_SLUG", "app_slug")):
         if name in env:
             values[key] = env[name]
-    port = _parse(env, "PORT", _port, problems, "a port number (0-65535)")
+    port = _parse(env, "PORT", _port, problems, "a port number (1-65535)")
     if port is not None:
         values["port"] = port
     for name, key in _INTS.items():

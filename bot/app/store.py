@@ -596,6 +596,12 @@ class Store:
                         " SET value=excluded.value, updated_at=excluded.updated_at",
                         (namespace, key, value, self.clock()))
 
+    def kv_prune(self, namespace: str, older_than_days: float) -> int:
+        """Forget a namespace's values not written for ``older_than_days``; returns how many."""
+        cutoff = self.clock() - older_than_days * 86400
+        return int(self.db.execute("DELETE FROM kv WHERE namespace=? AND updated_at<?",
+                                   (namespace, cutoff)).rowcount)
+
     def kv_delete(self, namespace: str, key: str | None = None) -> None:
         """Delete one value, or a whole namespace when ``key`` is None."""
         if key is None:

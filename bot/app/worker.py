@@ -109,8 +109,10 @@ class Worker:
         """Whether the scheduler is running."""
         return self._loop_task is not None and not self._loop_task.done()
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; give running jobs ``grace`` seconds, then cancel and requeue them."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming; give running jobs ``grace`` seconds (CI_TRUTH_SHUTDOWN_GRACE), then
+        cancel and requeue them."""
+        grace = self.settings.shutdown_grace if grace is None else grace
         self._stopping = True
         self._wake.set()
         for task in (self._loop_task, self._beat_task):

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from bot.app.github import GitHubClients
 from bot.app.metrics import Metrics
 from bot.app.recorder import KV, Database
-from bot.app.redelivery import MAX_TRIES_PER_GUID, reconcile
+from bot.app.redelivery import MAX_TRIES_PER_GUID, reconcile, run_periodically
 from bot.app.server import DB, create_app
 from bot.app.settings import Settings
 from bot.app.store import QUEUED, Record, Store
@@ -102,4 +102,68 @@ async def test_reconcile_window_newest_attempt_try_cap_and_failed_requests(
         redo = len(fake_github.calls("POST", r"/attempts$"))
         await reconcile(app, db, kv, metrics, now=now)
         assert len(fake_github.calls("POST", r"/attempts$")) == redo  # nothing more to ask
+    await db.close()
+
+
+async def test_a_rate_limit_pauses_the_pass_without_using_up_tries(
+        settings: Settings, fake_github: FakeGitHub) -> None:
+    world = fake_github.world
+    lost = [add_delivery(world, "workflow_run", status_code=502, guid=f"lost-{i}")
+            for i in range(3)]
+    app_settings = replace(settings, api_url=fake_github.api_url, app_id=world.app.id,
+                           private_key=fake_github.key.private_pem)
+    metrics = Metrics()
+    db = Database(Store(app_settings.db_path, sync="NORMAL"))
+    kv = KV(db)
+    async with aiohttp.ClientSession() as session:
+        app = GitHubClients(session, app_settings, metrics).app
+        limit = fake_github.inject_primary_rate_limit("POST", r"/attempts$", reset_in=3600,
+                                                      times=None)  # an hour: the job queue's
+        for _ in range(MAX_TRIES_PER_GUID + 1):             # a rate-limited hour of passes
+            assert await reconcile(app, db, kv, metrics, now=time.time()) == 0
+        assert len(fake_github.calls("POST", r"/attempts$")) == MAX_TRIES_PER_GUID + 1
+        assert metrics.redeliveries == {"rate_limited": MAX_TRIES_PER_GUID + 1}
+        fake_github.faults.remove(limit)                     # the limit resets
+        assert await reconcile(app, db, kv, metrics, now=time.time()) == 3
+        assert sorted(world.redeliveries) == sorted(d["id"] for d in lost)
+    await db.close()
+
+
+async def test_failed_pings_are_not_redelivered(settings: Settings,
+                                                fake_github: FakeGitHub) -> None:
+    world = fake_github.world
+    add_delivery(world, "ping", status_code=0, installation_id=None, guid="ping-1")
+    lost = add_delivery(world, "workflow_run", status_code=502, guid="lost-1")
+    app_settings = replace(settings, api_url=fake_github.api_url, app_id=world.app.id,
+                           private_key=fake_github.key.private_pem)
+    metrics = Metrics()
+    db = Database(Store(app_settings.db_path, sync="NORMAL"))
+    async with aiohttp.ClientSession() as session:
+        app = GitHubClients(session, app_settings, metrics).app
+        assert await reconcile(app, db, KV(db), metrics, now=time.time()) == 1
+    assert world.redeliveries == [lost["id"]]     # a ping is answered, never recorded
+    await db.close()
+
+
+async def test_retry_counters_are_pruned_after_the_redelivery_window(
+        settings: Settings, fake_github: FakeGitHub) -> None:
+    now = [time.time() - 4 * 86400]
+    store = Store(settings.db_path, sync="NORMAL", clock=lambda: now[0])
+    store.kv_put("redelivery", "gone-1", "3")       # GitHub forgot these deliveries
+    store.kv_put("check_runs", "1:abc", "42")       # handlers' state is not the reconciler's
+    now[0] += 4 * 86400 - 3600
+    store.kv_put("redelivery", "recent-1", "1")
+    now[0] += 3600
+    app_settings = replace(settings, api_url=fake_github.api_url,
+                           app_id=fake_github.world.app.id,
+                           private_key=fake_github.key.private_pem)
+    metrics = Metrics()
+    db = Database(store)
+    async with aiohttp.ClientSession() as session:
+        app = GitHubClients(session, app_settings, metrics).app
+        await run_periodically(app, db, KV(db), metrics, interval=0, clock=lambda: now[0],
+                               retention_days=7)
+    assert store.kv_get("redelivery", "gone-1") is None
+    assert store.kv_get("redelivery", "recent-1") == "1"
+    assert store.kv_get("check_runs", "1:abc") == "42"
     await db.close()

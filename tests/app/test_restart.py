@@ -104,3 +104,38 @@ def test_kill_9_mid_job_then_restart_completes_once(tmp_path: Path, private_pem:
         store.close()
     assert "resuming 2 job(s)" in log.read_text()
     assert json.dumps(payload) not in log.read_text()  # payloads are never logged
+
+
+def test_sigterm_mid_job_stops_cleanly_within_dockers_default_stop_timeout(
+        tmp_path: Path, private_pem: str) -> None:
+    """`docker stop` sends SIGKILL 10 s after SIGTERM: the clean stop must be over by then."""
+    journal, log = tmp_path / "journal.txt", tmp_path / "server.log"
+    journal.touch()
+    port = _free_port()
+    env = {**os.environ, "GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": private_pem,
+           "GITHUB_WEBHOOK_SECRET": SECRET, "GITHUB_API_URL": "http://127.0.0.1:9",
+           "CI_TRUTH_APP_SLUG": "sleepy", "CI_TRUTH_DB": str(tmp_path / "db.sqlite"),
+           "HOST": "127.0.0.1", "PORT": str(port), "SLEEPY_JOURNAL": str(journal),
+           "SLEEPY_SECONDS": "60", "CI_TRUTH_REDELIVERY_INTERVAL": "0"}
+    payload: dict[str, object] = {"action": "completed", "installation": {"id": 3},
+                                  "repository": {"id": 8},
+                                  "workflow_run": {"id": 1, "head_sha": "a" * 40}}
+    proc = _start(env, log)
+    try:
+        assert _post(port, payload, "long-job") == 202
+        _wait_for(lambda: "start long-job" in journal.read_text(), 10)
+        stopped_at = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0, log.read_text()
+        assert time.monotonic() - stopped_at < 9, log.read_text()  # SIGKILL came at 10 s
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    store = Store(str(tmp_path / "db.sqlite"))
+    try:
+        job = store.job("long-job")
+        assert job is not None and job["state"] == "queued"
+        assert job["last_error"] == "interrupted by shutdown"
+    finally:
+        store.close()

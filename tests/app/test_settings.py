@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,16 @@ def test_empty_or_short_secret_refused(private_pem: str, secret: str) -> None:
     with pytest.raises(SettingsError) as err:
         Settings.from_env(base(private_pem) | {"GITHUB_WEBHOOK_SECRET": secret})
     assert "GITHUB_WEBHOOK_SECRET" in str(err.value)
+
+
+def test_secret_that_is_not_utf8_is_a_settings_error(private_pem: str) -> None:
+    """os.environ decodes undecodable bytes (a Latin-1 secret) to lone surrogates."""
+    secret = os.fsdecode("caf\u00e9-webhook-secret-1234".encode("latin-1"))
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(base(private_pem) | {"GITHUB_WEBHOOK_SECRET": secret})
+    assert err.value.problems == [
+        "GITHUB_WEBHOOK_SECRET is not valid UTF-8 text (GitHub's secret is)"]
+    assert "caf" not in str(err.value)
 
 
 def test_key_from_path(private_pem: str, tmp_path: Path) -> None:
@@ -106,10 +117,20 @@ def test_optional_values(private_pem: str) -> None:
     s = Settings.from_env(base(private_pem) | {
         "CI_TRUTH_ARTIFACT_HOSTS": "blob.core.windows.net, 127.0.0.1",
         "CI_TRUTH_ARTIFACT_ALLOW_LOOPBACK_HTTP": "true", "CI_TRUTH_DB_SYNC": "normal",
-        "CI_TRUTH_WRITE_SPACING": "0", "PORT": "0", "CI_TRUTH_LOG_LEVEL": "debug"})
+        "CI_TRUTH_WRITE_SPACING": "0", "PORT": "8443", "CI_TRUTH_LOG_LEVEL": "debug",
+        "CI_TRUTH_SHUTDOWN_GRACE": "25"})
     assert s.artifact_hosts == ("blob.core.windows.net", "127.0.0.1")
     assert s.artifact_allow_loopback_http and s.db_sync == "NORMAL"
-    assert (s.write_spacing, s.port, s.log_level) == (0.0, 0, "DEBUG")
+    assert (s.write_spacing, s.port, s.log_level) == (0.0, 8443, "DEBUG")
+    assert s.shutdown_grace == 25.0
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "-1"])
+def test_port_outside_1_to_65535_is_refused(private_pem: str, port: str) -> None:
+    """PORT=0 would listen on a random port: the health check (and GitHub) probe PORT."""
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(base(private_pem) | {"PORT": port})
+    assert err.value.problems == [f"PORT must be a port number (1-65535), got {port!r}"]
 
 
 def test_body_cap_cannot_exceed_25_mib(private_pem: str) -> None:
