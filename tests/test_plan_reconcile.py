@@ -296,3 +296,22 @@ def test_a_note_written_above_our_marker_does_not_duplicate_the_issue() -> None:
                     list(repo.issues.values()), bot_login=BOT, now=NOW)
     assert [o.kind for o in ops if o.kind == "create"] == []
     assert {o.number for o in ops} <= {infra.number, dash.number}
+
+
+def test_evidence_from_an_older_commit_writes_nothing_the_same_commit_does() -> None:
+    repo = Repo()
+    waive = [Waiver("tests_discovered", "maintainer", "demo suite")]
+    new = replace(RUN2, commit_time="2026-11-22T03:10:00Z")
+    old = replace(RUN1, commit_time="2026-11-22T02:00:00Z")
+    repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=new))
+    dash = repo.by_title("Plan: ")
+    assert f"<!-- ci-truth:evidence commit={'b' * 40} time=2026-11-22T03:10:00Z -->" in dash.body
+    assert repo.sync(evaluate_plan(plan(), state("broken"), evidence=old)) == 0
+    # evidence that cannot be dated (a command's sync) moves the plan and keeps the marker
+    repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=RUN1))
+    assert f"commit={'b' * 40} time=2026-11-22T03:10:00Z" in repo.by_title("Plan: ").body
+    # another run of the recorded commit is evidence, even when it fails
+    rerun = replace(new, run_url="https://github.com/o/r/actions/runs/103")
+    assert repo.sync(evaluate_plan(plan(), state("broken"), evidence=rerun)) > 0
+    infra = repo.by_title("Test infrastructure")
+    assert infra.state == "open" and "runs/103" in infra.body

@@ -17,9 +17,10 @@ import aiohttp
 import gidgethub.aiohttp
 import pytest
 
-from bot.app.plansync import repo_files, sync_from_run, sync_plan
+from bot.app.plansync import evidence_from_run, repo_files, sync_from_run, sync_plan
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.loader import plan_from_text
+from tests.fakegithub.seed import load_payload
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 22, 4, 30, tzinfo=UTC)
@@ -217,3 +218,36 @@ async def test_sync_from_a_default_branch_run(setup: Any) -> None:
     assert docs["state"] == "closed"                  # the file is on the default branch
     dash = next(i for t, i in ours(repo).items() if t.startswith("Plan: "))
     assert f"[workflow run]({ev.evidence.run_url})" in dash["body"] and sha[:12] in dash["body"]
+
+
+async def test_labels_spelled_differently_in_the_repo_are_ours_and_stable(setup: Any) -> None:
+    # GitHub label names ignore case: the repository's existing spelling is attached
+    fake, repo, gh = setup
+    for name in ("CI-Truth plan", "Priority: P0", "Status: Ready"):
+        repo.ensure_label(name)
+    await sync_plan(gh, "octo-org", "octo-repo", scenario("broken", 101), bot_login=BOT,
+                    now=NOW)
+    title = "Test infrastructure: no event-loop conflict, 95%+ passing"
+    infra = ours(repo)[title]
+    assert set(infra["labels"]) == {"CI-Truth plan", "Status: Ready", "Priority: P0"}
+    before = len(fake.calls("PATCH"))
+    again = await sync_plan(gh, "octo-org", "octo-repo", scenario("broken", 101),
+                            bot_login=BOT, now=NOW)
+    assert (again.created, again.edited, again.commented) == (0, 0, 0)
+    assert len(fake.calls("PATCH")) == before
+    # the phase moves on: the old status label goes, whatever its spelling
+    waive = (Waiver("tests_discovered", "maintainer", "demo suite has 21 tests"),)
+    await sync_plan(gh, "octo-org", "octo-repo", scenario("fixed", 102, waivers=waive),
+                    bot_login=BOT, now=NOW)
+    assert set(ours(repo)[title]["labels"]) == {"CI-Truth plan", "status: done", "Priority: P0"}
+
+
+def test_evidence_is_dated_by_the_run_s_head_commit() -> None:
+    run = load_payload("workflow_run.completed")["workflow_run"]
+    assert evidence_from_run(run).commit_time == "2020-10-05T16:32:07Z"
+    shifted = {**run, "head_commit": {**run["head_commit"],
+                                      "timestamp": "2020-10-05T12:32:07-04:00"}}
+    assert evidence_from_run(shifted).commit_time == "2020-10-05T16:32:07Z"
+    for bad in ({**run, "head_commit": None}, {**run, "head_commit": {"timestamp": "soon"}},
+                {**run, "head_sha": "main"}):
+        assert evidence_from_run(bad).commit_time == ""       # undated: never stale

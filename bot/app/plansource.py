@@ -12,19 +12,20 @@ from bot.core import checkrun
 from bot.core.commands import is_ours, waivers_from_comments
 from bot.core.plan import Evaluation, Evidence, Waiver, evaluate_plan
 from bot.core.plan.issuebody import marker_of
+from bot.core.plan.render import is_dashboard, recorded_evidence
 
 NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `plan:` section."
 
 
-async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
-                               ) -> tuple[dict[str, Any], Evidence, str]:
-    """The default branch head's latest CI Truth state as a state@1-shaped document.
+async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo, *,
+                               ref: str | None = None) -> tuple[dict[str, Any], Evidence, str]:
+    """The default branch head's (or `ref`'s) latest CI Truth state as a state@1 document.
 
     The check run's embedded block carries counts, signatures and coverage (the App puts
     them there for the plan); the head commit is returned for the `files` variable.
     """
     doc = await gh.getitem("/repos/{owner}/{repo}/commits/{ref}/check-runs",
-                           dict(repo.vars, ref=repo.default_branch),
+                           dict(repo.vars, ref=ref or repo.default_branch),
                            params={"check_name": checkrun.NAME, "app_id": ctx.app_id,
                                    "per_page": 100})
     runs = doc.get("check_runs") if isinstance(doc, Mapping) else None
@@ -52,6 +53,31 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo
         sha = str(c.get("head_sha") or "")
         return state, Evidence(run_url=url, sha=sha, time=str(c.get("completed_at") or "")), sha
     return {}, Evidence(), ""
+
+
+async def recorded_commit(gh: GitHub, ctx: AppContext, repo: Repo) -> str | None:
+    """The commit whose evidence our dashboard records (its evidence marker), if any."""
+    bot, found = f"{ctx.app_slug}[bot]", []
+    async for issue in gh.getiter("/repos/{owner}/{repo}/issues", repo.vars,
+                                  params={"creator": bot, "state": "all", "per_page": 100}):
+        if (isinstance(issue, Mapping) and isinstance(issue.get("number"), int)
+                and "pull_request" not in issue
+                and (issue.get("user") or {}).get("login") == bot
+                and is_dashboard(body := str(issue.get("body") or ""))):
+            found.append((issue["number"], recorded_evidence(body)))
+    rec = min(found, key=lambda f: f[0])[1] if found else None
+    return rec[0] if rec else None
+
+
+async def latest_state(gh: GitHub, ctx: AppContext, repo: Repo
+                       ) -> tuple[dict[str, Any], Evidence, str]:
+    """The head's state; while the head has none (its CI still running, or skipped for a
+    docs-only commit) the state of the commit the dashboard records, never no evidence."""
+    found = await default_branch_state(gh, ctx, repo)
+    if found[2]:
+        return found
+    sha = await recorded_commit(gh, ctx, repo)
+    return await default_branch_state(gh, ctx, repo, ref=sha) if sha else found
 
 
 async def read_waivers(gh: GitHub, ctx: AppContext, repository: Repo | Mapping[str, Any]
@@ -87,7 +113,7 @@ async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
         return f"The configuration cannot be used: {error}"
     if config.plan is None:
         return NO_PLAN
-    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    state, evidence, sha = await latest_state(gh, ctx, repo)
     files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
     return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence,
                          repo_files=files)
@@ -100,7 +126,7 @@ async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> No
     if error is not None or config.plan is None:
         return
     plan = config.plan
-    state, evidence, sha = await default_branch_state(gh, ctx, repo)
+    state, evidence, sha = await latest_state(gh, ctx, repo)
     files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
     ws = await read_waivers(gh, ctx, repository)
 

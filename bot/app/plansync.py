@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.app.ports import GitHub
@@ -18,6 +19,7 @@ MAX_PASSES = 3
 MAX_ISSUES = 2000
 MAX_FILES = 200_000
 _locks: dict[str, asyncio.Lock] = {}
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass
@@ -137,12 +139,27 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
     return result
 
 
+def commit_time(run: Mapping[str, Any]) -> str:
+    """The run's head commit time in UTC (``...Z``), or "" when absent or unreadable."""
+    head = run.get("head_commit")
+    stamp = head.get("timestamp") if isinstance(head, Mapping) else None
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        return ""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
-    """Run link, head SHA and time of a workflow_run payload (links only to github.com)."""
+    """Run link, head SHA and time of a workflow_run payload (links only to github.com),
+    and its head commit's time, which orders evidence (docs/plan.md)."""
     url = str(run.get("html_url") or "")
-    return Evidence(run_url=url if url.startswith("https://github.com/") else "",
-                    sha=str(run.get("head_sha") or ""),
-                    time=str(run.get("updated_at") or run.get("run_started_at") or ""))
+    sha = str(run.get("head_sha") or "")
+    return Evidence(run_url=url if url.startswith("https://github.com/") else "", sha=sha,
+                    time=str(run.get("updated_at") or run.get("run_started_at") or ""),
+                    commit_time=commit_time(run) if _SHA.fullmatch(sha) else "")
 
 
 async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,

@@ -7,6 +7,7 @@ running", then fixed). The fake GitHub records every request; the App's own clie
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ BOT = "ci-truth[bot]"
 
 def payload(n: int, **run: Any) -> dict[str, Any]:
     body = copy.deepcopy(load_payload("workflow_run.completed"))
-    body["workflow_run"].update(id=90_000 + n, head_sha=f"{n:040x}", name="CI", **run)
+    body["workflow_run"].update({"id": 90_000 + n, "head_sha": f"{n:040x}", "name": "CI", **run})
     return body
 
 
@@ -224,5 +225,59 @@ async def test_a_hand_close_is_reopened_at_once_and_only_for_our_issues(env: Env
     fake = dict(repo.issues[found["number"]], user="mallory")
     forged = issues_event("closed", fake, base, person)
     await env.deliver(forged, event="issues", delivery_id="i-3")
+    writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH", "PUT")]
+    assert writes == []
+
+
+async def test_an_older_commit_s_run_does_not_move_the_plan_back(env: Env) -> None:
+    # main moved on from commit 1 (broken) to commit 2 (fixed); then commit 1's run is
+    # re-run ("Re-run jobs" on an old run) or finishes late: stale evidence, not a regression
+    old = deliver_seed(env, 1, "broken")
+    repo = old.repo
+    repo.commit({".github/ci-truth.yml": PLAN}, branch=repo.default_branch)
+    new = deliver_seed(env, 2, "fixed")
+    t0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    repo.commits[old.run["head_sha"]].date = t0
+    repo.commits[new.run["head_sha"]].date = t0 + timedelta(hours=1)
+    await env.deliver(new.payload, delivery_id="d-2")
+    phase = issues(repo)["Phase 1: Foundation"]
+    assert phase["state"] == "closed"
+    dash = issues(repo)["Plan: Event-loop fix shipped"]
+    assert f"commit={new.run['head_sha']} time=2026-11-20T10:00:00Z" in dash["body"]
+
+    start = len(env.fake.requests)
+    await env.deliver(old.payload, delivery_id="d-1")
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == old.run["head_sha"]]
+    assert cr["conclusion"] == "failure"                 # the old commit is still judged
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
+    writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH")
+              and "/issues" in c]
+    assert writes == []                                  # no plan issue written
+
+    # another run of the recorded commit (a second workflow, a re-run) is evidence again
+    again = deliver_seed(env, 3, "broken", head_sha=new.run["head_sha"], name="Nightly")
+    await env.deliver(again.payload, delivery_id="d-3")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "open"
+    assert f"actions/runs/{again.run['id']}" in last_comment(repo, phase["number"])
+
+
+async def test_an_edit_while_the_head_has_no_ci_keeps_the_recorded_evidence(env: Env) -> None:
+    # the fix closed the phases; then a docs-only commit (paths-ignore: no CI) becomes the
+    # head, and a person edits the dashboard: the plan stays on the recorded evidence
+    fixed = deliver_seed(env, 1, "fixed")
+    repo = fixed.repo
+    repo.commits[fixed.run["head_sha"]].files[".github/ci-truth.yml"] = PLAN.encode()
+    repo.branches[repo.default_branch] = fixed.run["head_sha"]
+    await env.deliver(fixed.payload, delivery_id="d-1")
+    mine = issues(repo)
+    assert mine["Phase 1: Foundation"]["state"] == "closed"
+    repo.commit({"README.md": "typo fixed"}, branch=repo.default_branch)
+    dash = mine["Plan: Event-loop fix shipped"]
+    person = {**fixed.payload["sender"], "login": "octocat", "type": "User"}
+    base = {k: fixed.payload[k] for k in ("repository", "installation")}
+    start = len(env.fake.requests)
+    await env.deliver(issues_event("edited", dash, base, person), event="issues",
+                      delivery_id="i-1")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
     writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH", "PUT")]
     assert writes == []

@@ -225,8 +225,7 @@ class FakeRepo:
                  "created_at": now, "updated_at": now, "closed_at": None, "closed_by": None,
                  "comments": 0,
                  "performed_via_github_app": self.world.app_of(user)}
-        for name in labels:
-            self.ensure_label(name)
+        issue["labels"] = self.label_names(labels)
         self.issues[number] = issue
         return issue
 
@@ -239,12 +238,28 @@ class FakeRepo:
                       "closed_by": by, "updated_at": now})
         return issue
 
+    def find_label(self, name: str) -> dict[str, Any] | None:
+        """The repository's label named ``name``: GitHub compares label names ignoring case."""
+        return next((lab for n, lab in self.labels.items() if n.casefold() == name.casefold()),
+                    None)
+
     def ensure_label(self, name: str, color: str = "ededed",
                      description: str = "") -> dict[str, Any]:
-        if name not in self.labels:
-            self.labels[name] = {"id": self.world.new_id(), "name": name, "color": color,
-                                 "description": description or None, "default": False}
-        return self.labels[name]
+        """The label ``name``; an existing one spelled in another case is that label."""
+        lab = self.find_label(name)
+        if lab is None:
+            lab = self.labels[name] = {"id": self.world.new_id(), "name": name, "color": color,
+                                       "description": description or None, "default": False}
+        return lab
+
+    def label_names(self, names: Iterable[str]) -> list[str]:
+        """Labels set on an issue, as GitHub stores them: the existing label's spelling, once."""
+        out: list[str] = []
+        for name in names:
+            canonical = self.ensure_label(name)["name"]
+            if canonical not in out:
+                out.append(canonical)
+        return out
 
     def add_comment(self, number: int, body: str, *, user: str = "octocat",
                     comment_id: int | None = None) -> dict[str, Any]:

@@ -166,6 +166,21 @@ async def test_overlapping_writes_of_an_installation_are_measured(fake_github, s
     assert fake_github.max_concurrent_writes[1] == 3
 
 
+async def test_label_names_ignore_case_like_github(fake_github, session, repo):
+    # GitHub keeps one label per case-insensitive name and attaches the existing spelling
+    gh = await token_api(fake_github, session)
+    repo.ensure_label("Priority: P0")
+    issue = await gh.post(f"/repos/{REPO}/issues", data={
+        "title": "t", "labels": ["priority: P0", "PRIORITY: p0", "new"]})
+    assert [x["name"] for x in issue["labels"]] == ["Priority: P0", "new"]
+    with pytest.raises(BadRequest) as info:
+        await gh.post(f"/repos/{REPO}/labels", data={"name": "NEW", "color": "ededed"})
+    assert info.value.status_code == 422 and "already_exists" in str(info.value.errors)
+    got = await gh.getitem(f"/repos/{REPO}/labels/priority:%20p0")
+    assert got["name"] == "Priority: P0"
+    assert sorted(repo.labels) == ["Priority: P0", "new"]
+
+
 async def test_issue_and_comment_flow(fake_github, session, repo):
     gh = await token_api(fake_github, session)
     issue = await gh.post(f"/repos/{REPO}/issues", data={"title": "Phase 1", "body": "x",

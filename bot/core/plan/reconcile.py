@@ -8,8 +8,8 @@ from datetime import datetime
 
 from bot.core.plan.escape import code, md
 from bot.core.plan.issuebody import criterion_line, marker_of, phase_body, phase_title
-from bot.core.plan.model import Evaluation, PhaseResult, Status
-from bot.core.plan.render import dashboard, is_dashboard
+from bot.core.plan.model import Evaluation, Evidence, PhaseResult, Status
+from bot.core.plan.render import dashboard, is_dashboard, recorded_evidence
 
 LABEL_PLAN = "ci-truth plan"
 STATUS_PREFIX = "status: "
@@ -56,12 +56,19 @@ def _key(issue: IssueSnapshot) -> str | None:
 _STATUS_LABELS = frozenset(STATUS_PREFIX + s.value for s in Status)
 
 
+def _fold(labels: Sequence[str]) -> frozenset[str]:
+    """Label names as GitHub compares them: ignoring case (it attaches an existing label
+    spelled differently and reports that spelling)."""
+    return frozenset(x.casefold() for x in labels)
+
+
 def _labels(existing: Sequence[str], ours: Sequence[str], *,
             priority: bool = True) -> tuple[str, ...]:
     """People's labels kept; ours (plan, status: ready|blocked|done, and on phase issues
     priority, whose value comes from the plan) replaced. "status: in review" is not ours."""
-    kept = [x for x in existing if x != LABEL_PLAN and x not in _STATUS_LABELS
-            and not (priority and x.startswith(PRIORITY_PREFIX))]
+    mine = _fold((LABEL_PLAN, *_STATUS_LABELS, *ours))
+    kept = [x for x in existing if x.casefold() not in mine
+            and not (priority and x.casefold().startswith(PRIORITY_PREFIX))]
     return tuple(sorted(set(kept) | set(ours)))
 
 
@@ -72,13 +79,27 @@ def _phase_labels(r: PhaseResult) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _dated(e: Evidence) -> tuple[str, str] | None:
+    """(commit, commit time) of evidence that can be ordered (docs/plan.md)."""
+    return (e.sha, e.commit_time) if e.sha and e.commit_time else None
+
+
+def is_stale(e: Evidence, recorded: tuple[str, str] | None) -> bool:
+    """Evidence from a commit older than the one the plan already reflects (an old run
+    re-run, or an older commit's run finishing late); the same commit is never stale."""
+    new = _dated(e)
+    return (new is not None and recorded is not None and new[0] != recorded[0]
+            and new[1] < recorded[1])
+
+
 def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: str,
               now: datetime) -> list[Operation]:
     """The operations that bring our issues in line with `ev` (none when already in line).
 
     Only issues authored by `bot_login` and carrying our marker are considered. Numbers of
     issues created here are unknown until applied: apply, re-list, reconcile again (the
-    second pass fills the links); a third pass yields nothing.
+    second pass fills the links); a third pass yields nothing. Evidence older than what
+    the dashboard records (``is_stale``) yields nothing at all.
     """
     ours: dict[str, list[IssueSnapshot]] = {}
     for issue in sorted(existing, key=lambda i: i.number):
@@ -96,6 +117,9 @@ def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: s
     first = {k: v[0] for k, v in ours.items()}
     numbers = {k: i.number for k, i in first.items() if k != DASHBOARD}
     dash = first.get(DASHBOARD)
+    recorded = recorded_evidence(dash.body) if dash else None
+    if is_stale(ev.evidence, recorded):
+        return []
     stamp = now.strftime("%Y-%m-%d %H:%M UTC")
     for r in ev.phases:
         ops += _phase_ops(r, ev, first.get(r.phase.id), numbers, dash, stamp, bot_login)
@@ -108,7 +132,7 @@ def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: s
                     Operation("edit", key, issue.number, state="closed",
                               state_reason="not_planned", fields=("state",))]
     title = f"Plan: {' '.join(ev.plan.goal.split())[:180]}"
-    body = dashboard(ev, issues=numbers)
+    body = dashboard(ev, issues=numbers, recorded=_dated(ev.evidence) or recorded)
     if dash is None:
         ops.append(Operation("create", DASHBOARD, title=title, body=body,
                              labels=(LABEL_PLAN,)))
@@ -125,7 +149,8 @@ def _edit(target: str, issue: IssueSnapshot, title: str, body: str,
           labels: tuple[str, ...]) -> list[Operation]:
     changed = tuple(n for n, same in (("title", issue.title == title),
                                       ("body", issue.body == body),
-                                      ("labels", set(issue.labels) == set(labels))) if not same)
+                                      ("labels", _fold(issue.labels) == _fold(labels)))
+                    if not same)
     if not changed:
         return []
     return [Operation("edit", target, issue.number, title=title if "title" in changed else None,
@@ -167,7 +192,7 @@ def _reopen_comment(r: PhaseResult, ev: Evaluation, issue: IssueSnapshot, stamp:
     # GitHub's issue lists carry no closer: we close only done phases, in the same pass that
     # labels them done, so a closed issue still labelled done was closed by us.
     by_bot = issue.closed_by == bot_login or (
-        issue.closed_by is None and STATUS_PREFIX + Status.DONE.value in issue.labels)
+        issue.closed_by is None and STATUS_PREFIX + Status.DONE.value in _fold(issue.labels))
     if by_bot:
         head = "Reopened: a later default-branch run broke this phase's criteria."
     else:

@@ -21,6 +21,8 @@ def own_line(pattern: str) -> re.Pattern[str]:
 
 
 _DASHBOARD_LINE = own_line(re.escape(DASHBOARD_MARKER))
+_EVIDENCE_LINE = own_line(r"<!-- ci-truth:evidence commit=([0-9a-f]{40}) "
+                          r"time=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) -->")
 MAX_BODY = 60_000
 ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
 
@@ -159,10 +161,26 @@ def _evidence_line(ev: Evaluation) -> str:
     return "Computed from " + (", ".join(parts) if parts else "a local evaluation") + "."
 
 
-def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None) -> str:
-    """The dashboard issue body: goal, phases, critical path, Mermaid flowchart, evidence."""
+def evidence_marker(commit: str, time: str) -> str:
+    """The hidden line recording the newest commit whose evidence the plan reflects."""
+    return f"<!-- ci-truth:evidence commit={commit} time={time} -->"
+
+
+def recorded_evidence(body: str | None) -> tuple[str, str] | None:
+    """(commit, commit time) from a dashboard's evidence marker, if any."""
+    m = _EVIDENCE_LINE.search(body[: MAX_BODY * 2]) if body else None
+    return (m.group(1), m.group(2)) if m else None
+
+
+def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None,
+              recorded: tuple[str, str] | None = None) -> str:
+    """The dashboard issue body: goal, phases, critical path, Mermaid flowchart, evidence.
+
+    `recorded` is the (commit, time) the marker keeps, as ``reconcile`` decides it.
+    """
     issues = issues or {}
-    lines = [DASHBOARD_MARKER, f"## Plan: {md(ev.plan.goal)}", "", _evidence_line(ev), "",
+    mark = [evidence_marker(*recorded)] if recorded else []
+    lines = [DASHBOARD_MARKER, *mark, f"## Plan: {md(ev.plan.goal)}", "", _evidence_line(ev), "",
              "| Phase | Priority | Status | Progress |", "| --- | --- | --- | --- |"]
     for r in ev.phases:
         lines.append(_phase_row(r, issues.get(r.phase.id)))

@@ -51,8 +51,8 @@ async def list_issues(call: Call) -> Reply:
     if "creator" in q:
         items = [i for i in items if i["user"].lower() == q["creator"].lower()]
     if q.get("labels"):
-        want = {x.strip() for x in q["labels"].split(",")}
-        items = [i for i in items if want <= set(i["labels"])]
+        want = {x.strip().casefold() for x in q["labels"].split(",")}
+        items = [i for i in items if want <= {n.casefold() for n in i["labels"]}]
     if "since" in q:
         items = [i for i in items if i["updated_at"] >= q["since"]]
     key = "updated_at" if q.get("sort") == "updated" else "number"
@@ -86,9 +86,8 @@ async def update_issue(call: Call) -> Reply:
         if key in body:
             issue[key] = body[key]
     if "labels" in body:
-        issue["labels"] = [lab if isinstance(lab, str) else lab["name"] for lab in body["labels"]]
-        for name in issue["labels"]:
-            call.repo.ensure_label(name)
+        issue["labels"] = call.repo.label_names(
+            lab if isinstance(lab, str) else lab["name"] for lab in body["labels"])
     if "state" in body and body["state"] != issue["state"]:
         issue["state"] = body["state"]
         closed = body["state"] == "closed"
@@ -212,15 +211,16 @@ async def list_labels(call: Call) -> Reply:
 
 @routes.get("/repos/{owner}/{repo}/labels/{name}", perm=READ)
 async def get_label(call: Call) -> Reply:
-    if call.params["name"] not in call.repo.labels:
+    lab = call.repo.find_label(call.params["name"])
+    if lab is None:
         raise not_found()
-    return Reply(200, render.label(call, call.repo, call.params["name"]))
+    return Reply(200, render.label(call, call.repo, lab["name"]))
 
 
 @routes.post("/repos/{owner}/{repo}/labels", perm=WRITE)
 async def create_label(call: Call) -> Reply:
     body = call.body
-    if body["name"] in call.repo.labels:
+    if call.repo.find_label(body["name"]) is not None:
         raise ApiError(422, "Validation Failed", errors=[
             {"resource": "Label", "code": "already_exists", "field": "name"}])
     color = body.get("color", "ededed")
@@ -241,28 +241,24 @@ def _label_names(body: Any) -> list[str]:
 @routes.post("/repos/{owner}/{repo}/issues/{issue_number}/labels", perm=WRITE)
 async def add_labels(call: Call) -> Reply:
     issue = _issue(call)
-    for name in _label_names(call.body):
-        call.repo.ensure_label(name)
-        if name not in issue["labels"]:
-            issue["labels"].append(name)
+    issue["labels"] = call.repo.label_names([*issue["labels"], *_label_names(call.body)])
     return Reply(200, [render.label(call, call.repo, n) for n in issue["labels"]])
 
 
 @routes.put("/repos/{owner}/{repo}/issues/{issue_number}/labels", perm=WRITE)
 async def set_labels(call: Call) -> Reply:
     issue = _issue(call)
-    issue["labels"] = _label_names(call.body)
-    for name in issue["labels"]:
-        call.repo.ensure_label(name)
+    issue["labels"] = call.repo.label_names(_label_names(call.body))
     return Reply(200, [render.label(call, call.repo, n) for n in issue["labels"]])
 
 
 @routes.delete("/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}", perm=WRITE)
 async def remove_label(call: Call) -> Reply:
     issue = _issue(call)
-    if call.params["name"] not in issue["labels"]:
+    lab = call.repo.find_label(call.params["name"])
+    if lab is None or lab["name"] not in issue["labels"]:
         raise ApiError(404, "Label does not exist")
-    issue["labels"].remove(call.params["name"])
+    issue["labels"].remove(lab["name"])
     return Reply(200, [render.label(call, call.repo, n) for n in issue["labels"]])
 
 

@@ -98,7 +98,7 @@ def repo_by_name(call: Call, full_name: str) -> dict[str, Any]:
 def label(call: Call, r: FakeRepo, name: str) -> dict[str, Any]:
     lab = r.ensure_label(name)
     return {**example(call, "label"), **lab, "node_id": f"LA_{lab['id']}",
-            "url": call.url(f"/repos/{r.full_name}/labels/{name}")}
+            "url": call.url(f"/repos/{r.full_name}/labels/{lab['name']}")}
 
 
 def issue(call: Call, r: FakeRepo, i: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +169,8 @@ def run(call: Call, r: FakeRepo, w: dict[str, Any]) -> dict[str, Any]:
     out = example(call, "workflow-run", r.full_name, referenced_workflows=[],
                   previous_attempt_url=None)
     out.update({k: v for k, v in w.items() if not k.startswith("_")})
+    head = r.commits.get(w["head_sha"])       # the commit's time, not the run's
+    committed = iso(head.date) if head is not None else w["created_at"]
     out.update({"url": base, "html_url": f"https://github.com/{r.full_name}/actions/runs/{w['id']}",
                 "jobs_url": base + "/jobs", "logs_url": base + "/logs",
                 "artifacts_url": base + "/artifacts", "cancel_url": base + "/cancel",
@@ -181,7 +183,7 @@ def run(call: Call, r: FakeRepo, w: dict[str, Any]) -> dict[str, Any]:
                 "triggering_actor": user(call, w.get("_actor", "octocat")),
                 "repository": repo(call, r), "head_repository": repo_by_name(call, w["_head_repo"]),
                 "head_commit": {"id": w["head_sha"], "tree_id": w["head_sha"],
-                                "message": "change", "timestamp": w["created_at"],
+                                "message": "change", "timestamp": committed,
                                 "author": {"name": "Octo Cat", "email": "octo@example.com"},
                                 "committer": {"name": "GitHub", "email": "noreply@github.com"}}})
     return out
