@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 
+from bot.core import checkrun
 from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Rule, Verdict
 from bot.ghactions import ANNOTATIONS_PER_LEVEL, command
 
@@ -25,7 +25,8 @@ class Annotation:
 
     def render(self) -> str:
         """The `::level file=..,line=..,title=..::message` line (GitHub's lines start at 1)."""
-        line = self.line if self.file and self.line is not None and self.line >= 1 else None
+        line = self.line if self.file and self.line is not None and \
+            1 <= self.line <= checkrun.MAX_LINE else None
         return command(self.level, self.message, file=self.file, line=line,
                        title=self.title or None)
 
@@ -38,16 +39,7 @@ def _level(conclusion: Conclusion) -> str:
 
 def repo_path(path: str | None, workspace: str) -> str | None:
     """A report's file attribute as a repository-relative path, or None when it is not one."""
-    if not path:
-        return None
-    p = path.replace("\\", "/")
-    ws = workspace.replace("\\", "/").rstrip("/")
-    if ws and ws != "." and p.startswith(ws + "/"):
-        p = p[len(ws) + 1:]
-    pure = PurePosixPath(p)
-    if not pure.parts or pure.is_absolute() or ".." in pure.parts or ":" in pure.parts[0]:
-        return None      # outside the checkout (or a Windows drive): GitHub could not place it
-    return str(pure)
+    return checkrun.repo_path(path, workspace=workspace)
 
 
 def _reason_annotation(reason: Reason) -> Annotation:

@@ -129,7 +129,7 @@ class TokenSession:
                      name=self.env.workflow or "workflow", url=self.env.run_url or "")
         bodies = checkrun.completed_payloads(
             result.state, result.verdict, [run], details_md=render_markdown(result),
-            head_sha=self.sha)
+            head_sha=self.sha, workspace=str(self.env.workspace))
         bodies.first.pop("actions", None)
         if self.env.run_url:
             bodies.first["details_url"] = self.env.run_url

@@ -226,6 +226,23 @@ def test_failing_test_annotation_carries_file_and_line(runner: Runner) -> None:
     assert "AssertionError: 143 != 0" in msg
 
 
+def test_file_uri_paths_of_dart_reports_are_annotated_on_the_file(runner: Runner) -> None:
+    """Dart's junitreport writes file="file:///home/runner/work/<repo>/<repo>/test/...";
+    the file was dropped from the annotation (a `file:` scheme is not a repository path)."""
+    dart = runner.corpus / "junit/publish-unit-test-result-action/python/test/files/dart/json"
+    text = (dart / "tests.junit-xml").read_text(encoding="utf-8")
+    (runner.workspace / "dart.xml").write_text(text.replace(
+        "/home/runner/work/dart-code-metrics/dart-code-metrics", runner.workspace.as_posix()),
+        encoding="utf-8")
+    step = runner.inputs(reports="dart.xml").run()
+    assert step.code == 1 and step.outputs["failed"] == "1" and step.outputs["errors"] == "2"
+    tests = [p for p, _ in step.annotations("error") if p["title"].startswith(("fail", "err"))]
+    assert sorted((p.get("file"), p.get("line")) for p in tests) == [
+        ("test/src/cli/cli_runner_test.dart", "21"),
+        ("test/src/cli/utils/detect_sdk_path_test.dart", "16"),
+        ("test/src/cli/utils/detect_sdk_path_test.dart", "46")]
+
+
 def test_a_report_merged_with_junitparser_never_annotates_line_0(runner: Runner) -> None:
     """pytest (custom suite name) merged by `junitparser merge` keeps pytest's 0-based line="0"
     without the "pytest" suite name; GitHub's lines start at 1, so the line is left out."""

@@ -24,6 +24,7 @@ from tests.test_action import HEALTHY, SMALLER, ZERO, Runner
 from tests.test_ghactions import parse_command, parse_output_file
 
 REPO = "octo-org/octo-repo"
+MOCHA = "junit/publish-unit-test-result-action/python/test/files/mocha/tests.junit-xml"
 
 
 async def no_sleep(seconds: float) -> None:
@@ -102,6 +103,22 @@ async def test_failure_verdict_is_posted_as_a_failing_check(
     assert code == 1
     [check] = ours(repo, sha)
     assert check["conclusion"] == "failure" and "0 tests" in check["output"]["title"]
+
+
+async def test_check_run_annotations_use_repository_paths(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """mocha-junit-reporter writes absolute paths under the runner's workspace."""
+    repo, sha = seeded
+    mocha = runner.corpus / MOCHA
+    (runner.workspace / "junit.xml").write_text(mocha.read_text(encoding="utf-8").replace(
+        "/home/runner/work/mocha/mocha", str(runner.workspace)), encoding="utf-8")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    code, log = await run(runner)
+    assert code == 1
+    [check] = ours(repo, sha)
+    paths = ["test/unit/runner.spec.js", "test/unit/test.spec.js"]
+    assert sorted(a["path"] for a in repo.annotations[check["id"]]) == paths
+    assert sorted(p["file"] for _, p, _ in parse_commands(log) if "file" in p) == paths
 
 
 async def test_pull_request_is_judged_against_the_default_branch_baseline(

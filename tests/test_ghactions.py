@@ -199,6 +199,9 @@ def test_report_file_paths_become_repository_paths() -> None:
     assert repo_path("/home/runner/work/r/r/tests/a.py", "/home/runner/work/r/r") == "tests/a.py"
     assert repo_path("tests\\win.py", "") == "tests/win.py"
     assert repo_path("./src/x.py", "/w") == "src/x.py"
+    assert repo_path("file:///home/runner/work/r/r/test/a%20b.dart",
+                     "/home/runner/work/r/r") == "test/a b.dart"          # Dart's junitreport
+    assert repo_path("d:\\a\\r\\r\\src\\X.cs", "D:\\a\\r\\r") == "src/X.cs"
     for outside in ["/usr/lib/python3/x.py", "../x.py", "a/../../x.py", "C:/x.py", "", None]:
         assert repo_path(outside, "/home/runner/work/r/r") is None, outside
 
@@ -245,6 +248,16 @@ def test_a_line_below_1_is_left_out_of_the_annotation() -> None:
     from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Verdict
     state = MeasuredState(failures=[FailedTest(id="t::a", kind="failure", message="m",
                                                report="r.xml", file="t.py", line=0)])
+    verdict = Verdict(Conclusion.FAILURE, [Reason("failures", "1 test failed")])
+    rendered = plan_annotations(verdict, state)[1].render()
+    assert rendered == "::error file=t.py,title=failure%3A t%3A%3Aa::m"
+
+
+def test_an_absurd_line_is_left_out_of_the_annotation() -> None:
+    from bot.action_annotations import plan_annotations
+    from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Verdict
+    state = MeasuredState(failures=[FailedTest(id="t::a", kind="failure", message="m",
+                                               report="r.xml", file="t.py", line=99999999999)])
     verdict = Verdict(Conclusion.FAILURE, [Reason("failures", "1 test failed")])
     rendered = plan_annotations(verdict, state)[1].render()
     assert rendered == "::error file=t.py,title=failure%3A t%3A%3Aa::m"

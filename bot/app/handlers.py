@@ -241,7 +241,7 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
     verdict, details = await command_state.honour_accepted_drop(gh, repo, sha, ctx,
                                                                 verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
-                                           head_sha=sha,
+                                           head_sha=sha, repo=repo.name,
                                            extra_state=command_state.extra_state(state,
                                                                                  verdict))
     cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)

@@ -22,6 +22,14 @@ MAX_DEPTH = 64                  # nested mappings and lists (deep nesting, recur
 MAX_INT_CHARS = 100             # characters of one integer scalar (4,301 digits crash int(),
                                 # and a long sexagesimal 1:0:0:… costs quadratic time)
 _INT_TAG = "tag:yaml.org,2002:int"
+_TAG = "tag:yaml.org,2002:"
+# YAML 1.2 core schema (GitHub Actions, yq, most tools): the plain scalars that are not text
+_CORE_BOOL = {"true": True, "True": True, "TRUE": True,
+              "false": False, "False": False, "FALSE": False}
+_CORE_INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?"
+                         r"|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_CONSTRUCT = yaml.constructor.SafeConstructor()   # construct_yaml_*: one scalar node
 
 
 def dotted(path: Path) -> str:
@@ -85,10 +93,12 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], source: str,
         raise ConfigError(f"a number longer than {MAX_INT_CHARS} characters",
                           key=dotted(path) or "(top)", line=node.start_mark.line + 1,
                           source=source)
+    _check_scalar(node, path, source)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             line = key_node.start_mark.line + 1
+            _check_scalar(key_node, (*path, str(key_node.value)), source, key=True)
             if key_node.tag == "tag:yaml.org,2002:merge":
                 raise ConfigError("YAML merge keys (<<) are not supported",
                                   key=dotted(path) or "(top)", line=line, source=source)
@@ -106,6 +116,53 @@ def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], source: str,
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _walk(item, (*path, index), lines, source, budget)
+
+
+def _check_scalar(node: yaml.Node, path: Path, source: str, *, key: bool = False) -> None:
+    """Refuse a scalar YAML 1.1 (PyYAML) and YAML 1.2 (GitHub) read differently, or unreadable."""
+    kind = node.tag.removeprefix(_TAG)
+    if not isinstance(node, yaml.ScalarNode) or kind not in ("int", "float", "bool", "timestamp"):
+        return
+    text = str(node.value)
+    key_text, line = dotted(path) or "(top)", node.start_mark.line + 1
+    new = _core_value(text)
+    if kind == "float" and isinstance(new, int) and not isinstance(new, bool):
+        new = float(new)
+    if kind == "timestamp":
+        old = "a date"
+    elif ":" in text and kind == "float":   # not constructed: 60 ** n overflows a float
+        old = "a number in base 60"
+    else:
+        try:
+            value = getattr(_CONSTRUCT, f"construct_yaml_{kind}")(node)
+        except (ValueError, KeyError, IndexError, OverflowError):
+            raise ConfigError(f"invalid YAML: {_show(text)} is not a valid !!{kind}",
+                              key=key_text, line=line, source=source) from None
+        if type(value) is type(new) and repr(value) == repr(new):
+            return
+        old = str(value).lower() if kind == "bool" else str(value)
+    if key or kind == "timestamp":
+        fix = f"quote {'the key' if key else 'it'} ({_show(text)})"
+    else:
+        fix = ("write true or false" if kind == "bool" else
+               "write the number you mean in plain decimal") + ", or quote it if it is text"
+    meant = f"the text {_show(text)}" if isinstance(new, str) else str(new).lower()
+    raise ConfigError(f"{_show(text)} is ambiguous: YAML 1.1 reads it as {old}, YAML 1.2 "
+                      f"(GitHub Actions) as {meant}; {fix}", key=key_text, line=line,
+                      source=source)
+
+
+def _core_value(text: str) -> bool | int | float | str:
+    """What the YAML 1.2 core schema makes of a plain scalar."""
+    if text in _CORE_BOOL:
+        return _CORE_BOOL[text]
+    if _CORE_INT.fullmatch(text):
+        base = {"0o": 8, "0x": 16}.get(text[:2], 10)
+        return int(text if base == 10 else text[2:], base)
+    if _CORE_FLOAT.fullmatch(text):
+        special = text.lstrip("+-").lower() in (".inf", ".nan")
+        return float(text.replace(".", "", 1) if special else text)
+    return text
 
 
 @dataclass

@@ -18,6 +18,7 @@ from bot.core.prcomment import MARKER
 from tests.app.helpers_logic import (
     FAILING,
     HEALTHY,
+    JUNIT,
     PYTEST_MANY,
     SMALL,
     ZERO_TESTS,
@@ -181,6 +182,19 @@ async def test_judging_a_commit_again_does_not_repeat_its_annotations(env: Env) 
     assert len(env.check_runs(seeded.repo)) == 1
 
 
+async def test_annotations_on_absolute_runner_paths_land_on_repository_files(env: Env) -> None:
+    """mocha-junit-reporter on a runner writes /home/runner/work/<repo>/<repo>/test/...; the
+    App does not know the checkout path, but every runner checks out into that layout."""
+    mocha = JUNIT / "publish-unit-test-result-action/python/test/files/mocha/tests.junit-xml"
+    report = mocha.read_text(encoding="utf-8").replace("/work/mocha/mocha/", "/work/octo-repo/"
+                                                                             "octo-repo/")
+    seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": report})
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert sorted(a["path"] for a in seeded.repo.annotations[cr["id"]]) == [
+        "test/unit/runner.spec.js", "test/unit/test.spec.js"]
+
+
 async def test_a_check_run_deleted_behind_our_back_is_created_again(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
     await env.deliver(seeded.payload)
@@ -249,6 +263,8 @@ async def test_config_is_read_from_the_default_branch_only(env: Env) -> None:
 
 @pytest.mark.parametrize(("files", "reason"), [
     ({".github/ci-truth.yml": "evidence:\n  workflows: 7\n"}, "configuration is invalid"),
+    ({".github/ci-truth.yml": "evidence:\n  workflows:\n    - name: 2024-02-30\n"},
+     "'2024-02-30' is ambiguous"),                 # not a day: PyYAML raised ValueError
     ({".github/ci-truth.yml": b"gate:\n  min_tests: \xff\n"}, "is not UTF-8 text"),
     ({".github/ci-truth.yml/oops.yml": "gate: {}\n"}, "could not be read (not a file"),
 ])

@@ -27,6 +27,7 @@ from bot.core.checkrun import (
     NAME,
     RECHECK,
     RunRef,
+    annotation,
     baseline_from_check_runs,
     completed_payloads,
     fit,
@@ -112,6 +113,68 @@ def test_annotations_in_batches_of_50_capped(schemas: Any) -> None:
     assert p.first["output"]["annotations"][0]["path"] == "junit.xml"   # no file → the report
     assert first["raw_details"] == "Report: junit.xml"                 # the report, either way
     assert "30 more failing test(s) are not annotated" in p.first["output"]["summary"]
+
+
+MOCHA = "junit/publish-unit-test-result-action/python/test/files/mocha/tests.junit-xml"
+DART = "junit/publish-unit-test-result-action/python/test/files/dart/json/tests.junit-xml"
+
+
+@pytest.mark.parametrize(("report", "repo", "paths"), [
+    # mocha-junit-reporter on a GitHub runner: file="/home/runner/work/mocha/mocha/test/..."
+    (MOCHA, "mochajs/mocha", ["test/unit/runner.spec.js", "test/unit/test.spec.js"]),
+    # Dart's junitreport: file="file:///home/runner/work/dart-code-metrics/dart-code-metrics/..."
+    (DART, "dart-code-metrics", ["test/src/cli/cli_runner_test.dart",
+                                 "test/src/cli/utils/detect_sdk_path_test.dart",
+                                 "test/src/cli/utils/detect_sdk_path_test.dart"]),
+])
+def test_absolute_runner_paths_become_repository_paths(corpus: Path, schemas: Any, report: str,
+                                                       repo: str, paths: list[str]) -> None:
+    """GitHub places an annotation on a file only for a path relative to the repository."""
+    result = evaluate([Source("junit.xml", chunks=[(corpus / report).read_bytes()])])
+    p = completed_payloads(result.state, result.verdict, [RUN], details_md="",
+                           head_sha="a" * 40, repo=repo)
+    schemas["checks/update"].validate(p.first)
+    anns = p.first["output"]["annotations"]
+    assert sorted(a["path"] for a in anns) == paths
+    # without the repository's name the failure is still annotated, under its own path
+    unknown = completed_payloads(result.state, result.verdict, [RUN], details_md="",
+                                 head_sha="a" * 40).first["output"]["annotations"]
+    assert [a["message"] for a in unknown] == [a["message"] for a in anns]
+    assert all("/work/" in a["path"] for a in unknown)
+
+
+@pytest.mark.parametrize(("file", "workspace", "repo", "path"), [
+    ("D:\\a\\app\\app\\src\\App.Tests\\UnitTest1.cs", "", "o/app", "src/App.Tests/UnitTest1.cs"),
+    ("d:\\a\\app\\app\\src\\X.cs", "D:\\a\\app\\app", "", "src/X.cs"),
+    ("/__w/app/app/pkg/x_test.go", "", "app", "pkg/x_test.go"),
+    ("/home/runner/_work/app/app/src/a b.ts", "", "app", "src/a b.ts"),
+    ("file:///home/runner/work/app/app/src/a%20b.dart", "", "app", "src/a b.dart"),
+    ("file:///D:/a/app/app/src/x.dart", "", "app", "src/x.dart"),
+    ("file:///home/runner/work/app/app/src/%C3%A9t%C3%A9.dart", "", "app", "src/été.dart"),
+    ("/home/runner/work/app/app/src/x.js", "/home/runner/work/app/app", "", "src/x.js"),
+    ("src/../lib/x.py", "", "", "lib/x.py"),
+    # not knowable: kept as written, so the failure is still annotated (not placed)
+    ("/home/runner/work/other/other/x.js", "", "app", "home/runner/work/other/other/x.js"),
+    ("../usr/lib/python3/x.py", "", "app", "../usr/lib/python3/x.py"),
+    ("file://server/share/app/app/x.js", "", "app", "file://server/share/app/app/x.js"),
+])
+def test_annotation_paths(file: str, workspace: str, repo: str, path: str) -> None:
+    f = FailedTest(id="t", kind="failure", message="boom", report="r.xml", file=file, line=3)
+    ann = annotation(f, workspace=workspace, repo=repo)
+    assert (ann["path"], ann["start_line"], ann["message"]) == (path, 3, "boom")
+
+
+def test_an_absurd_line_is_line_1_not_a_refused_batch(schemas: Any) -> None:
+    """start_line is a (32-bit) integer; a report's line="99999999999" is no source line."""
+    result = evaluate([Source("junit.xml", chunks=[
+        b'<testsuite tests="2"><testcase name="a" file="t.py" line="99999999999">'
+        b'<failure message="boom"/></testcase><testcase name="b" file="t.py" line="7">'
+        b'<failure message="bang"/></testcase></testsuite>'])])
+    p = completed_payloads(result.state, result.verdict, [RUN], details_md="", head_sha="a" * 40)
+    schemas["checks/update"].validate(p.first)
+    lines = [(a["message"], a["start_line"], a["end_line"]) for a in
+             p.first["output"]["annotations"]]
+    assert sorted(lines) == [("bang", 7, 7), ("boom", 1, 1)]
 
 
 def test_limits_hold_for_huge_multibyte_text() -> None:

@@ -84,7 +84,7 @@ def test_config_is_frozen() -> None:
      "expected a number from 0 to 1, got a string ('abc')"),
     ("gate:\n  max_test_drop: 1.5\n", "gate.max_test_drop", 2, "got 1.5"),
     ("gate:\n  min_tests: -1\n", "gate.min_tests", 2, "at least 0"),
-    ("gate:\n  min_tests: yes\n", "gate.min_tests", 2, "got a boolean (true)"),
+    ("gate:\n  min_tests: true\n", "gate.min_tests", 2, "got a boolean (true)"),
     ("gate:\n  min_tests: 2.5\n", "gate.min_tests", 2, "whole number"),
     ("gate:\n  allow_failures: 'no'\n", "gate.allow_failures", 2, "true or false"),
     ("gate:\n  forbid: event_loop\n", "gate.forbid", 2, "list of strings"),
@@ -254,3 +254,53 @@ def test_random_text_never_raises_anything_else(text: str) -> None:
 def test_control_character_is_a_config_error_with_line() -> None:
     err = _error("gate:\n  min_tests: 1\x1f\n")
     assert err.line == 2 and "#x001f" in str(err)
+
+
+@pytest.mark.parametrize(("text", "key", "fragment"), [
+    ("gate:\n  min_tests: 010\n", "gate.min_tests", "YAML 1.1 reads it as 8, YAML 1.2 "
+     "(GitHub Actions) as 10; write the number you mean in plain decimal"),
+    ("gate:\n  min_tests: 1:30\n", "gate.min_tests", "reads it as 90, YAML 1.2 (GitHub "
+     "Actions) as the text '1:30'"),
+    ("gate:\n  min_tests: 1_000\n", "gate.min_tests", "as the text '1_000'"),
+    ("gate:\n  min_tests: 0b11\n", "gate.min_tests", "reads it as 3"),
+    ("gate:\n  max_test_drop: 0:0.5\n", "gate.max_test_drop", "a number in base 60"),
+    ("gate:\n  allow_failures: yes\n", "gate.allow_failures",
+     "'yes' is ambiguous: YAML 1.1 reads it as true, YAML 1.2 (GitHub Actions) as the text "
+     "'yes'; write true or false, or quote it if it is text"),
+    ("evidence:\n  workflows:\n    - name: CI\n      required: off\n",
+     "evidence.workflows[0].required", "reads it as false"),
+    ("signatures:\n  on: 'x'\n", "signatures.on", "quote the key ('on')"),
+    ("evidence:\n  workflows:\n    - name: 2024-01-31\n", "evidence.workflows[0].name",
+     "reads it as a date, YAML 1.2 (GitHub Actions) as the text '2024-01-31'; "
+     "quote it ('2024-01-31')"),
+])
+def test_yaml_1_1_forms_that_yaml_1_2_reads_differently_are_refused(text: str, key: str,
+                                                                   fragment: str) -> None:
+    err = _error(text)
+    assert err.key == key and err.line == text.count("\n")
+    assert fragment in str(err)
+
+
+def test_forms_yaml_1_1_and_1_2_agree_on_are_read() -> None:
+    cfg = parse_config("gate:\n  min_tests: 0x10\n  max_test_drop: .5\n"
+                       "  max_skipped_ratio: ~\n  allow_failures: True\n"
+                       "evidence:\n  workflows:\n    - {name: '2024-01-31', shards: 07}\n")
+    assert (cfg.gate.min_tests, cfg.gate.max_test_drop, cfg.gate.max_skipped_ratio,
+            cfg.gate.allow_failures) == (16, 0.5, 1.0, True)
+    assert (cfg.evidence.workflows[0].name, cfg.evidence.workflows[0].shards) == \
+        ("2024-01-31", 7)
+    assert "got a string ('010')" in str(_error("gate:\n  min_tests: '010'\n"))
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("evidence:\n  workflows:\n    - name: 2024-02-30\n",          # not a day: ValueError
+     "evidence.workflows[0].name"),
+    ("gate:\n\n  max_test_drop: 1" + ":0" * 200 + ".5\n",          # 60 ** 200: OverflowError
+     "gate.max_test_drop"),
+    ("gate:\n\n  min_tests: !!int abc\n", "gate.min_tests"),       # ValueError
+    ("gate:\n\n  allow_failures: !!bool maybe\n", "gate.allow_failures"),   # KeyError
+    ("gate:\n\n  min_tests: !!int\n", "gate.min_tests"),           # IndexError
+])
+def test_unreadable_scalars_are_config_errors_not_crashes(text: str, key: str) -> None:
+    err = _error(text)
+    assert (err.key, err.line) == (key, 3)
