@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.action_annotations import plan_annotations
+from bot.core import runs
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
-from bot.core.model import Conclusion
+from bot.core.model import Conclusion, Reason
 from bot.core.render import render_markdown, render_text
 from bot.core.state import Baseline, baseline_from_json, to_json
 from bot.ghactions import (
@@ -110,6 +111,26 @@ def load_event(env: ActionEnv) -> Mapping[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def _repo_id(event: Mapping[str, Any]) -> int | None:
+    repo = event.get("repository")
+    repo_id = repo.get("id") if isinstance(repo, Mapping) else None
+    return repo_id if isinstance(repo_id, int) else None
+
+
+def fork_run(event: Mapping[str, Any]) -> bool:
+    """A `workflow_run` step judging a run whose head repository is a fork (forgeable reports)."""
+    run = event.get("workflow_run")
+    return isinstance(run, Mapping) and runs.is_fork(run, _repo_id(event))
+
+
+def fork_reasons(event: Mapping[str, Any], config: Config) -> list[Reason]:
+    """The App's `untrusted-evidence` reason for a fork's workflow_run (evidence.forks)."""
+    policy = runs.policy_from_config(config)
+    if not fork_run(event) or policy.forks == "ignore":
+        return []
+    return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
+
+
 def expand_reports(env: ActionEnv) -> tuple[list[Path], list[str]]:
     """Files and directories the report globs or literal paths name, and globs matching nothing."""
     found: dict[Path, None] = {}
@@ -167,7 +188,8 @@ def _log_untrusted(text: str, out: TextIO) -> None:
 
 
 def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,
-          out: TextIO, emitted: dict[str, int] | None = None) -> Result:
+          out: TextIO, emitted: dict[str, int] | None = None,
+          extra: list[Reason] | None = None) -> Result:
     """Expand the globs, read the reports and run the engine.
 
     `emitted` counts the annotations printed here per level (they share GitHub's caps)."""
@@ -180,7 +202,8 @@ def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any]
     cwd = Path.cwd().resolve()
     names = [display_name(p.resolve(), cwd) for p in paths]
     limits = Limits()
-    return evaluate(iter_sources(names, limits), config, baseline=baseline, limits=limits)
+    return evaluate(iter_sources(names, limits), config, baseline=baseline, limits=limits,
+                    extra_reasons=extra or ())
 
 
 def _write_state(env: ActionEnv, doc: Mapping[str, Any]) -> Path:
@@ -221,8 +244,10 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         print(command("error", str(exc), title="CI Truth: usage"), file=out)
         return 2
     emitted: dict[str, int] = {}
+    event = load_event(env)
+    extra = fork_reasons(event, config)
     if not env.token:
-        return _finish(env, judge(env, config, baseline, out, emitted), out, emitted)[0]
+        return _finish(env, judge(env, config, baseline, out, emitted, extra), out, emitted)[0]
     import aiohttp  # token mode only: the App's client stack
 
     from bot.action_github import TokenSession
@@ -230,13 +255,14 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         if session is None:
             session = await stack.enter_async_context(aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=120)))
-        remote = TokenSession(env, load_event(env), session, out=out, sleep=sleep)
+        remote = TokenSession(env, event, session, out=out, sleep=sleep)
         if baseline is None:
             baseline = await remote.fetch_baseline()
         emitted["warning"] = remote.warnings
-        result = judge(env, config, baseline, out, emitted)
+        result = judge(env, config, baseline, out, emitted, extra)
         code, doc = _finish(env, result, out, emitted)
-        url = await remote.publish(result)
+        ignored = fork_run(event) and runs.policy_from_config(config).forks == "ignore"
+        url = None if ignored else await remote.publish(result)   # evidence.forks: ignore
         if url:
             print(f"CI Truth check run: {url}", file=out)
         if config.plan is not None and remote.on_default_branch():

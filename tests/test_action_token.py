@@ -277,3 +277,43 @@ async def test_the_baseline_warning_counts_against_the_warning_cap(
                       if name == "warning" and props.get("title", "").startswith("failure"))
     [notice] = [data for name, _, data in commands if name == "notice"]
     assert f"{12 - shown_tests:,} more" in notice
+
+
+def fork_run_event(runner: Runner, repo: FakeRepo, head_sha: str) -> str:
+    """A workflow_run.completed payload for a fork PR's run (head repository: the fork)."""
+    payload = json.loads(Path(event_file(runner, "workflow_run.completed", repo)).read_text())
+    payload["workflow_run"].update(event="pull_request", head_sha=head_sha, pull_requests=[])
+    payload["workflow_run"]["head_repository"].update(id=999_999_999,
+                                                      full_name="mallory/octo-repo")
+    path = runner.workspace.parent / "workflow_run.fork.event.json"
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("forks", "code", "conclusion"), [
+    (None, 1, "failure"), ("trusted", 0, "success"), ("ignore", 0, None)])
+async def test_a_workflow_run_step_judging_a_fork_run_never_posts_a_forged_green(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner,
+        forks: str | None, code: int, conclusion: str | None) -> None:
+    # The documented pattern for fork PRs: a `workflow_run` workflow (default-branch code, a
+    # write token) downloads the fork run's report artifact and judges it. The fork's author
+    # wrote that report: an all-green file posted a green CI Truth check on the fork's head.
+    repo, main_sha = seeded
+    fork_sha = repo.commit({"src/x.py": "x"}, branch="mallory-feature")
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="junit.xml")
+    if forks is not None:
+        (runner.workspace / ".github").mkdir(exist_ok=True)
+        (runner.workspace / ".github" / "ci-truth.yml").write_text(
+            f"evidence:\n  forks: {forks}\n", encoding="utf-8")
+    runner.env.update(GITHUB_EVENT_NAME="workflow_run",
+                      GITHUB_EVENT_PATH=fork_run_event(runner, repo, fork_sha))
+    got, _ = await run(runner)
+    assert got == code
+    checks = ours(repo, fork_sha)
+    assert [c["conclusion"] for c in checks] == ([conclusion] if conclusion else [])
+    reasons = json.loads(parse_output_file(runner.output.read_text())["reasons"])
+    rules = [r["rule"] for r in reasons]
+    assert rules == ([] if forks == "ignore" else ["untrusted-evidence"])
+    if checks:
+        assert "mallory/octo-repo" in checks[0]["output"]["summary"]
