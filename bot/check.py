@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,16 @@ def render(result: Any, fmt: str) -> str:
     return render_text(result)
 
 
+def write_stdout(text: str) -> None:
+    """Print to standard output; a reader that left (`| head`) is not an error."""
+    try:
+        sys.stdout.buffer.write(text.encode("utf-8", errors="replace"))
+        sys.stdout.flush()
+    except BrokenPipeError:  # keep the verdict's exit status; silence the flush at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def run(args: argparse.Namespace) -> int:
     """Exit 0 for success or neutral, 1 for a failing verdict, 2 for usage/config errors."""
     from bot.core.engine import evaluate
@@ -103,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}"
                                  ) from None
         else:
-            sys.stdout.buffer.write(out.encode("utf-8", errors="replace"))
-            sys.stdout.flush()
+            write_stdout(out)
     except (ConfigError, UsageError) as exc:
         print(f"ci-truth: error: {exc}", file=sys.stderr)
         return 2

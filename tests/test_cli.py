@@ -264,6 +264,22 @@ def test_unwritable_output_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "cannot write" in proc.stderr
 
 
+@pytest.mark.parametrize(("report", "code"), [(HEALTHY, 0), (FAILING, 1)])
+def test_a_closed_pipe_keeps_the_verdict_s_exit_status(report: Path, code: int) -> None:
+    # `ci-truth check ... | head` under `set -o pipefail` (GitHub's `shell: bash`): the
+    # status is still the verdict's, never a failure for a success or the reverse.
+    read_end, write_end = os.pipe()
+    os.close(read_end)                       # the reader has gone before anything is written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bot", "check", str(report), "--format",
+                               "json"], cwd=ROOT, env=ENV, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+
+
 def test_no_command_exits_2_and_version_works() -> None:
     proc = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, check=False)

@@ -1,11 +1,25 @@
-"""Architecture contracts: the core stays pure."""
+"""Contracts: the core stays pure, and the docs state what the code does."""
 
 from __future__ import annotations
 
 import ast
+import dataclasses
+import json
+import re
 from pathlib import Path
 
-CORE = Path(__file__).resolve().parents[1] / "bot" / "core"
+import pytest
+
+from bot import cli
+from bot.app import settings as app_settings
+from bot.core.config import Evidence, Gate, WorkflowEvidence
+from bot.core.limits import GiB, Limits, MiB
+from bot.core.model import Rule
+from bot.core.plan import planner
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "bot" / "core"
+APP_RULES = {Rule.MASKED_FAILURE, Rule.MISSING_EVIDENCE, Rule.UNTRUSTED_EVIDENCE}
 FORBIDDEN = {"aiohttp", "gidgethub", "os", "socket", "time", "asyncio", "subprocess",
              "requests", "urllib", "http", "sqlite3", "shutil", "tempfile", "pathlib"}
 FORBIDDEN_CALLS = {"open", "input", "print", "eval", "exec"}
@@ -40,3 +54,94 @@ def test_contract_checker_catches_io(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import os\nfrom aiohttp import web\nopen('x')\n", encoding="utf-8")
     assert len(_violations(bad)) == 3
+
+
+def table(doc: str, header: str, *, after: str = "") -> list[list[str]]:
+    """The rows (cells stripped) of the first Markdown table in `doc` (past the text `after`)
+    whose header row starts with `header`."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    lines = (text.split(after, 1)[1] if after else text).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]])
+    return rows
+
+
+def names(cell: str) -> list[str]:
+    """The `code` names in a table cell, in order."""
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def test_every_rule_id_is_documented_where_users_look() -> None:
+    readme = {n for row in table("README.md", "| rule |") for n in names(row[0])}
+    engine = [n for row in table("docs/verdict-rules.md", "| rule id |") for n in names(row[0])]
+    app = [n for row in table("docs/checks.md", "| rule | fails when |") for n in names(row[0])]
+    rules = (ROOT / "docs/verdict-rules.md").read_text(encoding="utf-8")
+    assert readme == {r.value for r in Rule}
+    assert sorted(engine) == sorted(r.value for r in Rule if r not in APP_RULES)
+    assert sorted(app) == sorted(r.value for r in Rule if r in APP_RULES)
+    for rule in Rule:
+        assert f"`{rule.value}`" in rules, rule
+
+
+def test_every_setting_the_app_reads_is_in_the_settings_table() -> None:
+    source = Path(app_settings.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r'"((?:CI_TRUTH|GITHUB)_[A-Z_]+|HOST|PORT)"', source))
+    rows = table("docs/app.md", "| variable |")
+    documented = {n for row in rows for n in names(row[0])}
+    assert read and read == documented
+    fields = {**app_settings._INTS, **app_settings._FLOATS}
+    defaults = {f.name: f.default for f in dataclasses.fields(app_settings.Settings)}
+    for row in rows:
+        cells = [n for n in names(row[0]) if n in fields]
+        if cells:
+            shown = re.findall(r"\d+(?:\.\d+)?", row[1])[:len(cells)]
+            assert [float(x) for x in shown] == [defaults[fields[n]] for n in cells], row
+
+
+def _size(value: float) -> str:
+    """A cap as the docs write it: 512 MiB, 2 GiB, 5,000,000."""
+    if isinstance(value, int) and value >= GiB and value % GiB == 0:
+        return f"{value // GiB} GiB"
+    if isinstance(value, int) and value >= MiB and value % MiB == 0:
+        return f"{value // MiB} MiB"
+    return f"{value:,.0f}" if value == int(value) else str(value)
+
+
+@pytest.mark.parametrize(("doc", "header", "every"), [
+    ("docs/configuration.md", "| field | default |", True),
+    ("docs/parsing.md", "| cap | default |", False),
+])
+def test_limit_tables_give_the_real_caps(doc: str, header: str, every: bool) -> None:
+    rows = {names(row[0])[0]: row[1] for row in table(doc, header)}
+    caps = {f.name: f.default for f in dataclasses.fields(Limits)}
+    if every:
+        assert set(rows) == set(caps)
+    for name, shown in rows.items():
+        assert shown.replace(",", "") == _size(caps[name]).replace(",", ""), name
+
+
+def test_configuration_tables_give_the_real_defaults() -> None:
+    header = "| key | type | default | meaning |"
+    gate = {names(r[0])[0]: r[2] for r in table("docs/configuration.md", header)}
+    expected = {f.name: f.default for f in dataclasses.fields(Gate)}
+    assert set(gate) == set(expected)
+    for key, value in expected.items():
+        assert gate[key] == f"`{json.dumps(list(value) if value == () else value)}`", key
+    evidence = {names(r[0])[0]: r[2]
+                for r in table("docs/configuration.md", header, after="## `evidence`")}
+    workflow = WorkflowEvidence("CI")
+    assert evidence["workflows"] == f"`{json.dumps(list(Evidence().workflows))}`"
+    assert evidence["forks"] == f"`{Evidence().forks}`"
+    assert evidence["workflows[].artifacts"] == f"`{json.dumps(list(workflow.artifacts))}`"
+    assert evidence["workflows[].required"] == f"`{json.dumps(workflow.required)}`"
+
+
+def test_exit_statuses_and_the_planner_bound_are_documented() -> None:
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"{cli.EXIT_INTERNAL} internal error" in readme
+    plan = " ".join((ROOT / "docs/plan.md").read_text(encoding="utf-8").split())
+    assert f"({planner.MAX_GENERATED:,} " in plan
