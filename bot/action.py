@@ -44,6 +44,7 @@ Sleep = Callable[[float], Awaitable[None]]
 MAX_EVENT_BYTES = 25 * 1024 * 1024
 MAX_BASELINE_BYTES = 256 * 1024 * 1024
 MAX_CONFIG_BYTES = 1024 * 1024
+MAX_EMPTY_LISTED = 20     # patterns named in the "matched no file" warning
 
 
 def add_parser(subparsers: Any) -> None:
@@ -111,26 +112,6 @@ def load_event(env: ActionEnv) -> Mapping[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _repo_id(event: Mapping[str, Any]) -> int | None:
-    repo = event.get("repository")
-    repo_id = repo.get("id") if isinstance(repo, Mapping) else None
-    return repo_id if isinstance(repo_id, int) else None
-
-
-def fork_run(event: Mapping[str, Any]) -> bool:
-    """A `workflow_run` step judging a run whose head repository is a fork (forgeable reports)."""
-    run = event.get("workflow_run")
-    return isinstance(run, Mapping) and runs.is_fork(run, _repo_id(event))
-
-
-def fork_reasons(event: Mapping[str, Any], config: Config) -> list[Reason]:
-    """The App's `untrusted-evidence` reason for a fork's workflow_run (evidence.forks)."""
-    policy = runs.policy_from_config(config)
-    if not fork_run(event) or policy.forks == "ignore":
-        return []
-    return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
-
-
 def expand_reports(env: ActionEnv) -> tuple[list[Path], list[str]]:
     """Files and directories the report globs or literal paths name, and globs matching nothing."""
     found: dict[Path, None] = {}
@@ -187,6 +168,26 @@ def _log_untrusted(text: str, out: TextIO) -> None:
     print(f"::{token}::", file=out)
 
 
+def _repo_id(event: Mapping[str, Any]) -> int | None:
+    repo = event.get("repository")
+    repo_id = repo.get("id") if isinstance(repo, Mapping) else None
+    return repo_id if isinstance(repo_id, int) else None
+
+
+def fork_run(event: Mapping[str, Any]) -> bool:
+    """A `workflow_run` step judging a run whose head repository is a fork (forgeable reports)."""
+    run = event.get("workflow_run")
+    return isinstance(run, Mapping) and runs.is_fork(run, _repo_id(event))
+
+
+def fork_reasons(event: Mapping[str, Any], config: Config) -> list[Reason]:
+    """The App's `untrusted-evidence` reason for a fork's workflow_run (evidence.forks)."""
+    policy = runs.policy_from_config(config)
+    if not fork_run(event) or policy.forks == "ignore":
+        return []
+    return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
+
+
 def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,
           out: TextIO, emitted: dict[str, int] | None = None,
           extra: list[Reason] | None = None) -> Result:
@@ -194,13 +195,18 @@ def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any]
 
     `emitted` counts the annotations printed here per level (they share GitHub's caps)."""
     paths, empty = expand_reports(env)
-    for pattern in empty:
-        print(command("warning", f"report pattern {pattern!r} matched no file",
-                      title="CI Truth: no report"), file=out)
+    if empty:   # one warning for them all: each would take one of the step's 10
+        listed = ", ".join(repr(p) for p in empty[:MAX_EMPTY_LISTED])
+        more = f" and {len(empty) - MAX_EMPTY_LISTED:,} more" \
+            if len(empty) > MAX_EMPTY_LISTED else ""
+        what = f"report pattern {listed}" if len(empty) == 1 else \
+            f"{len(empty):,} report patterns ({listed}{more})"
+        print(command("warning", f"{what} matched no file", title="CI Truth: no report"),
+              file=out)
         if emitted is not None:
             emitted["warning"] = emitted.get("warning", 0) + 1
     cwd = Path.cwd().resolve()
-    names = [display_name(p.resolve(), cwd) for p in paths]
+    names = [display_name(Path(os.path.realpath(p)), cwd) for p in paths]   # no raise on a loop
     limits = Limits()
     return evaluate(iter_sources(names, limits), config, baseline=baseline, limits=limits,
                     extra_reasons=extra or ())
@@ -247,7 +253,10 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
     event = load_event(env)
     extra = fork_reasons(event, config)
     if not env.token:
-        return _finish(env, judge(env, config, baseline, out, emitted, extra), out, emitted)[0]
+        result = judge(env, config, baseline, out, emitted, extra)
+        code, _doc = _finish(env, result, out)
+        _annotate(env, result, out, emitted)
+        return code
     import aiohttp  # token mode only: the App's client stack
 
     from bot.action_github import TokenSession
@@ -258,32 +267,37 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         remote = TokenSession(env, event, session, out=out, sleep=sleep)
         if baseline is None:
             baseline = await remote.fetch_baseline()
-        emitted["warning"] = remote.warnings
         result = judge(env, config, baseline, out, emitted, extra)
-        code, doc = _finish(env, result, out, emitted)
+        code, doc = _finish(env, result, out)
         ignored = fork_run(event) and runs.policy_from_config(config).forks == "ignore"
         url = None if ignored else await remote.publish(result)   # evidence.forks: ignore
         if url:
             print(f"CI Truth check run: {url}", file=out)
         if config.plan is not None and remote.on_default_branch():
             await remote.sync_plan(config.plan, doc)
+        # Last, so every GitHub warning is already counted against the step's cap.
+        emitted["warning"] = emitted.get("warning", 0) + remote.warnings
+        _annotate(env, result, out, emitted)
     return code
 
 
-def _finish(env: ActionEnv, result: Result, out: TextIO,
-            emitted: Mapping[str, int] | None = None) -> tuple[int, dict[str, Any]]:
-    """State file, outputs, summary, log and annotations; the exit code and the state JSON."""
+def _finish(env: ActionEnv, result: Result, out: TextIO) -> tuple[int, dict[str, Any]]:
+    """State file, outputs, summary and log; the exit code and the state JSON."""
     doc = to_json(result, generator=f"ci-truth {__version__}")
     write_outputs(env.output, step_outputs(doc, _write_state(env, doc)))
     if env.summary:
         _summary(env, result)
     _log_untrusted(render_text(result), out)
+    failed = result.verdict.conclusion is Conclusion.FAILURE
+    return (1 if failed and env.fail else 0), doc
+
+
+def _annotate(env: ActionEnv, result: Result, out: TextIO, emitted: Mapping[str, int]) -> None:
+    """The verdict's annotations, within what the step's earlier annotations left of the caps."""
     if env.annotations:
         for ann in plan_annotations(result.verdict, result.state, workspace=str(env.workspace),
                                     emitted=emitted):
             print(ann.render(), file=out)
-    failed = result.verdict.conclusion is Conclusion.FAILURE
-    return (1 if failed and env.fail else 0), doc
 
 
 def run_action(environ: Mapping[str, str], *, out: TextIO) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.errors import ConfigError
 from bot.core.state import Baseline, baseline_from_json
+from bot.ghactions import log_line
 
 DEFAULT_CONFIG_PATH = Path(".github/ci-truth.yml")
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -85,13 +86,14 @@ def render(result: Any, fmt: str) -> str:
 
 
 def write_stdout(text: str) -> None:
-    """Print to standard output; a reader that left (`| head`) is not an error."""
+    """Print `text`; a reader that left (`| head`) only ends the output, not the verdict."""
     try:
         sys.stdout.buffer.write(text.encode("utf-8", errors="replace"))
         sys.stdout.flush()
-    except BrokenPipeError:  # keep the verdict's exit status; silence the flush at exit
-        devnull = os.open(os.devnull, os.O_WRONLY)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)   # the exit-time flush must not fail too
         os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,6 +118,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_stdout(out)
     except (ConfigError, UsageError) as exc:
-        print(f"ci-truth: error: {exc}", file=sys.stderr)
+        print(log_line(f"ci-truth: error: {exc}"), file=sys.stderr)
         return 2
     return 1 if result.verdict.conclusion is Conclusion.FAILURE else 0

@@ -10,6 +10,7 @@ from types import ModuleType
 
 from bot import __version__, action, check, plan_cli
 from bot.app import serve
+from bot.ghactions import log_line
 
 # Each module exposes add_parser(subparsers) -> None and run(args) -> int.
 COMMANDS: list[ModuleType] = [check, plan_cli, serve, action]
@@ -54,6 +55,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: say so without a traceback wall
         if os.environ.get("CI_TRUTH_DEBUG"):
             raise
-        print(f"ci-truth: internal error ({type(exc).__name__}: {exc}); please report it",
-              file=sys.stderr)
+        print(log_line(f"ci-truth: internal error ({type(exc).__name__}: {exc}); please "
+                       "report it"), file=sys.stderr)
         return EXIT_INTERNAL

@@ -8,6 +8,7 @@ escaping, the 1 MiB step-summary cap measured in UTF-8 bytes.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -216,6 +217,20 @@ def command(name: str, message: str, **props: str | int | None) -> str:
     rendered = ",".join(f"{k}={escape_property(str(v))}" for k, v in props.items()
                         if v is not None and v != "")
     return f"::{name}{' ' + rendered if rendered else ''}::{escape_data(message)}"
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def log_line(text: str) -> str:
+    """Untrusted text as one log line (after the caller's prefix) no runner reads as a command.
+
+    Line breaks and other controls become escapes (a `::cmd::` needs a line start), and the
+    legacy `##[cmd]` form, which the runner finds anywhere in a line, is broken as the
+    runner itself breaks `##[start-action`.
+    """
+    flat = _CONTROLS.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    return flat.replace("##[", "##[\\")
 
 
 def stop_commands_token() -> str:

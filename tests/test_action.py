@@ -312,6 +312,18 @@ def test_unreadable_report_is_a_failure_never_a_pass(runner: Runner) -> None:
     assert "b/pytest.xml" in json.dumps(step.state["unreadable"])
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges there")
+def test_a_symlink_loop_matched_by_the_glob_is_unreadable_not_an_internal_error(
+        runner: Runner) -> None:
+    """A committed `reports/x.xml -> x.xml` (a loop) made Path.resolve() raise: exit 3."""
+    runner.add(HEALTHY, "reports/pytest.xml")
+    (runner.workspace / "reports" / "loop.xml").symlink_to("loop.xml")
+    step = runner.inputs(reports="reports/*.xml").run()
+    assert step.code == 1 and step.rules == ["unreadable-report"]
+    assert step.outputs["passed"] == "22"
+    assert "reports/loop.xml" in json.dumps(step.state["unreadable"])
+
+
 def test_a_glob_matching_nothing_is_no_evidence(runner: Runner) -> None:
     step = runner.inputs(reports="reports/**/*.xml").run()
     assert step.code == 1 and step.rules == ["no-evidence"]
@@ -548,3 +560,16 @@ def test_missing_pattern_warnings_count_against_the_warning_cap(runner: Runner) 
     shown_tests = sum(1 for p, _ in warnings if p.get("title", "").startswith("failure"))
     [(_, notice)] = step.annotations("notice")
     assert f"{12 - shown_tests:,} more" in notice
+
+
+def test_many_patterns_matching_nothing_take_one_warning_and_name_them_all(
+        runner: Runner) -> None:
+    """One warning per empty pattern went past GitHub's 10 per step: the 11th and later
+    were dropped unseen (and they used up the slots of the verdict's own warnings)."""
+    runner.add(HEALTHY, "reports/junit.xml")
+    shards = [f"reports/shard-{n}/*.xml" for n in range(1, 13)]
+    step = runner.inputs(reports="\n".join(["reports/junit.xml", *shards])).run()
+    assert step.code == 0 and step.outputs["passed"] == "22"
+    [(props, msg)] = step.annotations("warning")
+    assert props["title"] == "CI Truth: no report"
+    assert msg.startswith("12 report patterns (") and all(repr(p) in msg for p in shards)

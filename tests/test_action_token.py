@@ -317,3 +317,34 @@ async def test_a_workflow_run_step_judging_a_fork_run_never_posts_a_forged_green
     assert rules == ([] if forks == "ignore" else ["untrusted-evidence"])
     if checks:
         assert "mallory/octo-repo" in checks[0]["output"]["summary"]
+
+
+async def test_a_check_run_warning_after_the_annotations_is_counted_not_the_11th(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """The check run is posted after judging: its failure warning must fit in GitHub's 10
+    warnings per step, not come after 10 allowed-failure warnings and be dropped unseen."""
+    import subprocess
+    import sys
+    repo, sha = seeded
+    (runner.workspace / "test_many.py").write_text(
+        "import pytest\n\n\n@pytest.mark.parametrize('n', range(12))\n"
+        "def test_fails(n):\n    assert n < 0\n", encoding="utf-8")
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("gate:\n  allow_failures: true\n", encoding="utf-8")
+    subprocess.run(f"{sys.executable} -m pytest -q -p no:cacheprovider "
+                   "--junitxml=many.xml test_many.py || true", shell=True,
+                   cwd=runner.workspace, capture_output=True, text=True, timeout=120,
+                   check=False)
+    token_runner(runner, fake_github, repo, sha).inputs(reports="many.xml")
+    fake_github.inject("POST", r"/check-runs$", 403)
+    code, log = await run(runner)
+    assert code == 0 and ours(repo, sha) == []
+    commands = parse_commands(log)
+    warnings = [data for name, _, data in commands if name == "warning"]
+    assert len(warnings) <= 10
+    assert any("could not post the CI Truth check run" in w for w in warnings)
+    shown_tests = sum(1 for name, props, _ in commands
+                      if name == "warning" and props.get("title", "").startswith("failure"))
+    [notice] = [data for name, _, data in commands if name == "notice"]
+    assert f"{12 - shown_tests:,} more" in notice

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CORPUS, ROOT
+from tests.test_ghactions import runner_commands
 
 PUTRA = CORPUS / "junit/publish-unit-test-result-action/python/test/files/junit-xml"
 HEALTHY = PUTRA / "pytest/junit.gloo.elastic.spark.torch.xml"        # 22 passed
@@ -233,6 +234,30 @@ def test_config_errors_exit_2_with_message(tmp_path: Path, config: str, fragment
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_hostile_config_key_cannot_forge_a_workflow_command_on_stderr(tmp_path: Path) -> None:
+    """On a runner stderr is read for commands: a key holding a newline and `::error::`
+    (or a mid-line `##[add-mask]`) is echoed in the error, never acted on."""
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text('"x\\n::error::forged": 1\ngate:\n  "##[add-mask]y": 2\n')
+    proc = check(HEALTHY, "--config", cfg)
+    assert proc.returncode == 2 and "unknown key" in proc.stderr
+    assert runner_commands(proc.stderr) == []
+
+
+def test_an_internal_error_cannot_forge_a_workflow_command(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Exit 3 echoes the exception, whose text may carry report content: one inert line."""
+    from bot import cli
+
+    def boom(*_args: object, **_kwargs: object) -> None:
+        raise ValueError("test 'a'\n::add-mask::x\n::error file=a.py::forged ##[stop-commands]t")
+    monkeypatch.setattr("bot.core.engine.evaluate", boom)
+    assert cli.main(["check", str(HEALTHY)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("ci-truth: internal error (ValueError: test 'a'")
+    assert err.count("\n") == 1 and runner_commands(err) == []
+
+
 def test_default_config_is_read_from_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / ".github").mkdir()
     (tmp_path / ".github/ci-truth.yml").write_text("gate: {min_tests: 23}\n")
@@ -276,8 +301,7 @@ def test_a_closed_pipe_keeps_the_verdict_s_exit_status(report: Path, code: int) 
                               stderr=subprocess.PIPE, text=True, timeout=120, check=False)
     finally:
         os.close(write_end)
-    assert proc.returncode == code, proc.stderr
-    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    assert (proc.returncode, proc.stderr) == (code, "")
 
 
 def test_no_command_exits_2_and_version_works() -> None:

@@ -21,6 +21,7 @@ from bot.ghactions import (
     cut_summary,
     format_output,
     input_key,
+    log_line,
     split_patterns,
     write_outputs,
 )
@@ -68,6 +69,30 @@ def parse_command(line: str) -> tuple[str, dict[str, str], str]:
         key, _, value = pair.partition("=")
         props[key] = unescape(value, prop=True)
     return name, props, unescape(data, prop=False)
+
+
+REGISTERED = {"set-env", "set-output", "save-state", "add-mask", "add-path", "add-matcher",
+              "remove-matcher", "debug", "warning", "error", "notice", "group", "endgroup",
+              "echo", "stop-commands"}
+
+
+def runner_commands(log: str) -> list[str]:
+    """Names of the commands the runner would act on in `log` (stdout or stderr of a step).
+
+    ActionCommand.TryParseV2 wants `::name` at the start of a line (after leading blanks);
+    the legacy ActionCommand.TryParse finds `##[name` anywhere in a line.
+    """
+    found = []
+    for line in log.splitlines():
+        text = line.lstrip()
+        if text.startswith("::") and "::" in text[2:]:
+            found.append(text[2:text.index("::", 2)].partition(" ")[0])
+        elif "##[" in line and "]" in line[line.index("##[") + 3:]:
+            head = line[line.index("##[") + 3:]
+            name = head[:head.index("]")].partition(" ")[0]
+            if name in REGISTERED:
+                found.append(name)
+    return found
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -145,6 +170,18 @@ def test_commands_round_trip_through_the_runner_parser(msg: str, path: str, line
     assert data == msg
     assert props.get("file") == (path or None) if path else "file" not in props
     assert props["line"] == str(line) and props["title"] == "t: a,b"
+
+
+@given(st.text())
+def test_a_log_line_is_never_a_workflow_command(text: str) -> None:
+    line = log_line(f"ci-truth: error: {text}")
+    assert "\n" not in line and "\r" not in line and runner_commands(line) == []
+
+
+def test_a_log_line_breaks_both_command_forms() -> None:
+    line = log_line("ci-truth: x\n::add-mask::a ##[error]b\r##[stop-commands]c")
+    assert line == "ci-truth: x\\n::add-mask::a ##[\\error]b\\r##[\\stop-commands]c"
+    assert runner_commands("x ##[error]b\n  ::add-mask::a") == ["error", "add-mask"]
 
 
 def test_command_escapes_like_actions_core() -> None:

@@ -181,6 +181,13 @@ def _non_negative_float(raw: str) -> float:
     return value
 
 
+def _positive_float(raw: str) -> float:
+    value = _non_negative_float(raw)
+    if value == 0:
+        raise ValueError(raw)
+    return value
+
+
 def _bool(raw: str) -> bool:
     low = raw.strip().lower()
     if low in ("1", "true", "yes", "on"):
@@ -208,12 +215,14 @@ def _port(raw: str) -> int:
 _INTS = {"CI_TRUTH_WORKERS": "workers", "CI_TRUTH_MAX_QUEUE": "max_queue",
          "CI_TRUTH_MAX_BODY_BYTES": "max_body_bytes", "CI_TRUTH_MAX_ATTEMPTS": "max_attempts",
          "CI_TRUTH_RATE_LIMIT_RETRIES": "rate_limit_retries"}
+# Time limits: 0 would time every job (or lease, or download) out at once; aiohttp even reads
+# a 0 timeout as none at all.
+_DURATIONS = {"CI_TRUTH_LEASE_SECONDS": "lease_seconds", "CI_TRUTH_JOB_TIMEOUT": "job_timeout",
+              "CI_TRUTH_ARTIFACT_TIMEOUT": "artifact_timeout"}
 _FLOATS = {"CI_TRUTH_BACKOFF_BASE": "backoff_base", "CI_TRUTH_BACKOFF_CAP": "backoff_cap",
-           "CI_TRUTH_LEASE_SECONDS": "lease_seconds", "CI_TRUTH_JOB_TIMEOUT": "job_timeout",
            "CI_TRUTH_COMMIT_INTERVAL": "commit_interval",
            "CI_TRUTH_WRITE_SPACING": "write_spacing",
            "CI_TRUTH_RATE_LIMIT_MAX_WAIT": "rate_limit_max_wait",
-           "CI_TRUTH_ARTIFACT_TIMEOUT": "artifact_timeout",
            "CI_TRUTH_REDELIVERY_INTERVAL": "redelivery_interval",
            "CI_TRUTH_RETENTION_DAYS": "retention_days",
            "CI_TRUTH_SHUTDOWN_GRACE": "shutdown_grace"}
@@ -240,6 +249,10 @@ def _optional(env: Mapping[str, str], values: dict[str, Any], problems: list[str
         values["port"] = port
     for name, key in _INTS.items():
         value = _parse(env, name, _positive_int, problems, "a positive integer")
+        if value is not None:
+            values[key] = value
+    for name, key in _DURATIONS.items():
+        value = _parse(env, name, _positive_float, problems, "a positive number of seconds")
         if value is not None:
             values[key] = value
     for name, key in _FLOATS.items():

@@ -143,3 +143,22 @@ def test_body_cap_cannot_exceed_25_mib(private_pem: str) -> None:
 def test_api_url_with_a_password_or_a_bad_port_is_refused(private_pem: str, url: str) -> None:
     with pytest.raises(SettingsError, match="GITHUB_API_URL"):
         Settings.from_env(base(private_pem) | {"GITHUB_API_URL": url})
+
+
+@pytest.mark.parametrize("name", ["CI_TRUTH_JOB_TIMEOUT", "CI_TRUTH_LEASE_SECONDS",
+                                  "CI_TRUTH_ARTIFACT_TIMEOUT"])
+@pytest.mark.parametrize("value", ["0", "0.0", "-5"])
+def test_a_time_limit_of_zero_is_refused(private_pem: str, name: str, value: str) -> None:
+    """0 timed every job out at its first await (or expired its lease at once, or turned the
+    download timeout off: aiohttp reads 0 as none): a settings error, not a broken service."""
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(base(private_pem) | {name: value})
+    assert err.value.problems == [f"{name} must be a positive number of seconds, got {value!r}"]
+
+
+def test_zero_is_still_accepted_where_it_means_none(private_pem: str) -> None:
+    s = Settings.from_env(base(private_pem) | {
+        "CI_TRUTH_REDELIVERY_INTERVAL": "0", "CI_TRUTH_COMMIT_INTERVAL": "0",
+        "CI_TRUTH_SHUTDOWN_GRACE": "0", "CI_TRUTH_JOB_TIMEOUT": "0.5"})
+    assert (s.redelivery_interval, s.commit_interval, s.shutdown_grace, s.job_timeout) == \
+        (0.0, 0.0, 0.0, 0.5)
