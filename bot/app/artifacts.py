@@ -13,10 +13,11 @@ from yarl import URL
 
 from bot.app.logs import describe
 from bot.app.ports import ArtifactError
-from bot.app.settings import is_loopback
+from bot.app.settings import is_loopback, origin_of
 
 CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
+API_HOPS = 3  # redirects followed on the API origin (with the token) before the blob's
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
 
 
@@ -81,29 +82,40 @@ async def download_artifact(session: aiohttp.ClientSession, url: str, *, authori
 
     The API answers 302 with a short-lived blob URL; that URL is fetched without
     Authorization or cookies, without further redirects, with a timeout and a byte cap.
+    A redirect that stays on the API origin (a renamed or transferred repository's old name
+    answers 301 to ``/repositories/{id}/…``) is followed first, with the token.
     """
     limit = aiohttp.ClientTimeout(total=timeout)
+    api = origin_of(url)
     try:
-        async with session.get(url, headers={"Authorization": authorization,
-                                             "Accept": "application/vnd.github+json",
-                                             "User-Agent": user_agent},
-                               allow_redirects=False, timeout=limit) as resp:
-            if resp.status == 200:  # served directly by the API origin (some GHES setups)
-                return await _read_capped(resp, max_bytes)
-            if resp.status in (404, 410):
-                raise ArtifactError(f"artifact not found or expired (HTTP {resp.status})")
-            if resp.status in (401, 403, 429):
-                raise ArtifactRefused(
-                    f"not allowed to download the artifact (HTTP {resp.status}; "
-                    "the App needs Actions: read)" if resp.status != 429 else
-                    "artifact download answered HTTP 429", status=resp.status,
-                    headers=resp.headers, message=await _message(resp))
-            if resp.status not in _REDIRECTS:
-                raise ArtifactError(f"artifact download answered HTTP {resp.status}")
-            location = resp.headers.get("Location", "")
-        if not location:
-            raise ArtifactError("artifact download redirect has no Location")
-        target = check_location(urljoin(url, location), allowed_hosts=allowed_hosts,
+        for _hop in range(API_HOPS + 1):
+            async with session.get(url, headers={"Authorization": authorization,
+                                                 "Accept": "application/vnd.github+json",
+                                                 "User-Agent": user_agent},
+                                   allow_redirects=False, timeout=limit) as resp:
+                if resp.status == 200:  # served directly by the API origin (some GHES setups)
+                    return await _read_capped(resp, max_bytes)
+                if resp.status in (404, 410):
+                    raise ArtifactError(f"artifact not found or expired (HTTP {resp.status})")
+                if resp.status in (401, 403, 429):
+                    raise ArtifactRefused(
+                        f"not allowed to download the artifact (HTTP {resp.status}; "
+                        "the App needs Actions: read)" if resp.status != 429 else
+                        "artifact download answered HTTP 429", status=resp.status,
+                        headers=resp.headers, message=await _message(resp))
+                if resp.status not in _REDIRECTS:
+                    raise ArtifactError(f"artifact download answered HTTP {resp.status}")
+                location = resp.headers.get("Location", "")
+            if not location:
+                raise ArtifactError("artifact download redirect has no Location")
+            target = urljoin(url, location)
+            if not _on_origin(target, api):
+                break
+            url = target  # a renamed or transferred repository: /repositories/{id}/… (301, 307)
+        else:
+            raise ArtifactError(f"artifact download redirected more than {API_HOPS} times "
+                                "on the API")
+        target = check_location(target, allowed_hosts=allowed_hosts,
                                 allow_loopback_http=allow_loopback_http)
         async with session.get(URL(target, encoded=True), headers={"User-Agent": user_agent},
                                allow_redirects=False, timeout=limit) as blob:
@@ -116,6 +128,16 @@ async def download_artifact(session: aiohttp.ClientSession, url: str, *, authori
         raise ArtifactError(f"artifact download timed out after {timeout:g} s") from None
     except aiohttp.ClientError as exc:
         raise ArtifactError(f"artifact download failed: {describe(exc)}") from None
+
+
+def _on_origin(url: str, origin: tuple[str, str, int]) -> bool:
+    """Whether ``url`` is on the API origin without userinfo: the token may follow it."""
+    parts = urlsplit(url)
+    try:
+        same = origin_of(url) == origin
+    except ValueError:  # an unreadable port: check_location refuses it
+        return False
+    return same and parts.username is None and parts.password is None
 
 
 async def _message(resp: aiohttp.ClientResponse) -> str:

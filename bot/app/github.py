@@ -19,6 +19,7 @@ from cachetools import LRUCache
 from bot.app import artifacts
 from bot.app.auth import AppJWT, InstallationTokens, TokenKey
 from bot.app.metrics import Metrics
+from bot.app.ports import Unretryable
 from bot.app.ratelimit import Limiter, RateLimited, Sleep, is_rate_limited, rate_limit_wait
 from bot.app.scopes import Scope
 from bot.app.settings import Settings, origin_of
@@ -201,6 +202,25 @@ class InstallationClient:
                     raise
 
 
+def _refusal(key: TokenKey, status: int, message: str) -> str | None:
+    """Why GitHub will not mint this token again soon, or None (a retry may help).
+
+    Rate limits never get here (the transport waits or raises RateLimited); a 404 is an
+    uninstalled App, a 403 a suspended installation, a 422 a repository no longer selected
+    (or a permission not accepted). A redelivery queues the job again once that changes.
+    """
+    inst, said = key.installation_id, f"GitHub: {message}" if message else "GitHub"
+    if status == 404:
+        return f"installation {inst} no longer exists: the App was uninstalled ({said}, HTTP 404)"
+    if status == 403:
+        return (f"installation {inst} is suspended or refused a token ({said}, HTTP 403); "
+                "redeliver the webhook once it is unsuspended")
+    if status == 422:
+        return (f"installation {inst} no longer covers repository {key.repository_id}, or has "
+                f"not accepted a permission this task needs ({said}, HTTP 422)")
+    return None
+
+
 def _seg(value: str) -> str:
     if not value or "/" in value or value in (".", "..") or not value.isprintable():
         raise OriginError(f"invalid owner or repository name {value[:60]!r}")
@@ -249,8 +269,14 @@ class GitHubClients:
         """POST /app/installations/{id}/access_tokens down-scoped to one repository and the
         task's permissions (GitHub answers 422 if either exceeds the installation's grant)."""
         body = {"repository_ids": [key.repository_id], "permissions": dict(key.permissions)}
-        data = await self.app.post("/app/installations/{installation_id}/access_tokens",
-                                   {"installation_id": key.installation_id}, data=body)
+        try:
+            data = await self.app.post("/app/installations/{installation_id}/access_tokens",
+                                       {"installation_id": key.installation_id}, data=body)
+        except gidgethub.HTTPException as exc:
+            reason = _refusal(key, exc.status_code, str(exc))
+            if reason is None:
+                raise
+            raise Unretryable(reason) from None
         if not isinstance(data, Mapping):
             raise ValueError("unexpected token response")
         return data

@@ -27,9 +27,10 @@ class RunNotSettled(Exception):
 async def handle(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
     """Dispatch one recorded delivery (ports.Handler). Idempotent: state is re-read each time."""
     event, action, payload = delivery.event, delivery.action, delivery.payload
-    if event == "installation":
+    if event in ("installation", "installation_repositories"):
         inst = delivery.installation_id
-        if action in EVICT_ACTIONS and inst is not None:
+        evict = action in EVICT_ACTIONS if event == "installation" else action == "removed"
+        if evict and inst is not None:
             ctx.evict_installation(inst)
         return
     inst = delivery.installation_id

@@ -49,6 +49,11 @@ class ArtifactError(Exception):
     """An artifact could not be fetched safely; str() is a reason a person can act on."""
 
 
+class Unretryable(Exception):
+    """Retrying cannot help (the installation is gone or suspended, the repository left it):
+    the worker fails the job at once, with str() as its reason."""
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A verified, durably recorded webhook delivery."""

@@ -14,7 +14,7 @@ from typing import Any
 from bot.app.intake import IntakeError, installation_id, parse_payload
 from bot.app.logs import describe
 from bot.app.metrics import Metrics
-from bot.app.ports import AppContext, Delivery, GitHubFor, Handler
+from bot.app.ports import AppContext, Delivery, GitHubFor, Handler, Unretryable
 from bot.app.ratelimit import RateLimited
 from bot.app.recorder import Database
 from bot.app.settings import Settings
@@ -195,8 +195,10 @@ class Worker:
         repo = payload.get("repository") if isinstance(payload, Mapping) else None
         self._ids[job.id] = (f" action={delivery.action} installation={inst} repository="
                              f"{repo.get('id') if isinstance(repo, Mapping) else None}")
-        if job.event == "installation" and delivery.action in EVICTING_ACTIONS and inst:
-            self.evict(inst)
+        removed = job.event == "installation_repositories" and delivery.action == "removed"
+        if inst and (removed or (job.event == "installation"
+                                 and delivery.action in EVICTING_ACTIONS)):
+            self.evict(inst)   # cached tokens of a removed repository answer 404 until expiry
         ctx = await self.context()
         async with asyncio.timeout(self.settings.job_timeout):
             await self.handler(delivery, self.gh_for, ctx)
@@ -206,6 +208,8 @@ class Worker:
         ids = self._ids.pop(job.id, "")
         if isinstance(exc, json.JSONDecodeError):
             reason, final = "payload is not valid JSON", True
+        elif isinstance(exc, Unretryable):
+            reason, final = f"{exc} (not retried)", True
         else:
             final = job.attempts >= self.settings.max_attempts
         if final:

@@ -215,3 +215,82 @@ async def test_a_bad_artifact_download_fails_the_check_with_a_reason(
     [cr] = app.checks(seeded.repo)
     assert cr["conclusion"] == "failure", "unread evidence is never green"
     assert "`unreadable-report`" in cr["output"]["summary"]
+
+
+def _uninstall(world: Any, repo: Any) -> None:
+    del world.installations[1]
+
+
+def _suspend(world: Any, repo: Any) -> None:
+    world.installations[1].suspended = True
+
+
+def _deselect(world: Any, repo: Any) -> None:
+    world.installations[1].repo_ids.remove(repo.id)
+
+
+@pytest.mark.parametrize(("change", "reason", "problems"), [
+    (_uninstall, "installation 1 no longer exists: the App was uninstalled", ()),
+    (_suspend, "installation 1 is suspended", ()),
+    (_deselect, "installation 1 no longer covers repository",
+     ("not accessible to the parent installation",)),     # the mint's 422
+])
+async def test_a_job_for_an_installation_gone_fails_at_once_saying_so(
+        app: App, change: Callable[[Any, Any], None], reason: str,
+        problems: tuple[str, ...]) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    change(app.fake.world, seeded.repo)
+    with app.fake.expecting(*problems):
+        [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "failed" and row["attempts"] == 1, row   # no ~30 s of retries
+    assert reason in str(row["last_error"]), row
+    assert len(app.fake.calls("POST", r"/access_tokens$")) == 1
+
+
+async def test_a_repository_removed_from_the_installation_evicts_its_cached_tokens(
+        app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    await app.settle(await app.post(seeded.payload))            # the judge's token is cached
+    selected = app.fake.world.installations[1].repo_ids
+    assert selected is not None
+    selected.remove(seeded.repo.id)
+    removed = load_payload("all/installation_repositories.removed.2")
+    removed["installation"]["id"] = 1
+    removed["repositories_removed"] = [{"id": seeded.repo.id, "name": seeded.repo.name}]
+    await app.settle(await app.post(removed, event="installation_repositories"))
+    rerun = dict(seeded.payload, workflow_run=dict(seeded.payload["workflow_run"]))
+    with app.fake.expecting("not accessible to the parent installation"):
+        [row] = await app.settle(await app.post(rerun))
+    assert row["state"] == "failed" and row["attempts"] == 1, row
+    assert "no longer covers repository" in str(row["last_error"]), row
+
+
+async def test_a_job_failed_while_suspended_runs_again_when_redelivered(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    app.fake.world.installations[1].suspended = True
+    [row] = await app.settle(await app.post(seeded.payload, delivery="guid-1"))
+    assert row["state"] == "failed" and "suspended" in str(row["last_error"])
+    app.fake.world.installations[1].suspended = False           # unsuspended, then redelivered
+    [row] = await app.settle(await app.post(seeded.payload, delivery="guid-1"))
+    assert row["state"] == "done", row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "success"
+
+
+@pytest.mark.parametrize("moved_to", ["octo-org/renamed-repo", "new-owner/octo-repo"])
+async def test_a_repository_renamed_or_transferred_before_the_job_is_still_judged(
+        app: App, moved_to: str) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    old = seeded.repo.full_name
+    app.fake.world.move_repo(seeded.repo, moved_to)      # the payload still names the old one
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "done", row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "success", cr["output"]["summary"]
+    assert cr["output"]["title"] == "22 passed — 1 report"
+    (zip_old, zip_moved) = app.fake.calls("GET", r"/zip$")
+    assert zip_old.path.startswith(f"/repos/{old}/") and zip_old.status == 301
+    assert zip_moved.path.startswith(f"/repositories/{seeded.repo.id}/")
+    assert zip_moved.status == 302 and zip_moved.auth_scheme == "token"   # same origin
+    (blob,) = app.fake.calls(host="blob")
+    assert blob.status == 200 and "authorization" not in blob.headers

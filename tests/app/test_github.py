@@ -9,6 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import gidgethub
 import pytest
 
 from bot.app import scopes
@@ -282,6 +283,50 @@ async def test_artifact_download_follows_302_without_credentials(
     (blob,) = fake_github.calls(host="blob")
     assert blob.status == 200 and "authorization" not in blob.headers
     assert "cookie" not in blob.headers
+
+
+async def test_artifact_download_of_a_moved_repository_follows_the_api_redirect(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    owner, name = seeded.repo.owner, seeded.repo.name
+    fake_github.world.move_repo(seeded.repo, "new-owner/new-name")   # the payload's names
+    gh = await _for(clients, seeded.repo.id)
+    data = await gh.download_artifact(owner, name, art.id, max_bytes=1 << 20)
+    assert data[:4] == b"PK\x03\x04"
+    moved, api = fake_github.calls("GET", r"/zip$")
+    assert (moved.status, moved.auth_scheme) == (301, "token")
+    assert api.path == f"/repositories/{seeded.repo.id}/actions/artifacts/{art.id}/zip"
+    assert (api.status, api.auth_scheme) == (302, "token")             # same origin: token
+    (blob,) = fake_github.calls(host="blob")
+    assert blob.status == 200 and "authorization" not in blob.headers
+
+
+async def test_api_redirects_keep_credentials_on_the_api_origin(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": b"<testsuite/>"})
+    (art,) = seeded.artifacts
+    o, r = seeded.repo.owner, seeded.repo.name
+    gh = await _for(clients, seeded.repo.id)
+    zip_path = rf"/actions/artifacts/{art.id}/zip$"
+    fake_github.inject("GET", zip_path, 301, times=None, headers={
+        "location": f"/repositories/{seeded.repo.id}/actions/artifacts/{art.id}/zip"})
+    with pytest.raises(ArtifactError, match="redirected more than 3 times on the API"):
+        await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    fake_github.faults.clear()
+    elsewhere = fake_github.api_url.replace("127.0.0.1", "localhost") + "/steal"
+    fake_github.inject("GET", zip_path, 301, headers={"location": elsewhere})
+    with pytest.raises(ArtifactError, match="not an allowed artifact host"):
+        await gh.download_artifact(o, r, art.id, max_bytes=1 << 20)
+    assert len(fake_github.calls("GET", r"/zip$")) == 5          # 4 on the API, then 1
+    # Ordinary calls: aiohttp follows, and drops the token when the origin changes.
+    fake_github.inject("GET", r"^/repos/[^/]+/[^/]+$", 301,
+                       headers={"location": fake_github.blob_url + "/actions-results/x"})
+    with pytest.raises(gidgethub.BadRequest) as refused:
+        await gh.getitem(REPO, {"owner": o, "repo": r})
+    assert refused.value.status_code == 400        # the blob host's InvalidUri, not its 401
+    (blob,) = fake_github.calls(host="blob")
+    assert "authorization" not in blob.headers
 
 
 async def test_artifact_failures_have_reasons(make_clients: Callable[..., GitHubClients],

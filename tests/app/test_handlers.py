@@ -499,6 +499,9 @@ async def test_installation_events_evict_the_token(env: Env) -> None:
                  "installation.new_permissions_accepted.4", "installation.unsuspend.6"):
         await env.deliver(load_payload(f"all/{name}"), event="installation")
     assert len(env.evicted) == 3
+    for name in ("installation_repositories.removed.2", "installation_repositories.added.0"):
+        await env.deliver(load_payload(f"all/{name}"), event="installation_repositories")
+    assert len(env.evicted) == 4        # a removed repository's cached tokens go too
     assert env.api_calls() == []
 
 

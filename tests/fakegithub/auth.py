@@ -144,10 +144,11 @@ def check_installation_token(world: World, header: str | None, repo: FakeRepo | 
 
 
 def covers(world: World, token: Token, repo: FakeRepo) -> bool:
-    """Whether ``token`` reaches ``repo`` (down-scoped list, else the installation's)."""
-    if token.repo_ids is not None:
-        return repo.id in token.repo_ids
+    """Whether ``token`` reaches ``repo``: its down-scoped list, and (like GitHub, at request
+    time) the installation's repositories as they are now, so a removed repository is lost."""
     inst = world.installations[token.installation_id]
+    if token.repo_ids is not None and repo.id not in token.repo_ids:
+        return False
     if inst.repo_ids is None:
         return repo.owner == inst.account
     return repo.id in inst.repo_ids

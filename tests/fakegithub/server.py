@@ -204,6 +204,13 @@ class FakeGitHub(Controls):
                     return Reply(502, raw=b"<html><body><h1>502 Bad Gateway</h1></body></html>",
                                  headers={"content-type": "text/html", **fault.headers})
                 return Reply(fault.status, data, dict(fault.headers))
+        moved = self._moved(request)
+        if moved is not None:
+            return moved
+        by_id = re.fullmatch(r"/repositories/(\d+)(/.*)?", path)
+        found = self.world.repo_by_id(int(by_id.group(1))) if by_id else None
+        if by_id and found is not None:   # GitHub's id-based alias of /repos/{owner}/{repo}/…
+            path = f"/repos/{found.full_name}{by_id.group(2) or ''}"
         matched = self.spec.match(method, path)
         op, _ = matched if matched else (None, {})
         rec.operation_id = op.operation_id if op else None
@@ -225,7 +232,7 @@ class FakeGitHub(Controls):
         if op is not None:
             self._validate(op, method, query, body, body_error)
         self._check_quota(rec, method, route)
-        call = Call(self, method, path, params, query, body, token, repo, rec)
+        call = Call(self, method, request.path, params, query, body, token, repo, rec)
         if token is None or method not in (*WRITE_METHODS, "DELETE"):
             return await route.handler(call)
         inst = token.installation_id
@@ -238,6 +245,25 @@ class FakeGitHub(Controls):
             return await route.handler(call)
         finally:
             self.writes_in_flight[inst] -= 1
+
+    def _moved(self, request: web.Request) -> Reply | None:
+        """GitHub's answer for a renamed or transferred repository's old name: 301 for GET and
+        HEAD, else 307, to the same request on ``/repositories/{id}`` (rename-repository
+        fixture); clients follow it, with their credentials, on the API origin."""
+        m = re.match(r"/repos/([^/]+)/([^/]+)(/.*)?$", request.path)
+        if m is None or self.world.repo(m.group(1), m.group(2)) is not None:
+            return None
+        repo_id = self.world.moved.get(f"{m.group(1)}/{m.group(2)}".lower())
+        if repo_id is None:
+            return None
+        url = self.api_url + f"/repositories/{repo_id}{m.group(3) or ''}"
+        if request.query_string:
+            url += "?" + request.query_string
+        status, message = ((301, "Moved Permanently") if request.method in ("GET", "HEAD")
+                           else (307, "Temporary Redirect"))
+        return Reply(status, {"message": message, "url": url,
+                              "documentation_url": "https://docs.github.com/v3/#http-redirects"},
+                     {"location": url})
 
     def _authenticate(self, request: web.Request, route: Route,
                       params: dict[str, str]) -> tuple[Token | None, FakeRepo | None]:

@@ -65,6 +65,7 @@ class World:
     repos: dict[str, FakeRepo] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    moved: dict[str, int] = field(default_factory=dict)  # old "owner/name" (lower) -> repo id
     redeliveries: list[int] = field(default_factory=list)
     clock_offset: timedelta = timedelta(0)
     ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1_000_001))
@@ -114,6 +115,21 @@ class World:
         inst = Installation(installation_id, account, repo_ids)
         self.installations[installation_id] = inst
         return inst
+
+    def move_repo(self, repo: FakeRepo, full_name: str) -> None:
+        """Rename or transfer ``repo``; like GitHub, its old name then answers API calls with
+        301 (GET, HEAD) or 307 to ``/repositories/{id}/…`` (see ``FakeGitHub._moved``)."""
+        old = repo.full_name
+        self.moved[old.lower()] = repo.id
+        del self.repos[old.lower()]
+        repo.owner, repo.name = full_name.split("/")
+        self.repos[full_name.lower()] = repo
+        for other in self.repos.values():   # runs and pulls name their head repository
+            for obj in [*other.runs.values(), *other.pulls.values()]:
+                if str(obj.get("_head_repo", "")).lower() == old.lower():
+                    obj["_head_repo"] = full_name
+        self.moved.pop(full_name.lower(), None)
+        self.user(repo.owner)
 
     def repo(self, owner: str, name: str) -> FakeRepo | None:
         return self.repos.get(f"{owner}/{name}".lower())

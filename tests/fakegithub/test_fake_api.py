@@ -37,6 +37,22 @@ async def test_check_run_lifecycle_and_annotations(fake_github, session, repo):
     assert len(fake_github.calls("POST", r"/check-runs$")) == 1
 
 
+async def test_a_moved_repository_redirects_its_old_name_to_its_id(fake_github, session, repo):
+    gh = await token_api(fake_github, session)
+    fake_github.world.move_repo(repo, "new-owner/new-name")
+    auth = {"Authorization": f"token {gh.oauth_token}"}
+    moved = f"{fake_github.api_url}/repositories/{repo.id}"
+    for method, status in (("GET", 301), ("POST", 307)):
+        async with session.request(method, f"{fake_github.api_url}/repos/{REPO}/issues?x=1",
+                                   headers=auth, allow_redirects=False, json={}) as resp:
+            assert resp.status == status                     # as in the rename-repository fixture
+            assert resp.headers["location"] == f"{moved}/issues?x=1"
+            assert (await resp.json())["url"] == f"{moved}/issues?x=1"
+    assert (await gh.getitem(f"/repos/{REPO}"))["full_name"] == "new-owner/new-name"  # followed
+    issue = await gh.post(f"/repos/{REPO}/issues", data={"title": "t"})  # 307 keeps the body
+    assert repo.issues[issue["number"]]["title"] == "t"
+
+
 async def test_artifact_302_to_blob_host_without_authorization(fake_github, session, corpus):
     seeded = seed_workflow_run(fake_github.world, reports={"junit.xml": "<testsuite tests='0'/>"})
     gh = await token_api(fake_github, session)
