@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.core import checkrun
+from bot.core import annotate
 from bot.core.model import Conclusion, FailedTest, MeasuredState, Reason, Rule, Verdict
 from bot.ghactions import ANNOTATIONS_PER_LEVEL, command
 
@@ -26,7 +26,7 @@ class Annotation:
     def render(self) -> str:
         """The `::level file=..,line=..,title=..::message` line (GitHub's lines start at 1)."""
         line = self.line if self.file and self.line is not None and \
-            1 <= self.line <= checkrun.MAX_LINE else None
+            1 <= self.line <= annotate.MAX_LINE else None
         return command(self.level, self.message, file=self.file, line=line,
                        title=self.title or None)
 
@@ -39,7 +39,7 @@ def _level(conclusion: Conclusion) -> str:
 
 def repo_path(path: str | None, workspace: str) -> str | None:
     """A report's file attribute as a repository-relative path, or None when it is not one."""
-    return checkrun.repo_path(path, workspace=workspace)
+    return annotate.repo_path(path, workspace=workspace)
 
 
 def _reason_annotation(reason: Reason) -> Annotation:

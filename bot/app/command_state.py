@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.app.judging import Repo
 from bot.app.ports import AppContext, GitHub
-from bot.core import checkrun
+from bot.core import annotate, checkrun, textfit
 from bot.core.commands.accept import has_drop, without_drop
 from bot.core.commands.records import AcceptedDrop, drop_block, find_accepted_drop
 from bot.core.model import Conclusion, Counts, FileReport, MeasuredState, Reason, Verdict
@@ -76,7 +76,7 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str |
         kind, _, tid = a["title"].partition(": ")
         message, _, details = str(a.get("message") or "").partition("\n\n")
         report = _report_of(a)
-        placed = report is None or a.get("path") != checkrun.annotation_path(report)
+        placed = report is None or a.get("path") != annotate.annotation_path(report)
         out.append({"id": tid, "kind": kind, "message": message, "details": details,
                     "report": report, "file": a.get("path") if placed else None,
                     "line": a.get("start_line") if placed else None})
@@ -85,7 +85,7 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str |
             break
     if target is not None and all(f["id"] != target for f in out):
         shown = [i for i, (f, t) in enumerate(zip(out, titles, strict=True))
-                 if t == checkrun.annotation_title(f["kind"], target)]
+                 if t == annotate.annotation_title(f["kind"], target)]
         if len(shown) == 1:
             out[shown[0]]["id"] = target
     return out
@@ -94,9 +94,9 @@ async def failures(gh: GitHub, repo: Repo, run: Mapping[str, Any], target: str |
 def _report_of(annotation: Mapping[str, Any]) -> str | None:
     """The report an annotation names in its raw details (None on older check runs)."""
     raw = annotation.get("raw_details")
-    if not isinstance(raw, str) or not raw.startswith(checkrun.REPORT_PREFIX):
+    if not isinstance(raw, str) or not raw.startswith(annotate.REPORT_PREFIX):
         return None
-    return raw[len(checkrun.REPORT_PREFIX):].split("\n", 1)[0] or None
+    return raw[len(annotate.REPORT_PREFIX):].split("\n", 1)[0] or None
 
 
 def view(run: Mapping[str, Any] | None, fails: list[dict[str, Any]] | None = None
@@ -158,8 +158,8 @@ def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> Rejudged 
     extra["verdict"] = verdict.to_json()
     block = checkrun.state_block(state, verdict, refs, head_sha=rec.head_sha, extra=extra)
     details = _STATE.sub("", _OLD_DROP.sub("", text))
-    body = checkrun.fit_markdown(drop_block(rec) + "\n\n" + details.strip(),
-                        checkrun.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
+    body = textfit.fit_markdown(drop_block(rec) + "\n\n" + details.strip(),
+                        textfit.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
     return Rejudged({"conclusion": verdict.conclusion.value,
                      "output": {"title": checkrun.title(state, verdict),
                                 "summary": checkrun.summary(state, verdict, refs),

@@ -12,7 +12,7 @@ from gidgethub import HTTPException
 
 from bot.app.judging import CHECKS, COMMENTS, Memo, Repo
 from bot.app.ports import AppContext, GitHub
-from bot.core import checkrun, prcomment
+from bot.core import annotate, checkrun, prcomment
 from bot.core.model import Conclusion, MeasuredState, Verdict
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ async def _annotated(gh: GitHub, repo: Repo, cid: int, entry: Mapping[str, Any])
     cached = entry.get("annotated") if entry.get("id") == cid else None
     if isinstance(cached, list):
         return [str(k) for k in cached]
-    return [checkrun.annotation_key(a) async for a in gh.getiter(
+    return [annotate.annotation_key(a) async for a in gh.getiter(
         "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
         dict(repo.vars, check_run_id=cid)) if isinstance(a, Mapping)]
 

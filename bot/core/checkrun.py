@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
-import posixpath
 import re
 import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -14,15 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.core import markdown as md
-from bot.core.model import STATE_SCHEMA, Conclusion, FailedTest, MeasuredState, Verdict
+from bot.core.annotate import annotation, annotation_key
+from bot.core.model import STATE_SCHEMA, Conclusion, MeasuredState, Verdict
+from bot.core.textfit import MAX_OUTPUT, fit, fit_chars, fit_markdown
 
 NAME = "CI Truth"
-MAX_OUTPUT = 65_535            # summary / text: characters, and we also keep UTF-8 bytes under it
 MAX_TITLE = 255
-MAX_ANNOTATION_BYTES = 64_000  # message and raw_details: "64 KB"
 BATCH = 50                     # annotations per request
 MAX_ANNOTATIONS = 200          # per check run (4 requests); the rest are counted in the summary
-MAX_LINE = 2**31 - 1           # a larger "line" is not a source line (and not a 32-bit integer)
 STATE_BUDGET = 40_000          # characters of output.text kept for the state block
 RECHECK = {"label": "Recheck", "description": "Read the evidence again and re-judge",
            "identifier": "recheck"}
@@ -83,14 +80,14 @@ def title(state: MeasuredState, verdict: Verdict) -> str:
     counts = (f"{reports} report{'s' if reports != 1 else ''}, {t.tests:,} testcases"
               if t.tests == 0 else _counts_phrase(state))
     if verdict.conclusion is Conclusion.SUCCESS:
-        return _fit_chars(f"{_counts_phrase(state)} — {reports} report"
+        return fit_chars(f"{_counts_phrase(state)} — {reports} report"
                           f"{'s' if reports != 1 else ''}", MAX_TITLE)
     first = next((r for r in verdict.reasons if r.conclusion is verdict.conclusion),
                  verdict.reasons[0] if verdict.reasons else None)
     rule = first.rule if first else ""
     lead = (f"{t.failed + t.errors:,} failed" if rule == "failures"
             else _LEADS.get(rule, rule or verdict.conclusion.value))
-    return _fit_chars(f"{lead} — {counts}", MAX_TITLE)
+    return fit_chars(f"{lead} — {counts}", MAX_TITLE)
 
 
 def summary(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef],
@@ -146,13 +143,6 @@ def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[Ru
     return CheckPayloads(first, more)
 
 
-def annotation_key(a: Mapping[str, Any]) -> str:
-    """A short digest of what GitHub shows of an annotation (as sent, or as listed back)."""
-    fields = [a.get(k) for k in ("path", "start_line", "end_line", "annotation_level", "title",
-                                 "message")]
-    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()[:20]
-
-
 def without_posted(payloads: CheckPayloads, posted: Collection[str]) -> CheckPayloads:
     """The same payloads minus annotations the check run already has, batched again.
 
@@ -175,82 +165,6 @@ def annotations_of(payloads: CheckPayloads) -> list[str]:
     """The keys of every annotation these payloads send."""
     return [annotation_key(a) for p in (payloads.first, *payloads.more)
             for a in p["output"].get("annotations", ())]
-
-
-def annotation(f: FailedTest, *, workspace: str = "", repo: str = "") -> dict[str, Any]:
-    """A failure annotation; tests without a source file are annotated on their report's path.
-
-    ``raw_details`` names the report ("Report: <path>"), so readers can tell the two apart. A
-    file that is not a repository path (outside the checkout) keeps its text as the path:
-    GitHub lists the annotation on the check run without placing it on a file.
-    """
-    line = f.line if isinstance(f.line, int) and 1 <= f.line <= MAX_LINE else 1
-    message = f.message + (f"\n\n{f.details}" if f.details else "")
-    path = repo_path(f.file, workspace=workspace, repo=repo) or f.file or f.report
-    return {"path": annotation_path(path), "start_line": line, "end_line": line,
-            "annotation_level": "failure",
-            "title": annotation_title(f.kind, f.id),
-            "message": fit(_bmp(message) or f.kind, MAX_ANNOTATION_BYTES),
-            "raw_details": REPORT_PREFIX + _bmp(f.report or "report")[:1024]}
-
-
-REPORT_PREFIX = "Report: "
-
-
-def annotation_path(path: str | None) -> str:
-    """The path a failure annotation is placed on: `/`-separated, relative, fit to 1024."""
-    out = (path or "report").replace("\\", "/").lstrip("/")
-    while out.startswith("./"):
-        out = out[2:]
-    return _bmp(out)[:1024] or "report"
-
-
-def repo_path(path: str | None, *, workspace: str = "", repo: str = "") -> str | None:
-    """A report's file attribute as a repository-relative path, or None when it is not one.
-
-    `file://` URIs are decoded and backslashes read as `/`. An absolute path loses the
-    `workspace` prefix; without a workspace (the App), the runners' checkout layout
-    `…/work/<repo>/<repo>/` (`_work`, `D:\\a`, container `/__w` alike) is removed when
-    `repo` names the repository. Paths outside the checkout give None.
-    """
-    if not path:
-        return None
-    p = path
-    if p[:7].lower() == "file://":
-        p = _unquote(p[7:].removeprefix("localhost"))
-        if re.match(r"/[A-Za-z]:/", p):           # file:///D:/a/... → D:/a/...
-            p = p[1:]
-        elif p[:1] != "/":                        # file://host/share/...: another machine
-            return None
-    p = p.replace("\\", "/")
-    ws = workspace.replace("\\", "/").rstrip("/")
-    name = repo.rsplit("/", 1)[-1]
-    if ws and ws != "." and _fold(p).startswith(_fold(ws) + "/"):
-        p = p[len(ws) + 1:]
-    elif name and (layout := re.match(rf"(?:[A-Za-z]:)?/(?:.*?/)?(?:work|_work|a|__w)/"
-                                      rf"{re.escape(name)}/{re.escape(name)}/", p)):
-        p = p[layout.end():]
-    p = posixpath.normpath(p) if p else p
-    if not p or p == "." or p.startswith(("/", "../")) or p == ".." or \
-            ":" in p.split("/", 1)[0]:
-        return None      # outside the checkout (or a Windows drive): GitHub could not place it
-    return p
-
-
-def _unquote(text: str) -> str:
-    """A file URI's %-escapes decoded as UTF-8 (urllib.parse.unquote, without the import)."""
-    raw = re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text.encode())
-    return raw.decode("utf-8", "replace")
-
-
-def _fold(path: str) -> str:
-    """A path with its Windows drive letter in upper case (`d:/a` and `D:/a` are one place)."""
-    return path[0].upper() + path[1:] if re.match(r"[A-Za-z]:/", path) else path
-
-
-def annotation_title(kind: str, test_id: str) -> str:
-    """A failure annotation's title, "failure: <id>": astral characters escaped, fit to 255."""
-    return _fit_chars(_bmp(f"{kind}: {test_id}"), MAX_TITLE)
 
 
 # --- the embedded measured state (baseline for test-drop, runs for recheck) -------------------
@@ -353,34 +267,6 @@ def baseline_from_check_runs(check_runs: Iterable[Mapping[str, Any]], app_id: in
     return None
 
 
-# --- limits and escaping --------------------------------------------------------------------
-
-def fit(text: str, max_bytes: int = MAX_OUTPUT, note: str = "\n\n… (truncated)") -> str:
-    """Cut `text` to ≤ max_bytes UTF-8 bytes (hence ≤ that many characters), noting the cut."""
-    data = text.encode("utf-8")
-    if len(data) <= max_bytes:
-        return text
-    room = max(0, max_bytes - len(note.encode()))
-    return data[:room].decode("utf-8", "ignore") + note
-
-
-def fit_markdown(text: str, max_bytes: int, note: str = "\n\n… (truncated)") -> str:
-    """fit() for rendered Markdown: cut before a line at column 0, so no block is left open.
-
-    Inside a failure's `<details>` every line is indented or blank, so a cut there would
-    leave the `<details>` (and its code fence) open around the note and the state block.
-    """
-    if len(text.encode("utf-8")) <= max_bytes:
-        return text
-    head = fit(text, max(0, max_bytes - len(note.encode())), note="")
-    top = [m.start() for m in _TOP_LINE.finditer(text[:len(head) + 1])]
-    return (head[:top[-1]] if top else head) + note
-
-
-def _fit_chars(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _counts_phrase(state: MeasuredState) -> str:
     t = state.totals
     parts = [f"{t.passed:,} passed"]
@@ -391,12 +277,3 @@ def _counts_phrase(state: MeasuredState) -> str:
     if t.flaky:
         parts.append(f"{t.flaky:,} flaky")
     return ", ".join(parts)
-
-
-def _bmp(text: str) -> str:
-    """Characters above U+FFFF written as \\U escapes (the Checks API rejects them)."""
-    return _ASTRAL.sub(lambda m: f"\\U{ord(m.group(0)):08x}", text)
-
-
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
-_TOP_LINE = re.compile(r"\n(?=\S)")

@@ -8,8 +8,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.checkrun import fit, title
+from bot.core.checkrun import title
 from bot.core.model import Conclusion, MeasuredState, Verdict
+from bot.core.textfit import fit
 
 MARKER = "<!-- ci-truth:pr-comment -->"
 MAX_BODY = 60_000          # characters and UTF-8 bytes (GitHub: 65,536 chars; Renovate: 60,000)

@@ -20,6 +20,7 @@ import pytest
 from cmarkgfm.cmark import Options
 from openapi_schema_validator import OAS30Validator
 
+from bot.core.annotate import annotation
 from bot.core.archive import iter_zip
 from bot.core.checkrun import (
     BATCH,
@@ -27,10 +28,8 @@ from bot.core.checkrun import (
     NAME,
     RECHECK,
     RunRef,
-    annotation,
     baseline_from_check_runs,
     completed_payloads,
-    fit,
     in_progress_payload,
     parse_state_block,
     state_block,
@@ -48,6 +47,7 @@ from bot.core.model import (
     Verdict,
 )
 from bot.core.render import render_markdown
+from bot.core.textfit import fit
 
 RUN = RunRef(id=289782451, attempt=2, name="CI", url="https://github.com/o/r/actions/runs/1")
 
