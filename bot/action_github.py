@@ -163,13 +163,14 @@ class TokenSession:
         """Phase issues and dashboard from this run's state, with the App's plansync code.
 
         Issues are authored by github-actions[bot] (the token's identity), so only issues
-        that identity created are ever edited.
+        that identity created are ever edited. Like the App's, a run of an ancestor of the
+        commit the dashboard records (a re-run of an old run) writes nothing.
         """
         from bot.app import plansync
         from bot.core import plan as plans
         now = datetime.now(UTC)
-        evidence = plans.Evidence(self.env.run_url or "", self.sha,
-                                  await self._run_started_at(now))
+        started, committed = await self._run_times(now)
+        evidence = plans.Evidence(self.env.run_url or "", self.sha, started, committed)
         try:
             files = await plansync.repo_files(self.gh, self.owner, self.repo, self.sha)
             result = await plansync.sync_plan(
@@ -184,22 +185,24 @@ class TokenSession:
         print(f"CI Truth plan: {result.created} issue(s) created, {result.edited} edited, "
               f"{result.commented} comment(s)", file=self.out)
 
-    async def _run_started_at(self, now: datetime) -> str:
-        """When this run (attempt) started, as GitHub records it: the evidence's time.
+    async def _run_times(self, now: datetime) -> tuple[str, str]:
+        """When this run (attempt) started, as GitHub records it (the evidence's time), and
+        its head commit's time (the dashboard's marker records it with the commit).
 
         A re-run of the same attempt then renders the same issue bodies (nothing to write);
-        `now` only when the run cannot be read.
+        `now` and no commit time (the marker is kept) only when the run cannot be read.
         """
+        from bot.app.plansync import commit_time
         if self.env.run_id.isdigit():
             try:
                 run = await self.gh.getitem("/repos/{owner}/{repo}/actions/runs/{id}",
                                             {**self.repo_vars, "id": self.env.run_id})
                 started = run.get("run_started_at") if isinstance(run, Mapping) else None
                 if isinstance(started, str) and started:
-                    return started
+                    return started, commit_time(run) if run.get("head_sha") == self.sha else ""
             except FAILURES as exc:
                 self.warn("could not read this workflow run's start time", exc)
-        return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return now.strftime("%Y-%m-%dT%H:%M:%SZ"), ""
 
     def on_default_branch(self) -> bool:
         """A push (or manual/scheduled run) of the default branch itself."""

@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,43 @@ async def test_a_check_run_warning_after_the_annotations_is_counted_not_the_11th
                       if name == "warning" and props.get("title", "").startswith("failure"))
     [notice] = [data for name, _, data in commands if name == "notice"]
     assert f"{12 - shown_tests:,} more" in notice
+
+
+async def test_a_rerun_of_an_ancestor_does_not_move_the_plan(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """Like the App: the dashboard records the run's commit; "Re-run jobs" on an older
+    commit's run (an ancestor, whatever its date) writes no plan issue."""
+    repo, old = seeded
+    new = repo.commit({"src/loop.py": "fixed"})
+    repo.commits[old].date = repo.commits[new].date + timedelta(days=1)   # a skewed clock
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    title = "Test infrastructure: no event-loop conflict, 95%+ passing"
+
+    async def run_on(sha: str, run_id: int, suite: str) -> None:
+        repo.add_run(run_id=run_id, head_sha=sha)
+        shutil.copyfile(root / "tests/data/plan" / suite / "junit.xml",
+                        runner.workspace / "junit.xml")
+        token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+        runner.env["GITHUB_RUN_ID"] = str(run_id)
+        await run(runner)
+
+    def infra() -> dict[str, Any]:
+        return next(i for i in repo.issues.values() if i["title"] == title)
+
+    await run_on(new, 1300, "fixed")
+    assert "`signatures.event_loop = 0`" in infra()["body"]
+    def issue_writes() -> int:
+        return len(fake_github.calls("POST", r"/issues")) + len(
+            fake_github.calls("PATCH", r"/issues"))
+
+    writes = issue_writes()
+    await run_on(old, 1200, "broken")
+    assert "`signatures.event_loop = 0`" in infra()["body"]
+    assert issue_writes() == writes
+    dash = next(i for i in repo.issues.values() if i["title"].startswith("Plan: "))
+    assert f"ci-truth:evidence commit={new} " in dash["body"]
+    assert [r.path for r in fake_github.calls("GET", r"/compare/")] == [
+        f"/repos/{REPO}/compare/{new}...{old}"]

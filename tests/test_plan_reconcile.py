@@ -11,7 +11,7 @@ from typing import Any
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.issuebody import read_ticks
 from bot.core.plan.loader import plan_from_text
-from bot.core.plan.reconcile import IssueSnapshot, Operation, reconcile
+from bot.core.plan.reconcile import IssueSnapshot, Operation, reconcile, to_compare
 
 ROOT = Path(__file__).resolve().parents[1]
 BOT = "ci-truth[bot]"
@@ -298,20 +298,31 @@ def test_a_note_written_above_our_marker_does_not_duplicate_the_issue() -> None:
     assert {o.number for o in ops} <= {infra.number, dash.number}
 
 
-def test_evidence_from_an_older_commit_writes_nothing_the_same_commit_does() -> None:
+def test_stale_evidence_writes_nothing_and_commit_times_order_nothing() -> None:
     repo = Repo()
     waive = [Waiver("tests_discovered", "maintainer", "demo suite")]
     new = replace(RUN2, commit_time="2026-11-22T03:10:00Z")
-    old = replace(RUN1, commit_time="2026-11-22T02:00:00Z")
     repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=new))
     dash = repo.by_title("Plan: ")
     assert f"<!-- ci-truth:evidence commit={'b' * 40} time=2026-11-22T03:10:00Z -->" in dash.body
-    assert repo.sync(evaluate_plan(plan(), state("broken"), evidence=old)) == 0
-    # evidence that cannot be dated (a command's sync) moves the plan and keeps the marker
-    repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=RUN1))
-    assert f"commit={'b' * 40} time=2026-11-22T03:10:00Z" in repo.by_title("Plan: ").body
-    # another run of the recorded commit is evidence, even when it fails
-    rerun = replace(new, run_url="https://github.com/o/r/actions/runs/103")
-    assert repo.sync(evaluate_plan(plan(), state("broken"), evidence=rerun)) > 0
-    infra = repo.by_title("Test infrastructure")
-    assert infra.state == "open" and "runs/103" in infra.body
+    issues = list(repo.issues.values())
+    # another commit is compared with the recorded one, whatever its date...
+    older = replace(RUN1, commit_time="2026-11-22T02:00:00Z")
+    broken = evaluate_plan(plan(), state("broken"), evidence=older)
+    assert to_compare(older, issues, BOT) == "b" * 40
+    assert to_compare(replace(older, commit_time="2099-01-01T00:00:00Z"), issues, BOT) == "b" * 40
+    # ...and is stale only when GitHub says it is an ancestor of it
+    assert reconcile(broken, issues, bot_login=BOT, now=NOW, stale=True) == []
+    # a descendant dated earlier ("Rebase and merge" keeps the author date) applies
+    assert repo.sync(broken) > 0
+    assert repo.by_title("Test infrastructure").state == "open"
+    assert f"commit={'a' * 40} time=2026-11-22T02:00:00Z" in repo.by_title("Plan: ").body
+    issues = list(repo.issues.values())
+    # nothing to compare: the recorded commit itself, evidence without a commit time (a
+    # command's sync, which keeps the marker), no dashboard yet
+    assert to_compare(replace(older, run_url="https://github.com/o/r/actions/runs/103"),
+                      issues, BOT) is None
+    assert to_compare(RUN2, issues, BOT) is None
+    assert to_compare(new, [], BOT) is None
+    repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=RUN2))
+    assert f"commit={'a' * 40} time=2026-11-22T02:00:00Z" in repo.by_title("Plan: ").body

@@ -251,3 +251,93 @@ def test_evidence_is_dated_by_the_run_s_head_commit() -> None:
     for bad in ({**run, "head_commit": None}, {**run, "head_commit": {"timestamp": "soon"}},
                 {**run, "head_sha": "main"}):
         assert evidence_from_run(bad).commit_time == ""       # undated: never stale
+
+
+INFRA = "Test infrastructure: no event-loop conflict, 95%+ passing"
+WAIVE = (Waiver("tests_discovered", "maintainer", "demo suite has 21 tests"),)
+
+
+async def sync_run(gh: Any, repo: Any, sha: str, name: str) -> Any:
+    """A default-branch run of `sha` as GitHub serves it, synced on scenario `name`."""
+    stored = repo.add_run(head_sha=sha, conclusion="success" if name == "fixed" else "failure")
+    run = await gh.getitem(f"/repos/octo-org/octo-repo/actions/runs/{stored['id']}")
+    state = json.loads((ROOT / "tests/data/plan" / name / "state.json").read_text())
+    return await sync_from_run(gh, "octo-org", "octo-repo", plan(), state, run, bot_login=BOT,
+                               now=NOW, waivers=WAIVE)
+
+
+def dashboard_body(repo: Any) -> str:
+    return str(next(i for t, i in ours(repo).items() if t.startswith("Plan: "))["body"])
+
+
+async def test_a_rebase_merged_commit_dated_before_the_recorded_one_applies(setup: Any) -> None:
+    # "Rebase and merge" keeps the author date: the newly merged commit (a child of the
+    # recorded one) is dated days before it. It breaks the suite: the phase reopens.
+    fake, repo, gh = setup
+    fix = repo.commit({"src/loop.py": "fixed"})
+    merged = repo.commit({"src/loop.py": "regressed"})
+    repo.commits[fix].date = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    repo.commits[merged].date = datetime(2026, 11, 18, 8, 0, tzinfo=UTC)
+    await sync_run(gh, repo, fix, "fixed")
+    assert ours(repo)[INFRA]["state"] == "closed"
+    assert f"commit={fix} time=2026-11-21T12:00:00Z" in dashboard_body(repo)
+    result = await sync_run(gh, repo, merged, "broken")
+    infra = ours(repo)[INFRA]
+    assert infra["state"] == "open" and "status: ready" in infra["labels"]
+    assert not result.stale
+    assert comments_on(repo, infra["number"])[-1].startswith(
+        "Reopened: a later default-branch run broke")
+    assert f"commit={merged} time=2026-11-18T08:00:00Z" in dashboard_body(repo)
+    assert [r.path for r in fake.calls("GET", r"/compare/")] == [
+        f"/repos/octo-org/octo-repo/compare/{fix}...{merged}"]
+
+
+async def test_an_ancestor_is_stale_the_recorded_commit_is_not(setup: Any) -> None:
+    fake, repo, gh = setup
+    old = repo.commit({"src/loop.py": "broken"})
+    head = repo.commit({"src/loop.py": "fixed"})
+    repo.commits[old].date = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)   # dated after its child
+    repo.commits[head].date = datetime(2026, 11, 22, 1, 0, tzinfo=UTC)
+    await sync_run(gh, repo, head, "fixed")
+    assert ours(repo)[INFRA]["state"] == "closed"
+    writes = len(fake.calls("POST")) + len(fake.calls("PATCH"))
+    # a re-run of the old commit's run finishes: a strict ancestor, nothing written
+    result = await sync_run(gh, repo, old, "broken")
+    assert ours(repo)[INFRA]["state"] == "closed"
+    assert len(fake.calls("POST")) + len(fake.calls("PATCH")) == writes
+    assert result.stale and (result.created, result.edited, result.commented) == (0, 0, 0)
+    assert len(fake.calls("GET", r"/compare/")) == 1
+    # another run of the recorded commit is evidence, and costs no compare request
+    result = await sync_run(gh, repo, head, "broken")
+    assert not result.stale and ours(repo)[INFRA]["state"] == "open"
+    assert len(fake.calls("GET", r"/compare/")) == 1
+
+
+async def test_when_github_cannot_compare_the_run_applies(setup: Any,
+                                                          caplog: pytest.LogCaptureFixture
+                                                          ) -> None:
+    fake, repo, gh = setup
+    root = repo.branches["main"]
+    fix = repo.commit({"src/loop.py": "fixed"})
+    await sync_run(gh, repo, fix, "fixed")
+    assert ours(repo)[INFRA]["state"] == "closed"
+    # a force-push rewrote main: the recorded commit is gone (compare: 404)
+    del repo.commits[fix]
+    repo.branches["main"] = root
+    rewritten = repo.commit({"src/loop.py": "regressed"})
+    await sync_run(gh, repo, rewritten, "broken")
+    assert ours(repo)[INFRA]["state"] == "open"
+    assert f"commit={rewritten}" in dashboard_body(repo)
+    assert "failed (404); the run applies" in caplog.text
+    # rewritten again, the recorded commit kept: the histories diverged, the new run applies
+    repo.branches["main"] = root
+    again = repo.commit({"src/loop.py": "fixed again"})
+    await sync_run(gh, repo, again, "fixed")
+    assert ours(repo)[INFRA]["state"] == "closed"
+    # GitHub fails (5xx): the run applies
+    fake.inject("GET", r"/compare/", 500)
+    later = repo.commit({"src/loop.py": "broken again"})
+    await sync_run(gh, repo, later, "broken")
+    assert ours(repo)[INFRA]["state"] == "open"
+    assert "failed (500); the run applies" in caplog.text
+    assert [r.status for r in fake.calls("GET", r"/compare/")] == [404, 200, 500]

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import gidgethub
+
 from bot.app.ports import GitHub
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.issuebody import read_ticks
-from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile
+from bot.core.plan.reconcile import DASHBOARD, IssueSnapshot, Operation, reconcile, to_compare
 from bot.core.plan.render import is_dashboard
 
+log = logging.getLogger(__name__)
 MAX_PASSES = 3
 MAX_ISSUES = 2000
 MAX_FILES = 200_000
@@ -30,6 +34,7 @@ class SyncResult:
     edited: int = 0
     commented: int = 0
     evaluation: Evaluation | None = None
+    stale: bool = False               # the evidence's commit is an ancestor of the recorded one
 
 
 def _snapshot(item: Mapping[str, Any]) -> IssueSnapshot:
@@ -109,6 +114,23 @@ async def apply(gh: GitHub, owner: str, repo: str, op: Operation) -> None:
         raise ValueError(f"unknown operation {op.kind!r}")
 
 
+async def is_ancestor(gh: GitHub, owner: str, repo: str, sha: str, recorded: str) -> bool:
+    """Whether `sha` is a strict ancestor of `recorded` (GitHub's compare answers "behind").
+
+    When GitHub cannot say (the recorded commit was force-pushed away: 404; 422; 5xx after
+    the transport's retries) the answer is False, logged: an error never freezes the plan.
+    """
+    try:
+        cmp = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
+                               {"owner": owner, "repo": repo, "basehead": f"{recorded}...{sha}"},
+                               params={"per_page": 1})
+    except gidgethub.HTTPException as exc:
+        log.warning("plan %s/%s: comparing %s with the recorded %s failed (%s); the run "
+                    "applies", owner, repo, sha[:12], recorded[:12], exc.status_code)
+        return False
+    return isinstance(cmp, Mapping) and cmp.get("status") == "behind"
+
+
 async def sync_plan(gh: GitHub, owner: str, repo: str,
                     evaluate: Callable[[frozenset[str]], Evaluation], *, bot_login: str,
                     now: datetime) -> SyncResult:
@@ -116,16 +138,24 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
 
     `evaluate(claimed)` evaluates the plan with the facts people ticked on the dashboard.
     Serialised per repository in this process, so duplicate deliveries find the issues the
-    first one created instead of creating them again.
+    first one created instead of creating them again. A run's evidence whose commit is an
+    ancestor of the one the dashboard records is stale and writes nothing: one compare
+    request, only when the commits differ (docs/plan.md).
     """
     lock = _locks.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
     result = SyncResult()
     async with lock:
-        for _ in range(MAX_PASSES):
+        for n in range(MAX_PASSES):
             issues = await list_ours(gh, owner, repo, bot_login)
             ev = evaluate(claimed_facts(issues, bot_login))
             result.evaluation = ev
-            ops = reconcile(ev, issues, bot_login=bot_login, now=now)
+            recorded = to_compare(ev.evidence, issues, bot_login) if n == 0 else None
+            if recorded is not None:
+                result.stale = await is_ancestor(gh, owner, repo, ev.evidence.sha, recorded)
+                if result.stale:
+                    log.info("plan %s/%s: %s is an ancestor of the recorded %s; stale, "
+                             "nothing written", owner, repo, ev.evidence.sha[:12], recorded[:12])
+            ops = reconcile(ev, issues, bot_login=bot_login, now=now, stale=result.stale)
             if not ops:
                 break
             for op in ops:
@@ -140,7 +170,8 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
 
 
 def commit_time(run: Mapping[str, Any]) -> str:
-    """The run's head commit time in UTC (``...Z``), or "" when absent or unreadable."""
+    """The run's head commit time in UTC (``...Z``), or "" when absent or unreadable
+    (author or committer date: for people to read, never to order evidence by)."""
     head = run.get("head_commit")
     stamp = head.get("timestamp") if isinstance(head, Mapping) else None
     try:
@@ -154,7 +185,7 @@ def commit_time(run: Mapping[str, Any]) -> str:
 
 def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
     """Run link, head SHA and time of a workflow_run payload (links only to github.com),
-    and its head commit's time, which orders evidence (docs/plan.md)."""
+    and its head commit's time (shown in the dashboard's marker; it orders nothing)."""
     url = str(run.get("html_url") or "")
     sha = str(run.get("head_sha") or "")
     return Evidence(run_url=url if url.startswith("https://github.com/") else "", sha=sha,
@@ -212,5 +243,5 @@ async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, r
 
 
 __all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
-           "evidence_from_run", "list_ours", "on_default_branch", "repo_files", "sync_from_run",
-           "sync_plan"]
+           "evidence_from_run", "is_ancestor", "list_ours", "on_default_branch", "repo_files",
+           "sync_from_run", "sync_plan"]

@@ -73,7 +73,8 @@ JUDGE = Scope.of(
 PLAN = Scope.of(
     "plan",
     checks="read",          # GET commits/{default}/check-runs: the latest evidence
-    contents="read",        # GET contents/.github/ci-truth.yml; GET git/trees/{sha} (`files`)
+    contents="read",        # GET contents/.github/ci-truth.yml; GET git/trees/{sha} (`files`);
+                            # GET compare/{recorded}...{sha} (is the run's commit stale?)
     issues="write",         # list/create/edit phase issues and the dashboard, their comments
 )
 

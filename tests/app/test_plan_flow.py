@@ -229,36 +229,70 @@ async def test_a_hand_close_is_reopened_at_once_and_only_for_our_issues(env: Env
     assert writes == []
 
 
-async def test_an_older_commit_s_run_does_not_move_the_plan_back(env: Env) -> None:
-    # main moved on from commit 1 (broken) to commit 2 (fixed); then commit 1's run is
-    # re-run ("Re-run jobs" on an old run) or finishes late: stale evidence, not a regression
-    old = deliver_seed(env, 1, "broken")
-    repo = old.repo
-    repo.commit({".github/ci-truth.yml": PLAN}, branch=repo.default_branch)
-    new = deliver_seed(env, 2, "fixed")
+async def test_an_ancestor_s_run_does_not_move_the_plan_back(env: Env) -> None:
+    # main moved on from commit 1 (broken) to its child, commit 2 (fixed); then commit 1's
+    # run is re-run ("Re-run jobs" on an old run) or finishes late: stale evidence, not a
+    # regression. Commit 1 carries the LATER date (a skewed clock): ancestry decides.
+    base = deliver_seed(env, 0, "broken").repo
+    c1 = base.commit({".github/ci-truth.yml": PLAN}, branch=base.default_branch)
+    c2 = base.commit({"src/loop.py": "fixed"}, branch=base.default_branch)
+    old = deliver_seed(env, 1, "broken", head_sha=c1)
+    new = deliver_seed(env, 2, "fixed", head_sha=c2)
+    repo = new.repo
     t0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
-    repo.commits[old.run["head_sha"]].date = t0
-    repo.commits[new.run["head_sha"]].date = t0 + timedelta(hours=1)
+    repo.commits[c1].date = t0 + timedelta(hours=1)
+    repo.commits[c2].date = t0
     await env.deliver(new.payload, delivery_id="d-2")
     phase = issues(repo)["Phase 1: Foundation"]
     assert phase["state"] == "closed"
     dash = issues(repo)["Plan: Event-loop fix shipped"]
-    assert f"commit={new.run['head_sha']} time=2026-11-20T10:00:00Z" in dash["body"]
+    assert f"commit={c2} time=2026-11-20T09:00:00Z" in dash["body"]
 
     start = len(env.fake.requests)
     await env.deliver(old.payload, delivery_id="d-1")
-    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == old.run["head_sha"]]
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == c1]
     assert cr["conclusion"] == "failure"                 # the old commit is still judged
     assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
-    writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH")
-              and "/issues" in c]
+    calls = env.api_calls(start)
+    assert [c for c in calls if "/compare/" in c] == [
+        f"GET /repos/{repo.full_name}/compare/{c2}...{c1}"]   # one question: an ancestor
+    writes = [c for c in calls if c.split()[0] in ("POST", "PATCH") and "/issues" in c]
     assert writes == []                                  # no plan issue written
 
-    # another run of the recorded commit (a second workflow, a re-run) is evidence again
-    again = deliver_seed(env, 3, "broken", head_sha=new.run["head_sha"], name="Nightly")
+    # another run of the recorded commit (a second workflow, a re-run) is evidence again,
+    # and costs no compare request
+    again = deliver_seed(env, 3, "broken", head_sha=c2, name="Nightly")
+    start = len(env.fake.requests)
     await env.deliver(again.payload, delivery_id="d-3")
     assert issues(repo)["Phase 1: Foundation"]["state"] == "open"
     assert f"actions/runs/{again.run['id']}" in last_comment(repo, phase["number"])
+    assert not [c for c in env.api_calls(start) if "/compare/" in c]
+
+
+async def test_a_future_dated_commit_does_not_freeze_the_plan(env: Env) -> None:
+    # a dev machine's clock put commit 1 in 2099; every later commit looks older. Commit 2
+    # (its child, dated today) breaks the suite: the phase must reopen (codecov/shared#32)
+    base = deliver_seed(env, 0, "broken").repo
+    c1 = base.commit({".github/ci-truth.yml": PLAN}, branch=base.default_branch)
+    c2 = base.commit({"src/loop.py": "regressed"}, branch=base.default_branch)
+    base.commits[c1].date = datetime(2099, 1, 1, tzinfo=UTC)
+    base.commits[c2].date = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    fixed = deliver_seed(env, 1, "fixed", head_sha=c1)
+    await env.deliver(fixed.payload, delivery_id="d-1")
+    repo = fixed.repo
+    phase = issues(repo)["Phase 1: Foundation"]
+    assert phase["state"] == "closed"
+    assert f"commit={c1} time=2099-01-01T00:00:00Z" in issues(repo)[
+        "Plan: Event-loop fix shipped"]["body"]
+
+    broken = deliver_seed(env, 2, "broken", head_sha=c2)
+    await env.deliver(broken.payload, delivery_id="d-2")
+    phase = issues(repo)["Phase 1: Foundation"]
+    assert phase["state"] == "open"                      # main is broken: not done
+    assert "status: ready" in phase["labels"]
+    assert f"actions/runs/{broken.run['id']}" in last_comment(repo, phase["number"])
+    assert f"commit={c2} time=2026-11-20T09:00:00Z" in issues(repo)[
+        "Plan: Event-loop fix shipped"]["body"]
 
 
 async def test_an_edit_while_the_head_has_no_ci_keeps_the_recorded_evidence(env: Env) -> None:

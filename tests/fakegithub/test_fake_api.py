@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from typing import Any
 
 import aiohttp
 import pytest
@@ -293,3 +294,45 @@ async def test_artifact_digest_is_served_and_can_be_corrupted(fake_github, sessi
     assert await listed() == {art.name: wrong, v3.name: None}
     one = await gh.getitem(f"/repos/{seeded.repo.full_name}/actions/artifacts/{art.id}")
     assert one["digest"] == wrong
+
+
+async def test_compare_answers_from_the_commit_graph(fake_github, session, repo):
+    # main: c0 - c1 - c2; feature forks from c1 (c3); an orphan history (a rewrite) has c4
+    gh = await token_api(fake_github, session)
+    c0 = repo.branches["main"]
+    c1 = repo.commit({"a.txt": "1\n"})
+    c2 = repo.commit({"a.txt": "1\n2\n", "b.txt": "b\n"})
+    repo.branches["feature"] = c1
+    c3 = repo.commit({"c.txt": "c\n"}, branch="feature")
+    c4 = repo.commit({"x": "x"}, branch="feature")
+    repo.commits[c4].parents = []
+
+    async def compare(base: str, head: str, query: str = "") -> Any:
+        return await gh.getitem(f"/repos/{REPO}/compare/{base}...{head}{query}")
+
+    ahead = await compare(c0, c2)
+    assert (ahead["status"], ahead["ahead_by"], ahead["behind_by"]) == ("ahead", 2, 0)
+    assert [c["sha"] for c in ahead["commits"]] == [c1, c2]        # oldest first
+    assert ahead["merge_base_commit"]["sha"] == c0 and ahead["base_commit"]["sha"] == c0
+    assert [(f["filename"], f["status"]) for f in ahead["files"]] == [
+        ("a.txt", "added"), ("b.txt", "added")]
+    behind = await compare(c2, c0, "?per_page=1")
+    assert (behind["status"], behind["ahead_by"], behind["behind_by"]) == ("behind", 0, 2)
+    assert behind["commits"] == [] and behind["total_commits"] == 0
+    same = await compare(c2, "main")
+    assert (same["status"], same["ahead_by"], same["behind_by"]) == ("identical", 0, 0)
+    apart = await compare(c2, c3)
+    assert (apart["status"], apart["ahead_by"], apart["behind_by"]) == ("diverged", 1, 1)
+    assert apart["merge_base_commit"]["sha"] == c1
+    for base, head in ((c2, "f" * 40), ("f" * 40, c2)):
+        with pytest.raises(BadRequest) as info:
+            await compare(base, head)
+        assert info.value.status_code == 404
+    with pytest.raises(BadRequest) as info:
+        await compare(c2, c4)
+    assert info.value.status_code == 404 and "No common ancestor" in str(info.value)
+    assert fake_github.unexpected == []
+    # what nobody asks for is refused: another repository's ref, a two-dot range
+    for spec in (f"{c0}...mallory:main", f"{c0}..{c2}"):
+        with fake_github.expecting("does not compare"), pytest.raises(GitHubBroken):
+            await gh.getitem(f"/repos/{REPO}/compare/{spec}")

@@ -66,6 +66,8 @@ async def test_read_routes_answer_with_githubs_shapes(fake_github, session):
         f"/repos/{full}/issues/comments/{c['id']}/reactions", f"/repos/{full}/labels",
         f"/repos/{full}/labels/P0", f"/repos/{full}/branches/feature",
         f"/repos/{full}/commits/{sha}", f"/repos/{full}/commits/feature",
+        f"/repos/{full}/compare/{r.default_branch}...feature",
+        f"/repos/{full}/compare/{sha}...{run['head_sha']}?per_page=1",
     ]
     for url in reads:
         assert await gh.getitem(url) is not None, url

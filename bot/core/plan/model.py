@@ -101,7 +101,7 @@ class Evidence:
     run_url: str = ""
     sha: str = ""
     time: str = ""                       # ISO 8601, UTC
-    commit_time: str = ""                # the head commit's time (UTC, ...Z): orders evidence
+    commit_time: str = ""                # a run's head commit time (UTC, ...Z), never an order
 
     def describe(self) -> str:
         parts = [p for p in (self.run_url, self.sha[:12], self.time) if p]

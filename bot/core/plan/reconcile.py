@@ -80,26 +80,39 @@ def _phase_labels(r: PhaseResult) -> tuple[str, ...]:
 
 
 def _dated(e: Evidence) -> tuple[str, str] | None:
-    """(commit, commit time) of evidence that can be ordered (docs/plan.md)."""
+    """(commit, commit time) a run's evidence records on the dashboard; None for evidence
+    without a commit time (a command's sync), which keeps the recorded marker."""
     return (e.sha, e.commit_time) if e.sha and e.commit_time else None
 
 
-def is_stale(e: Evidence, recorded: tuple[str, str] | None) -> bool:
-    """Evidence from a commit older than the one the plan already reflects (an old run
-    re-run, or an older commit's run finishing late); the same commit is never stale."""
+def dashboard_of(existing: Sequence[IssueSnapshot], bot_login: str) -> IssueSnapshot | None:
+    """Our dashboard issue (the oldest, when a lost race made two)."""
+    return next((i for i in sorted(existing, key=lambda i: i.number)
+                 if i.author == bot_login and is_dashboard(i.body)), None)
+
+
+def to_compare(e: Evidence, existing: Sequence[IssueSnapshot], bot_login: str) -> str | None:
+    """The recorded commit whose ancestry decides whether `e` is stale (docs/plan.md): None
+    when nothing is recorded, for the recorded commit itself, and for undated evidence.
+
+    The adapter asks GitHub whether `e`'s commit is a strict ancestor of it and passes the
+    answer to ``reconcile(stale=...)``; commit times order nothing (clocks lie, and "Rebase
+    and merge" keeps old dates).
+    """
+    dash = dashboard_of(existing, bot_login)
+    recorded = recorded_evidence(dash.body) if dash else None
     new = _dated(e)
-    return (new is not None and recorded is not None and new[0] != recorded[0]
-            and new[1] < recorded[1])
+    return recorded[0] if recorded and new and new[0] != recorded[0] else None
 
 
 def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: str,
-              now: datetime) -> list[Operation]:
+              now: datetime, stale: bool = False) -> list[Operation]:
     """The operations that bring our issues in line with `ev` (none when already in line).
 
     Only issues authored by `bot_login` and carrying our marker are considered. Numbers of
     issues created here are unknown until applied: apply, re-list, reconcile again (the
-    second pass fills the links); a third pass yields nothing. Evidence older than what
-    the dashboard records (``is_stale``) yields nothing at all.
+    second pass fills the links); a third pass yields nothing. `stale` evidence (its commit
+    a strict ancestor of the one the dashboard records, see ``to_compare``) yields nothing.
     """
     ours: dict[str, list[IssueSnapshot]] = {}
     for issue in sorted(existing, key=lambda i: i.number):
@@ -117,9 +130,9 @@ def reconcile(ev: Evaluation, existing: Sequence[IssueSnapshot], *, bot_login: s
     first = {k: v[0] for k, v in ours.items()}
     numbers = {k: i.number for k, i in first.items() if k != DASHBOARD}
     dash = first.get(DASHBOARD)
-    recorded = recorded_evidence(dash.body) if dash else None
-    if is_stale(ev.evidence, recorded):
+    if stale:
         return []
+    recorded = recorded_evidence(dash.body) if dash else None
     stamp = now.strftime("%Y-%m-%d %H:%M UTC")
     for r in ev.phases:
         ops += _phase_ops(r, ev, first.get(r.phase.id), numbers, dash, stamp, bot_login)

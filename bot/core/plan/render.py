@@ -162,7 +162,8 @@ def _evidence_line(ev: Evaluation) -> str:
 
 
 def evidence_marker(commit: str, time: str) -> str:
-    """The hidden line recording the newest commit whose evidence the plan reflects."""
+    """The hidden line recording the commit whose evidence the plan reflects (its time is
+    for people: staleness is decided by ancestry, see ``reconcile.to_compare``)."""
     return f"<!-- ci-truth:evidence commit={commit} time={time} -->"
 
 

@@ -1,4 +1,5 @@
-"""Repository endpoints: repo, contents, git trees, pulls, collaborator permission, statuses."""
+"""Repository endpoints: repo, contents, git trees, pulls, collaborator permission, statuses,
+commits, branches and compare."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import base64
 from typing import Any
 
 from tests.fakegithub.core import ApiError, Call, Reply, Routes, not_found
-from tests.fakegithub.repo import git_sha, iso
+from tests.fakegithub.repo import FakeRepo, git_sha, iso
 from tests.fakegithub.routes import render
 
 routes = Routes()
@@ -214,3 +215,75 @@ async def get_branch(call: Call) -> Reply:
                        "protection_url": url + "/protection",
                        "_links": {"self": url,
                                   "html": f"https://github.com/{r.full_name}/tree/{name}"}})
+
+
+def _reachable(r: FakeRepo, sha: str) -> set[str]:
+    """``sha`` and every commit its parents lead to (the fake's commit graph)."""
+    seen: set[str] = set()
+    todo = [sha]
+    while todo:
+        s = todo.pop()
+        if s not in seen and s in r.commits:
+            seen.add(s)
+            todo += r.commits[s].parents
+    return seen
+
+
+def _diff_entries(call: Call, old: dict[str, bytes], new: dict[str, bytes],
+                  head: str) -> list[dict[str, Any]]:
+    """Files that differ between two trees, as GitHub lists them (``diff-entry``)."""
+    full, out = call.repo.full_name, []
+    for path in sorted(set(old) | set(new)):
+        before, after = old.get(path), new.get(path)
+        if before == after:
+            continue
+        status = "added" if before is None else "removed" if after is None else "modified"
+        lines = [len((d or b"").splitlines()) for d in (before, after)]
+        out.append({"sha": git_sha(after if after is not None else b""), "filename": path,
+                    "status": status, "additions": lines[1], "deletions": lines[0],
+                    "changes": sum(lines),
+                    "blob_url": f"https://github.com/{full}/blob/{head}/{path}",
+                    "raw_url": f"https://github.com/{full}/raw/{head}/{path}",
+                    "contents_url": call.url(f"/repos/{full}/contents/{path}?ref={head}")})
+    return out
+
+
+@routes.get("/repos/{owner}/{repo}/compare/{basehead}", perm=CONTENTS)
+async def compare(call: Call) -> Reply:
+    """``base...head`` from the commit graph (operation repos/compare-commits-with-basehead):
+    ``status`` ahead/behind/identical/diverged, 404 for an unknown commit or no common
+    ancestor. Cross-repository (``user:ref``) compares and diff media types are refused."""
+    r, spec = call.repo, call.params["basehead"]
+    base_ref, sep, head_ref = spec.partition("...")
+    if not sep or ":" in spec or "diff" in call.accept or "patch" in call.accept:
+        raise ApiError(501, f"fake GitHub does not compare {spec!r}", unexpected=True)
+    base, head = r.resolve(base_ref), r.resolve(head_ref)
+    if base is None or head is None:
+        raise not_found()
+    below_base, below_head = _reachable(r, base.sha), _reachable(r, head.sha)
+    common = below_base & below_head
+    if not common:
+        raise ApiError(404, f"No common ancestor between {base_ref} and {head_ref}.")
+    # the merge base: the common ancestor with the longest history (its ancestors' are shorter)
+    merge_base = max(common, key=lambda s: (len(_reachable(r, s)), s))
+    ahead = sorted(below_head - below_base, key=lambda s: (len(_reachable(r, s)), s))
+    behind = len(below_base - below_head)
+    status = ("identical" if not ahead and not behind else "ahead" if not behind
+              else "behind" if not ahead else "diverged")
+    paged = "per_page" in call.query or "page" in call.query
+    per_page = max(1, min(100, int(call.query.get("per_page", 250 if not paged else 30))))
+    page = max(1, int(call.query.get("page", 1)))
+    listed = ahead[-250:] if not paged else ahead[(page - 1) * per_page: page * per_page]
+    url = call.url(f"/repos/{r.full_name}/compare/{spec}")
+    html = f"https://github.com/{r.full_name}/compare/{spec}"
+    data: dict[str, Any] = {
+        "url": url, "html_url": html,
+        "permalink_url": f"https://github.com/{r.full_name}/compare/"
+                         f"{r.owner}:{base.sha}...{r.owner}:{head.sha}",
+        "diff_url": html + ".diff", "patch_url": html + ".patch",
+        "base_commit": _commit(call, base.sha), "merge_base_commit": _commit(call, merge_base),
+        "status": status, "ahead_by": len(ahead), "behind_by": behind,
+        "total_commits": len(ahead), "commits": [_commit(call, s) for s in listed]}
+    if page == 1:
+        data["files"] = _diff_entries(call, r.commits[merge_base].files, head.files, head.sha)
+    return Reply(200, data)
