@@ -188,7 +188,16 @@ async def honour_accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
     return without_drop(verdict), drop_block(rec) + "\n\n" + details
 
 
-def extra_state(state: MeasuredState, verdict: Verdict) -> dict[str, Any]:
-    """What commands and plan commands read beyond the counts: reasons, signatures, coverage."""
-    return {"verdict": verdict.to_json(), "signatures": dict(state.signatures),
-            "coverage": dict(state.coverage), "workflows": dict(state.workflows)}
+def extra_state(state: MeasuredState, verdict: Verdict,
+                run: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What commands and plan commands read beyond the counts: reasons, signatures, coverage,
+    and the judged run's link and time, which the plan shows as its evidence (so a sync from
+    this check run renders the same issue bodies as the sync right after the run)."""
+    extra: dict[str, Any] = {"verdict": verdict.to_json(), "signatures": dict(state.signatures),
+                             "coverage": dict(state.coverage), "workflows": dict(state.workflows)}
+    if run is not None:
+        url = str(run.get("html_url") or "")
+        extra["evidence"] = {
+            "url": url if url.startswith("https://github.com/") else "",
+            "time": str(run.get("updated_at") or run.get("run_started_at") or "")}
+    return extra

@@ -243,8 +243,8 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
                                                                 verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
                                            head_sha=sha, repo=repo.name,
-                                           extra_state=command_state.extra_state(state,
-                                                                                 verdict))
+                                           extra_state=command_state.extra_state(
+                                               state, verdict, run))
     cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     if pulls is None:
         pulls = []

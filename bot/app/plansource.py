@@ -50,8 +50,13 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo, *,
         ids = [r.get("id") for r in block.get("runs") or [] if isinstance(r, Mapping)]
         url = (f"https://github.com/{repo.owner}/{repo.name}/actions/runs/{ids[0]}"
                if ids and isinstance(ids[0], int) else "")
+        when = str(c.get("completed_at") or "")
+        shown = block.get("evidence")      # the judged run's link and time, as the run's sync
+        if isinstance(shown, Mapping):     # showed them (older check runs: the check's own)
+            url = str(shown.get("url") or url)
+            when = str(shown.get("time") or when)
         sha = str(c.get("head_sha") or "")
-        return state, Evidence(run_url=url, sha=sha, time=str(c.get("completed_at") or "")), sha
+        return state, Evidence(run_url=url, sha=sha, time=when), sha
     return {}, Evidence(), ""
 
 

@@ -302,6 +302,8 @@ async def test_an_edit_while_the_head_has_no_ci_keeps_the_recorded_evidence(env:
     repo = fixed.repo
     repo.commits[fixed.run["head_sha"]].files[".github/ci-truth.yml"] = PLAN.encode()
     repo.branches[repo.default_branch] = fixed.run["head_sha"]
+    for run in (fixed.run, fixed.payload["workflow_run"]):   # the run ended before our check
+        run["updated_at"] = "2026-01-05T10:00:00Z"
     await env.deliver(fixed.payload, delivery_id="d-1")
     mine = issues(repo)
     assert mine["Phase 1: Foundation"]["state"] == "closed"
