@@ -8,16 +8,19 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import gidgethub
+import gidgethub.abc
 import gidgethub.aiohttp
 from cachetools import LRUCache
+from gidgethub import sansio
 
 from bot.app import artifacts
 from bot.app.auth import AppJWT, InstallationTokens, TokenKey
+from bot.app.logs import redact
 from bot.app.metrics import Metrics
 from bot.app.ports import Unretryable
 from bot.app.ratelimit import Limiter, RateLimited, Sleep, is_rate_limited, rate_limit_wait
@@ -30,6 +33,52 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Requests that notify people: GitHub (and Octokit) want these further apart.
 _NOTIFYING = re.compile(r"/issues(?:/\d+/comments)?$|/pulls/\d+/(?:comments|reviews)$")
 _RETRYABLE_5XX = frozenset({500, 502, 503, 504})
+# An error answer that a later job attempt cannot change (permissions, a gone feature, a
+# malformed request); 404 is retried (GitHub's replication lag just after a webhook), as are
+# 401 (after the transport's fresh credential), 409, 422 (a commit not visible yet) and 5xx.
+_FINAL_4XX = frozenset({400, 403, 410, 451})
+# Which permission a request path needs (first match), for a 403's reason.
+_PERMISSION_OF = [(re.compile(pattern), name) for pattern, name in (
+    (r"/check-(?:runs|suites)\b", "checks"), (r"/actions/", "actions"),
+    (r"/pulls\b", "pull_requests"), (r"/issues\b", "issues"), (r"/statuses/", "statuses"),
+    (r"/(?:contents|git|commits|compare|branches)\b", "contents"))]
+_FAILURE = "ci_truth_failure"
+
+
+class Failure(NamedTuple):
+    """Why a GitHub request failed (request, status, GitHub's message) and what may fix it."""
+
+    reason: str
+    retry: bool                 # whether a later attempt of the job may succeed
+    until: str | None = None    # the installation action after which it may (ports.Unretryable)
+
+
+def failure(exc: BaseException) -> Failure | None:
+    """The Failure the transport attached to a GitHub error answer, or None."""
+    found = getattr(exc, _FAILURE, None)
+    return found if isinstance(found, Failure) else None
+
+
+def _classify(method: str, path: str, status: int, message: str, *, installation_id: int,
+              scope: Scope | None) -> Failure:
+    """The Failure of one error answer: which request, what GitHub said, whether to retry."""
+    said = f"GitHub answered HTTP {status} to {method} {path}" + (f": {message}" if message
+                                                                  else "")
+    if status == 403 and "suspended" in message.lower():
+        return Failure(f"installation {installation_id} is suspended ({said})", False,
+                       "unsuspend")
+    if status == 403 and "not accessible by integration" in message.lower():
+        name = next((n for p, n in _PERMISSION_OF if p.search(path)), None)
+        level = "read" if method in SAFE_METHODS else "write"
+        likely = f"likely {name}: {level}" if name else "see GitHub's documentation of it"
+        held = (f"; the token's scope {scope.name!r} has " + ", ".join(
+            f"{k}: {v}" for k, v in scope.permissions)) if scope is not None else ""
+        return Failure(f"{said} - the App's token lacks a permission this request needs "
+                       f"({likely}{held})", False)
+    if status == 404:
+        return Failure(f"{said} (deleted, or not visible to the installation's token)", True)
+    return Failure(said, status not in _FINAL_4XX)
+
 
 class OriginError(ValueError):
     """A URL outside GITHUB_API_URL's origin: credentials are never sent there."""
@@ -42,11 +91,13 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
                  credentials: Callable[[], Awaitable[str]],
                  unauthorized: Callable[[Mapping[str, str]], None],
                  installation_id: int, sleep: Sleep, clock: Callable[[], float],
-                 cache: LRUCache[str, Any] | None = None, limiter: Limiter | None = None) -> None:
+                 cache: LRUCache[str, Any] | None = None, limiter: Limiter | None = None,
+                 scope: Scope | None = None) -> None:
         super().__init__(session, USER_AGENT, cache=cache, base_url=settings.api_url)
         self.settings = settings
         self.metrics = metrics
         self.installation_id = installation_id
+        self.scope = scope
         self.limiter = limiter or Limiter(spacing=settings.write_spacing, sleep=sleep,
                                           clock=clock)
         self._credentials = credentials
@@ -87,6 +138,27 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
             spacing *= 3
         result: tuple[int, Mapping[str, str], bytes] = await self.limiter.write(send, spacing)
         return result
+
+    async def _make_request(self, method: str, url: str,
+                            url_vars: Mapping[str, Any] | None, data: Any, accept: str,
+                            jwt: str | None = None, oauth_token: str | None = None,
+                            content_type: str = gidgethub.abc.JSON_CONTENT_TYPE,
+                            extra_headers: dict[str, str] | None = None,
+                            ) -> tuple[bytes, str | None, int]:
+        """gidgethub's request, an error answer carrying its Failure (``failure(exc)``)."""
+        try:
+            return await super()._make_request(
+                method, url, url_vars, data, accept, jwt=jwt, oauth_token=oauth_token,
+                content_type=content_type, extra_headers=extra_headers)
+        except gidgethub.HTTPException as exc:
+            path = urlsplit(sansio.format_url(url, url_vars, base_url=self.base_url)).path
+            root = urlsplit(self.settings.api_url).path.rstrip("/")
+            path = path[len(root):] if root and path.startswith(root + "/") else path
+            message = " ".join(str(exc).split())[:300]
+            setattr(exc, _FAILURE, _classify(
+                method, redact(path), int(exc.status_code), redact(message),
+                installation_id=self.installation_id, scope=self.scope))
+            raise
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
         await self.limiter.wait()
@@ -202,22 +274,25 @@ class InstallationClient:
                     raise
 
 
-def _refusal(key: TokenKey, status: int, message: str) -> str | None:
+def _refusal(key: TokenKey, status: int, message: str) -> Unretryable | None:
     """Why GitHub will not mint this token again soon, or None (a retry may help).
 
     Rate limits never get here (the transport waits or raises RateLimited); a 404 is an
     uninstalled App, a 403 a suspended installation, a 422 a repository no longer selected
-    (or a permission not accepted). A redelivery queues the job again once that changes.
+    (or a permission not accepted). The worker queues the job again on the installation's
+    ``unsuspend`` or ``new_permissions_accepted`` (``until``); a redelivery does too.
     """
     inst, said = key.installation_id, f"GitHub: {message}" if message else "GitHub"
     if status == 404:
-        return f"installation {inst} no longer exists: the App was uninstalled ({said}, HTTP 404)"
+        return Unretryable(f"installation {inst} no longer exists: the App was uninstalled "
+                           f"({said}, HTTP 404)")
     if status == 403:
-        return (f"installation {inst} is suspended or refused a token ({said}, HTTP 403); "
-                "redeliver the webhook once it is unsuspended")
+        return Unretryable(f"installation {inst} is suspended or refused a token ({said}, "
+                           "HTTP 403)", until="unsuspend")
     if status == 422:
-        return (f"installation {inst} no longer covers repository {key.repository_id}, or has "
-                f"not accepted a permission this task needs ({said}, HTTP 422)")
+        return Unretryable(f"installation {inst} no longer covers repository "
+                           f"{key.repository_id}, or has not accepted a permission this task "
+                           f"needs ({said}, HTTP 422)", until="new_permissions_accepted")
     return None
 
 
@@ -273,10 +348,10 @@ class GitHubClients:
             data = await self.app.post("/app/installations/{installation_id}/access_tokens",
                                        {"installation_id": key.installation_id}, data=body)
         except gidgethub.HTTPException as exc:
-            reason = _refusal(key, exc.status_code, str(exc))
-            if reason is None:
+            refused = _refusal(key, exc.status_code, str(exc))
+            if refused is None:
                 raise
-            raise Unretryable(reason) from None
+            raise refused from None
         if not isinstance(data, Mapping):
             raise ValueError("unexpected token response")
         return data
@@ -300,7 +375,7 @@ class GitHubClients:
             credentials=credentials,
             unauthorized=lambda _headers: self.tokens.evict(installation_id),
             installation_id=installation_id, sleep=self._sleep, clock=self._clock,
-            cache=shared.cache, limiter=shared.limiter)
+            cache=shared.cache, limiter=shared.limiter, scope=scope)
         return InstallationClient(transport, self.session, credentials,
                                   repository_id=repository_id, scope=scope)
 

@@ -51,7 +51,12 @@ class ArtifactError(Exception):
 
 class Unretryable(Exception):
     """Retrying cannot help (the installation is gone or suspended, the repository left it):
-    the worker fails the job at once, with str() as its reason."""
+    the worker fails the job at once, with str() as its reason. ``until``: the
+    ``installation`` webhook action after which it may succeed (the worker queues it again)."""
+
+    def __init__(self, reason: str, *, until: str | None = None) -> None:
+        super().__init__(reason)
+        self.until = until
 
 
 @dataclass(frozen=True)

@@ -533,6 +533,20 @@ class Store:
                        (QUEUED, at, error, self.clock(), job_id))
             self._unpark(job_id)
 
+    def requeue_failed(self, installation_id: int, marker: str, since: float) -> int:
+        """Queue again (attempts reset) the installation's jobs that failed since ``since``
+        with ``marker`` in their reason; returns how many. The installation is the one its
+        delivery's payload named (stored when the job was first claimed)."""
+        now = self.clock()
+        with self._transaction() as db:
+            n = int(db.execute(
+                "UPDATE jobs SET state=?, attempts=0, next_run_at=?, lease_until=NULL,"
+                " updated_at=? WHERE state=? AND updated_at>=? AND instr(last_error, ?)>0"
+                " AND delivery_id IN (SELECT id FROM deliveries WHERE installation_id=?)",
+                (QUEUED, now, now, FAILED, since, marker, installation_id)).rowcount)
+        self.queued += n
+        return n
+
     def _finish(self, job_id: int, state: str, error: str | None) -> None:
         with self._transaction() as db:
             cur = db.execute("UPDATE jobs SET state=?, lease_until=NULL, last_error=?,"

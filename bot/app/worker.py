@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from bot.app.github import failure
 from bot.app.intake import IntakeError, installation_id, parse_payload
 from bot.app.logs import describe
 from bot.app.metrics import Metrics
@@ -22,6 +23,11 @@ from bot.app.store import FAILED, IGNORED, Job, Prepared
 
 log = logging.getLogger(__name__)
 EVICTING_ACTIONS = frozenset({"deleted", "suspend", "new_permissions_accepted"})
+# A job that failed until one of these ``installation`` actions (Unretryable.until) says so
+# in its reason; that action's delivery queues the installation's such jobs again.
+AWAITING = {"unsuspend": "queued again when the installation is unsuspended",
+            "new_permissions_accepted": "queued again when the installation accepts new"
+                                        " permissions"}
 
 
 def job_key(event: str, payload: Mapping[str, Any], delivery_id: str) -> str:
@@ -200,18 +206,37 @@ class Worker:
                                  and delivery.action in EVICTING_ACTIONS)):
             self.evict(inst)   # cached tokens of a removed repository answer 404 until expiry
         ctx = await self.context()
-        async with asyncio.timeout(self.settings.job_timeout):
-            await self.handler(delivery, self.gh_for, ctx)
+        limit = asyncio.timeout(self.settings.job_timeout)
+        try:
+            async with limit:
+                await self.handler(delivery, self.gh_for, ctx)
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise TimeoutError("the job ran longer than CI_TRUTH_JOB_TIMEOUT "  # say which limit
+                               f"({self.settings.job_timeout:g} s)") from None
+        if inst and job.event == "installation" and delivery.action in AWAITING:
+            since = self.clock() - self.settings.retention_days * 86400
+            n = await self.db.run(self.db.store.requeue_failed, inst,
+                                  AWAITING[delivery.action], since)
+            if n:
+                log.info("installation %s %s: %d failed job(s) queued again", inst,
+                         delivery.action, n)
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         reason = describe(exc)
         ids = self._ids.pop(job.id, "")
+        found = failure(exc)  # a GitHub error answer: which request, and GitHub's message
         if isinstance(exc, json.JSONDecodeError):
             reason, final = "payload is not valid JSON", True
         elif isinstance(exc, Unretryable):
-            reason, final = f"{exc} (not retried)", True
+            reason, final = f"{exc} ({_not_retried(exc.until)})", True
+        elif found is not None and not found.retry:
+            reason, final = f"{found.reason} ({_not_retried(found.until)})", True
         else:
+            reason = found.reason if found is not None else reason
             final = job.attempts >= self.settings.max_attempts
+            reason += f" (attempt {job.attempts} of {self.settings.max_attempts})"
         if final:
             await self.db.run(self.db.store.fail, job.id, reason)
             self.metrics.job("failed")
@@ -226,3 +251,7 @@ class Worker:
         self.metrics.job("retried")
         log.warning("job retry delivery=%s event=%s attempt=%s%s in %.1fs: %s", job.delivery_id,
                     job.event, job.attempts, ids, at - self.clock(), reason)
+
+
+def _not_retried(until: str | None) -> str:
+    return f"not retried; {AWAITING[until]}" if until in AWAITING else "not retried"

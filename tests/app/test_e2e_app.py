@@ -294,3 +294,78 @@ async def test_a_repository_renamed_or_transferred_before_the_job_is_still_judge
     assert zip_moved.status == 302 and zip_moved.auth_scheme == "token"   # same origin
     (blob,) = app.fake.calls(host="blob")
     assert blob.status == 200 and "authorization" not in blob.headers
+
+
+async def test_a_run_deleted_before_its_job_fails_naming_the_request(app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    app.fake.inject("GET", r"/actions/runs/\d+$", 404, times=None,   # deleted meanwhile
+                    body={"message": "Not Found", "documentation_url":
+                          "https://docs.github.com/rest/actions/workflow-runs#get-a-workflow-run"})
+    [row] = await app.settle(await app.post(seeded.payload), timeout=60)
+    assert row["state"] == "failed" and row["attempts"] == 5, row   # a few tries: replication lag
+    reason = str(row["last_error"])
+    assert (f"GitHub answered HTTP 404 to GET /repos/{seeded.repo.full_name}/actions/runs/"
+            f"{seeded.run['id']}: Not Found") in reason, reason
+    assert "attempt 5 of 5" in reason and "ghs_" not in reason and "?" not in reason
+
+
+async def test_a_permission_refused_on_a_call_fails_at_once_naming_the_permission(
+        app: App) -> None:
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    app.fake.inject("POST", r"/check-runs$", 403, times=None, body={
+        "message": "Resource not accessible by integration",
+        "documentation_url": "https://docs.github.com/rest/checks/runs#create-a-check-run"})
+    [row] = await app.settle(await app.post(seeded.payload))
+    assert row["state"] == "failed" and row["attempts"] == 1, row   # it will not fix itself
+    reason = str(row["last_error"])
+    assert (f"GitHub answered HTTP 403 to POST /repos/{seeded.repo.full_name}/check-runs: "
+            "Resource not accessible by integration") in reason, reason
+    assert "likely checks: write" in reason and "'judge'" in reason and "not retried" in reason
+
+
+async def test_jobs_failed_while_suspended_run_again_on_unsuspend(app: App) -> None:
+    world = app.fake.world
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"]["name"] = "CI"
+    seeded = seed_workflow_run(world, payload, reports={"junit.xml": HEALTHY})
+    seeded.repo.commit({".github/ci-truth.yml": "evidence:\n  workflows:\n    - name: CI\n"},
+                       branch=seeded.repo.default_branch)
+    requested = dict(seeded.payload, action="requested")
+    requested["workflow_run"] = dict(seeded.payload["workflow_run"], status="queued",
+                                     conclusion=None)
+    await app.settle(await app.post(requested))
+    [cr] = app.checks(seeded.repo)
+    assert cr["status"] == "in_progress"
+    world.installations[1].suspended = True
+    completed = await app.post(seeded.payload)
+    [row] = await app.settle(completed)
+    assert row["state"] == "failed" and "queued again when the installation is unsuspended" \
+        in str(row["last_error"]), row
+    world.installations[1].suspended = False
+    unsuspend = load_payload("all/installation.unsuspend.6")     # GitHub's payload
+    unsuspend["installation"]["id"] = 1
+    [done] = await app.settle(await app.post(unsuspend, event="installation"))
+    assert done["state"] == "done", done
+    [row] = await app.settle(completed)
+    assert row["state"] == "done" and row["attempts"] == 1, row
+    [cr] = app.checks(seeded.repo)
+    assert cr["status"] == "completed" and cr["conclusion"] == "success"
+
+
+async def test_jobs_refused_a_permission_run_again_once_it_is_accepted(app: App) -> None:
+    world = app.fake.world
+    seeded = seed_workflow_run(world, reports={"junit.xml": HEALTHY})
+    granted = world.installations[1].permissions
+    del granted["actions"]                          # the judge's token needs actions: read
+    with app.fake.expecting("permissions requested are not granted"):
+        [row] = await app.settle(delivery := await app.post(seeded.payload))
+    assert row["state"] == "failed" and row["attempts"] == 1, row
+    assert "queued again when the installation accepts new permissions" in str(row["last_error"])
+    granted["actions"] = "read"
+    accepted = load_payload("all/installation.new_permissions_accepted.4")   # GitHub's payload
+    accepted["installation"]["id"] = 1
+    await app.settle(await app.post(accepted, event="installation"))
+    [row] = await app.settle(delivery)
+    assert row["state"] == "done", row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "success"

@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import scopes
 from bot.app.artifacts import check_location
-from bot.app.github import GitHubClients, InstallationClient, OriginError
+from bot.app.github import Failure, GitHubClients, InstallationClient, OriginError, failure
 from bot.app.metrics import Metrics
 from bot.app.ports import ArtifactError
 from bot.app.ratelimit import RateLimited
@@ -268,6 +268,20 @@ async def test_params_are_encoded(clients: GitHubClients, fake_github: FakeGitHu
     assert got == []
     (call,) = fake_github.calls("GET", r"/issues$")
     assert call.query == {"state": "all", "creator": "ci-truth[bot]"}
+
+
+async def test_an_error_answer_names_its_request_and_stays_githubs_exception(
+        clients: GitHubClients, fake_github: FakeGitHub) -> None:
+    rid = _repo(fake_github)
+    gh = await _for(clients, rid, scope=scopes.PLAN)
+    fake_github.inject("GET", r"/issues$", 410,
+                       body={"message": "Issues are disabled for this repo"})
+    with pytest.raises(gidgethub.BadRequest) as raised:   # handlers still see GitHub's status
+        [i async for i in gh.getiter(REPO + "/issues", OCTO, params={"creator": "x[bot]"})]
+    assert raised.value.status_code == 410
+    found = failure(raised.value)
+    assert found == Failure("GitHub answered HTTP 410 to GET /repos/octo-org/octo-repo/issues:"
+                            " Issues are disabled for this repo", retry=False)
 
 
 async def test_artifact_download_follows_302_without_credentials(

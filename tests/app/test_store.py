@@ -19,6 +19,7 @@ from bot.app.store import (
     Store,
     StoreError,
 )
+from bot.app.worker import prepare
 
 
 class Clock:
@@ -194,6 +195,27 @@ def test_prune_forgets_old_ignored_jobs_and_their_spool_segment(tmp_path: Path,
     assert s.known(["skip"]) == set() and s.counts() == {}
     assert s.spool is not None and segment not in s.spool.segments()
     s.close()
+
+
+def test_requeue_failed_takes_the_installations_jobs_that_failed_so_since(
+        store: Store, clock: Clock) -> None:
+    body = b'{"installation": {"id": %d}, "repository": {"id": %d}}'
+    store.record_batch([Record(d, "workflow_run", None, None, None, QUEUED, body=body % ids)
+                        for d, ids in (("old", (1, 7)), ("mine", (1, 8)), ("other", (2, 9)),
+                                       ("else", (1, 10)))])
+
+    reasons = {"old": "suspended (not retried; on unsuspend)",
+               "mine": "suspended (not retried; on unsuspend)",
+               "other": "suspended (not retried; on unsuspend)", "else": "BadRequest: Gone"}
+    for job in store.claim(4, [], 60, prepare):
+        store.fail(job.id, reasons[job.delivery_id])
+        clock.now += 100 if job.delivery_id == "old" else 0
+    assert store.requeue_failed(1, "on unsuspend", since=clock.now - 50) == 1
+    assert {d: (store.job(d) or {})["state"] for d in reasons} == {
+        "old": FAILED, "mine": QUEUED, "other": FAILED, "else": FAILED}
+    assert (store.job("mine") or {})["attempts"] == 0 and store.queued == 1
+    (again,) = store.claim(4, [], 60, prepare)
+    assert again.delivery_id == "mine" and again.payload == body % (1, 8)
 
 
 def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:

@@ -67,6 +67,22 @@ async def test_retries_then_final_failure_with_redacted_reason(
     assert metrics.jobs == {"retried": 2, "failed": 1}
 
 
+async def test_a_job_over_its_time_limit_fails_saying_so(db: Database,
+                                                          settings: Settings) -> None:
+    async def hangs(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        await asyncio.sleep(60)
+
+    worker = Worker(db, hangs, _no_gh, _ctx, replace(settings, max_attempts=1,  # type: ignore[arg-type]
+                                                     job_timeout=0.05), Metrics())
+    db.store.record_batch([_record("slow", "k")])
+    worker.start()
+    await _until(lambda: (db.store.job("slow") or {}).get("state") == FAILED)
+    await worker.stop()
+    row = db.store.job("slow")
+    assert row is not None
+    assert "longer than CI_TRUTH_JOB_TIMEOUT (0.05 s)" in str(row["last_error"]), row
+
+
 async def test_same_key_never_runs_concurrently(db: Database, settings: Settings) -> None:
     active: dict[str, int] = {}
     peak: dict[str, int] = {}
