@@ -161,7 +161,7 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
             raise
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
-        await self.limiter.wait()
+        await self.limiter.wait(self.settings.rate_limit_max_wait)
 
     async def handle_rate_limit_error(self, *, method: str, url: str,
                                       exception: gidgethub.HTTPException, attempt: int) -> bool:
@@ -180,12 +180,13 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
         if is_rate_limited(status, headers, message):
             wait = rate_limit_wait(headers, attempt, now=self._clock())
             too_long = wait > self.settings.rate_limit_max_wait
+            what = f"GitHub rate limit (HTTP {status})"
+            self.limiter.block_for(wait, what)  # the installation's other jobs wait too
             if attempt > self.settings.rate_limit_retries or too_long:
-                raise RateLimited(self._clock() + wait,
-                                  f"GitHub rate limit (HTTP {status}); retry in {wait:.0f} s")
+                raise RateLimited(self._clock() + wait, f"{what}; retry in {wait:.0f} s",
+                                  what=what)
             log.warning("rate limited installation=%s status=%s wait=%.0fs attempt=%s",
                         self.installation_id, status, wait, attempt)
-            self.limiter.block_for(wait)
             return True
         if (status in _RETRYABLE_5XX and method != "POST"
                 and attempt <= self.settings.rate_limit_retries):
@@ -260,7 +261,7 @@ class InstallationClient:
         attempt = 0
         while True:  # the API request gets the transport's policy: rate limits, a first 401
             attempt += 1
-            await self.transport.limiter.wait()
+            await self.transport.limiter.wait(settings.rate_limit_max_wait)
             try:
                 return await artifacts.download_artifact(
                     self._session, url, authorization=await self._credentials(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC
@@ -15,8 +16,9 @@ Sleep = Callable[[float], Awaitable[None]]
 class RateLimited(Exception):
     """GitHub asked us to wait longer than we wait inside a job; retry the job at ``retry_at``."""
 
-    def __init__(self, retry_at: float, reason: str) -> None:
+    def __init__(self, retry_at: float, reason: str, *, what: str = "GitHub rate limit") -> None:
         self.retry_at = retry_at
+        self.what = what        # the limit, without the "retry in" (for a final reason)
         super().__init__(reason)
 
 
@@ -26,21 +28,27 @@ class Limiter:
     def __init__(self, *, spacing: float, sleep: Sleep, clock: Callable[[], float]) -> None:
         self.spacing = spacing
         self.blocked_until = 0.0
+        self.blocked_by = "GitHub rate limit"
         self._sleep = sleep
         self._clock = clock
         self._write_lock = asyncio.Lock()
         self._last_write = float("-inf")
 
-    async def wait(self) -> None:
-        """Sleep while a rate limit blocks this installation (again if it was extended)."""
+    async def wait(self, max_wait: float = math.inf) -> None:
+        """Sleep while a rate limit blocks this installation (again if it was extended);
+        RateLimited, sending nothing, if the block lasts longer than ``max_wait``."""
         slept_for = None
         while (until := self.blocked_until) != slept_for and until > self._clock():
+            if until - self._clock() > max_wait:
+                raise RateLimited(until, f"{self.blocked_by}; retry in "
+                                  f"{until - self._clock():.0f} s", what=self.blocked_by)
             slept_for = until
             await self._sleep(until - self._clock())
 
-    def block_for(self, seconds: float) -> None:
-        """Hold every request of this installation for ``seconds``."""
-        self.blocked_until = max(self.blocked_until, self._clock() + seconds)
+    def block_for(self, seconds: float, what: str = "GitHub rate limit") -> None:
+        """Hold every request of this installation for ``seconds`` (``what`` limit)."""
+        if self._clock() + seconds > self.blocked_until:
+            self.blocked_until, self.blocked_by = self._clock() + seconds, what
 
     async def write(self, send: Callable[[], Awaitable[Any]], spacing: float) -> Any:
         """Run a mutating request alone, at least ``spacing`` seconds after the previous one."""

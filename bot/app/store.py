@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS jobs(
   key TEXT, spool_seg INTEGER NOT NULL, spool_off INTEGER NOT NULL,
   spool_len INTEGER NOT NULL, state TEXT NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0, next_run_at REAL NOT NULL, lease_until REAL,
-  last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL);
+  last_error TEXT, created_at REAL NOT NULL, updated_at REAL NOT NULL, waiting_since REAL);
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs(state, next_run_at);
 CREATE INDEX IF NOT EXISTS jobs_parked ON jobs(key) WHERE state='parked';
 CREATE INDEX IF NOT EXISTS jobs_keyed ON jobs(key) WHERE state='queued' AND key IS NOT NULL;
@@ -145,6 +145,7 @@ class Job:
     payload: bytes
     attempts: int           # including the current one
     data: dict[str, Any] | None = None  # the parsed payload when the claim parsed it
+    waiting_since: float | None = None  # when it first waited for a rate limit (``wait``)
 
 
 class Store:
@@ -175,6 +176,9 @@ class Store:
             self._full = sync != "NORMAL"
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.executescript(SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+            if "waiting_since" not in columns:  # a database from before rate-limit waits
+                self.db.execute("ALTER TABLE jobs ADD COLUMN waiting_since REAL")
             self._pending: list[tuple[Record, tuple[int, int, int]]] = []
             self._pending_ids: set[str] = set()
             replayed = self.replay()
@@ -285,8 +289,9 @@ class Store:
                     results.append("new")
                     continue
                 cur = db.execute(
-                    "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?"
-                    " WHERE delivery_id=? AND state=?", (QUEUED, now, now, r.delivery_id, FAILED))
+                    "UPDATE jobs SET state=?, attempts=0, next_run_at=?, updated_at=?,"
+                    " waiting_since=NULL WHERE delivery_id=? AND state=?",
+                    (QUEUED, now, now, r.delivery_id, FAILED))
                 results.append("requeued" if cur.rowcount == 1 else "duplicate")
                 if cur.rowcount == 1 and r.outcome == QUEUED:
                     requeued.append(r)
@@ -411,7 +416,8 @@ class Store:
         marks = ",".join("?" * len(busy))
         # Two single-state queries, each read in jobs_due order: an OR of the two made SQLite
         # sort every due row on every claim (a temp B-tree over the whole backlog).
-        cols = "id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts, next_run_at"
+        cols = ("id, delivery_id, event, key, spool_seg, spool_off, spool_len, attempts,"
+                " next_run_at, waiting_since")
         free = f"(key IS NULL OR key NOT IN ({marks}))"
         rows = self.db.execute(  # only "?" placeholders are formatted in
             f"SELECT {cols} FROM jobs WHERE state=? AND next_run_at<=? AND {free}"  # noqa: S608
@@ -427,7 +433,7 @@ class Store:
         # these frames in it. Without this, claims under a flood took turns with intake
         # batches at the one fsync the database thread can do at a time.
         with self._transaction(fsync=False):
-            for ident, delivery, event, key, seg, off, length, attempts, _due in rows:
+            for ident, delivery, event, key, seg, off, length, attempts, _due, since in rows:
                 data, payload = None, None
                 if key is None:
                     payload = self._payload(seg, off, length)
@@ -458,7 +464,7 @@ class Store:
                         ended += 1
                         continue
                 busy.add(key)
-                jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data))
+                jobs.append(Job(ident, delivery, event, key, payload, attempts + 1, data, since))
                 self.db.execute("UPDATE jobs SET state=?, attempts=?, lease_until=?,"
                                 " updated_at=? WHERE id=?",
                                 (RUNNING, attempts + 1, now + lease_seconds, now, ident))
@@ -533,17 +539,38 @@ class Store:
                        (QUEUED, at, error, self.clock(), job_id))
             self._unpark(job_id)
 
-    def requeue_failed(self, installation_id: int, marker: str, since: float) -> int:
-        """Queue again (attempts reset) the installation's jobs that failed since ``since``
-        with ``marker`` in their reason; returns how many. The installation is the one its
-        delivery's payload named (stored when the job was first claimed)."""
+    def wait(self, job_id: int, at: float, error: str) -> None:
+        """Queue the job again at ``at`` for a rate limit: its attempt is given back (waiting
+        is not failing); ``waiting_since`` keeps when it first waited, which bounds the waits."""
         now = self.clock()
         with self._transaction() as db:
-            n = int(db.execute(
-                "UPDATE jobs SET state=?, attempts=0, next_run_at=?, lease_until=NULL,"
-                " updated_at=? WHERE state=? AND updated_at>=? AND instr(last_error, ?)>0"
-                " AND delivery_id IN (SELECT id FROM deliveries WHERE installation_id=?)",
-                (QUEUED, now, now, FAILED, since, marker, installation_id)).rowcount)
+            db.execute("UPDATE jobs SET state=?, attempts=max(0, attempts-1), next_run_at=?,"
+                       " lease_until=NULL, last_error=?, updated_at=?,"
+                       " waiting_since=coalesce(waiting_since, ?) WHERE id=?",
+                       (QUEUED, at, error, now, now, job_id))
+            self._unpark(job_id)
+
+    def requeue_failed(self, installation_id: int, marker: str, since: float,
+                       repository_ids: Sequence[int] | None = None) -> int:
+        """Queue again (attempts reset) the installation's jobs that failed since ``since``
+        with ``marker`` in their reason, only those of ``repository_ids`` if given; returns
+        how many. The installation and repository are the ones the delivery's payload named
+        (stored when the job was first claimed)."""
+        now = self.clock()
+        sql = ("UPDATE jobs SET state=?, attempts=0, next_run_at=?, lease_until=NULL,"
+               " updated_at=?, waiting_since=NULL"
+               " WHERE state=? AND updated_at>=? AND instr(last_error, ?)>0"
+               " AND delivery_id IN (SELECT id FROM deliveries WHERE installation_id=?")
+        args = (QUEUED, now, now, FAILED, since, marker, installation_id)
+        n = 0
+        with self._transaction() as db:
+            if repository_ids is None:
+                n = int(db.execute(sql + ")", args).rowcount)
+            for i in range(0, len(repository_ids or ()), 500):
+                chunk = list(repository_ids or ())[i:i + 500]
+                marks = ",".join("?" * len(chunk))  # only "?" placeholders are formatted in
+                n += int(db.execute(sql + f" AND repository_id IN ({marks}))",
+                                    (*args, *chunk)).rowcount)
         self.queued += n
         return n
 

@@ -28,6 +28,9 @@ EVICTING_ACTIONS = frozenset({"deleted", "suspend", "new_permissions_accepted"})
 AWAITING = {"unsuspend": "queued again when the installation is unsuspended",
             "new_permissions_accepted": "queued again when the installation accepts new"
                                         " permissions"}
+# Waiting for a rate limit uses up no attempt; a job still limited this long after its first
+# wait (GitHub's 3-day delivery window: its news is stale by then) fails instead.
+RATE_LIMIT_PATIENCE = 3 * 86400.0
 
 
 def job_key(event: str, payload: Mapping[str, Any], delivery_id: str) -> str:
@@ -190,6 +193,12 @@ class Worker:
                 self.metrics.job("done")
                 log.info("job done delivery=%s event=%s attempt=%s%s", job.delivery_id,
                          job.event, job.attempts, self._ids.pop(job.id, ""))
+        except Exception as exc:  # saving the outcome failed: the store refused (locked, full)
+            self._ids.pop(job.id, None)
+            log.error("saving the outcome of job %s failed (delivery=%s event=%s attempt=%s): %s;"
+                      " it stays running until its lease expires (or the next start), then"
+                      " runs again", job.id, job.delivery_id, job.event, job.attempts,
+                      describe(exc))
         finally:
             self.running.pop(job.id, None)
             self._wake.set()
@@ -215,13 +224,16 @@ class Worker:
                 raise
             raise TimeoutError("the job ran longer than CI_TRUTH_JOB_TIMEOUT "  # say which limit
                                f"({self.settings.job_timeout:g} s)") from None
-        if inst and job.event == "installation" and delivery.action in AWAITING:
+        added = job.event == "installation_repositories" and delivery.action == "added"
+        if inst and (added or (job.event == "installation" and delivery.action in AWAITING)):
             since = self.clock() - self.settings.retention_days * 86400
+            repos = _added_repositories(payload) if added else None  # a 422: re-added
             n = await self.db.run(self.db.store.requeue_failed, inst,
-                                  AWAITING[delivery.action], since)
+                                  AWAITING["new_permissions_accepted" if added
+                                           else str(delivery.action)], since, repos)
             if n:
                 log.info("installation %s %s: %d failed job(s) queued again", inst,
-                         delivery.action, n)
+                         f"{job.event}.{delivery.action}", n)
 
     async def _failed(self, job: Job, exc: Exception) -> None:
         reason = describe(exc)
@@ -233,6 +245,12 @@ class Worker:
             reason, final = f"{exc} ({_not_retried(exc.until)})", True
         elif found is not None and not found.retry:
             reason, final = f"{found.reason} ({_not_retried(found.until)})", True
+        elif isinstance(exc, RateLimited):
+            since = self.clock() if job.waiting_since is None else job.waiting_since
+            final = exc.retry_at - since > RATE_LIMIT_PATIENCE
+            if final:
+                reason = (f"{exc.what}: lasts more than {RATE_LIMIT_PATIENCE / 86400:g} days"
+                          " after the job first waited for it (not retried)")
         else:
             reason = found.reason if found is not None else reason
             final = job.attempts >= self.settings.max_attempts
@@ -245,13 +263,25 @@ class Worker:
             return
         at = self.clock() + backoff(job.attempts, base=self.settings.backoff_base,
                                     cap=self.settings.backoff_cap, rng=self.rng)
-        if isinstance(exc, RateLimited):
+        if isinstance(exc, RateLimited):  # waits for the reset, using up no attempt
             at = max(at, exc.retry_at)
-        await self.db.run(self.db.store.retry, job.id, at, reason)
+        save = self.db.store.wait if isinstance(exc, RateLimited) else self.db.store.retry
+        await self.db.run(save, job.id, at, reason)
         self.metrics.job("retried")
         log.warning("job retry delivery=%s event=%s attempt=%s%s in %.1fs: %s", job.delivery_id,
                     job.event, job.attempts, ids, at - self.clock(), reason)
 
 
 def _not_retried(until: str | None) -> str:
-    return f"not retried; {AWAITING[until]}" if until in AWAITING else "not retried"
+    if until not in AWAITING:
+        return "not retried"
+    readded = " or the repository is added to it again" if until == "new_permissions_accepted" \
+        else ""
+    return f"not retried; {AWAITING[until]}{readded}"
+
+
+def _added_repositories(payload: Mapping[str, Any]) -> list[int]:
+    """The ids in an ``installation_repositories`` delivery's ``repositories_added``."""
+    added = payload.get("repositories_added")
+    return [r["id"] for r in added if isinstance(r, Mapping) and isinstance(r.get("id"), int)
+            and not isinstance(r["id"], bool)] if isinstance(added, list) else []

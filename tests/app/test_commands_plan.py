@@ -128,6 +128,7 @@ async def test_a_retried_waive_syncs_the_plan_it_did_not_sync(env: Env) -> None:
         await env.deliver(payload, event="issue_comment", delivery_id="w-1")
     assert len(replies(env.fake, repo, issues["scale"])) == 1      # the waiver is on record
     assert "waived" not in repo.issues[issues["scale"]]["body"]
+    env.clients._installations[1].limiter.blocked_until = 0.0      # an hour later: the reset
     await env.deliver(payload, event="issue_comment", delivery_id="w-1")
     assert len(replies(env.fake, repo, issues["scale"])) == 1      # not answered twice
     assert "waived" in repo.issues[issues["scale"]]["body"]

@@ -369,3 +369,36 @@ async def test_jobs_refused_a_permission_run_again_once_it_is_accepted(app: App)
     assert row["state"] == "done", row
     [cr] = app.checks(seeded.repo)
     assert cr["conclusion"] == "success"
+
+
+async def test_jobs_of_a_removed_repository_run_again_when_it_is_added_back(app: App) -> None:
+    world = app.fake.world
+    seeded = seed_workflow_run(world, reports={"junit.xml": HEALTHY})
+    elsewhere = load_payload("workflow_run.completed")
+    elsewhere["repository"].update(id=seeded.repo.id + 1, name="other",
+                                   full_name=f"{seeded.repo.owner}/other")
+    elsewhere["workflow_run"]["head_repository"] = elsewhere["repository"]
+    other = seed_workflow_run(world, elsewhere, reports={"junit.xml": HEALTHY})
+    selected = world.installations[1].repo_ids
+    assert selected is not None
+    selected.remove(seeded.repo.id)
+    selected.remove(other.repo.id)
+    with app.fake.expecting("not accessible to the parent installation"):   # the mint's 422
+        rows = await app.settle(mine := await app.post(seeded.payload),
+                                theirs := await app.post(other.payload))
+    for row in rows:
+        assert row["state"] == "failed" and row["attempts"] == 1, row
+        assert "or the repository is added to it again" in str(row["last_error"]), row
+    selected.add(seeded.repo.id)                    # only this one is selected again
+    added = load_payload("all/installation_repositories.added.0")     # GitHub's payload
+    added["installation"]["id"] = 1
+    added["repositories_added"][0].update(id=seeded.repo.id, name=seeded.repo.name,
+                                          full_name=seeded.repo.full_name)
+    [done] = await app.settle(await app.post(added, event="installation_repositories"))
+    assert done["state"] == "done", done
+    [row] = await app.settle(mine)
+    assert row["state"] == "done" and row["attempts"] == 1, row
+    [cr] = app.checks(seeded.repo)
+    assert cr["conclusion"] == "success"
+    [row] = await app.settle(theirs)                # still removed: not queued again
+    assert row["state"] == "failed", row

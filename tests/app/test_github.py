@@ -209,6 +209,22 @@ async def test_long_reset_is_handed_back_to_the_queue(clients: GitHubClients,
     assert err.value.retry_at >= time.time() + 3500
 
 
+async def test_a_long_rate_limit_holds_the_installations_other_jobs_without_requests(
+        clients: GitHubClients, fake_github: FakeGitHub, sleeps: Sleeps) -> None:
+    """Rate limited for an hour: the installation's next jobs go back to the queue until the
+    reset without sending a request (GitHub may ban an integration that keeps asking)."""
+    rid = _repo(fake_github)
+    fake_github.inject_primary_rate_limit("GET", r"^/repos/", reset_in=3600)
+    with pytest.raises(RateLimited):
+        await (await _for(clients, rid)).getitem(REPO, OCTO)
+    for scope in (scopes.JUDGE, scopes.PLAN):                 # other jobs, other tokens
+        with pytest.raises(RateLimited) as err:
+            await (await _for(clients, rid, scope=scope)).getitem(REPO, OCTO)
+        assert err.value.retry_at >= time.time() + 3500
+        assert err.value.what == "GitHub rate limit (HTTP 403)"
+    assert len(fake_github.calls("GET", r"^/repos/")) == 1 and not sleeps.waits
+
+
 async def test_idempotent_5xx_retried_but_post_is_not(clients: GitHubClients,
                                                       fake_github: FakeGitHub) -> None:
     rid = _repo(fake_github)

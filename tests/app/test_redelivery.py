@@ -10,10 +10,12 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.app.github import GitHubClients
 from bot.app.metrics import Metrics
+from bot.app.ratelimit import RateLimited
 from bot.app.recorder import KV, Database
 from bot.app.redelivery import MAX_TRIES_PER_GUID, reconcile, run_periodically
 from bot.app.server import DB, create_app
@@ -119,11 +121,15 @@ async def test_a_rate_limit_pauses_the_pass_without_using_up_tries(
         app = GitHubClients(session, app_settings, metrics).app
         limit = fake_github.inject_primary_rate_limit("POST", r"/attempts$", reset_in=3600,
                                                       times=None)  # an hour: the job queue's
+        assert await reconcile(app, db, kv, metrics, now=time.time()) == 0
         for _ in range(MAX_TRIES_PER_GUID + 1):             # a rate-limited hour of passes
-            assert await reconcile(app, db, kv, metrics, now=time.time()) == 0
-        assert len(fake_github.calls("POST", r"/attempts$")) == MAX_TRIES_PER_GUID + 1
-        assert metrics.redeliveries == {"rate_limited": MAX_TRIES_PER_GUID + 1}
+            with pytest.raises(RateLimited):                # that ask GitHub nothing
+                await reconcile(app, db, kv, metrics, now=time.time())
+        assert len(fake_github.calls("POST", r"/attempts$")) == 1
+        assert len(fake_github.calls("GET", r"/app/hook/deliveries")) == 1
+        assert metrics.redeliveries == {"rate_limited": 1}
         fake_github.faults.remove(limit)                     # the limit resets
+        app.limiter.blocked_until = 0.0                      # at the reset time
         assert await reconcile(app, db, kv, metrics, now=time.time()) == 3
         assert sorted(world.redeliveries) == sorted(d["id"] for d in lost)
     await db.close()

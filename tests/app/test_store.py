@@ -131,6 +131,42 @@ def test_retry_waits_until_next_run_then_final_failure(store: Store, clock: Cloc
     assert row["attempts"] == 2 and store.queued == 0
 
 
+def test_a_rate_limit_wait_gives_the_attempt_back_and_keeps_its_first_time(
+        store: Store, clock: Clock) -> None:
+    store.record_batch([rec("a")])
+    (job,) = store.claim(1, [], 60)
+    assert job.waiting_since is None
+    first = clock.now
+    store.wait(job.id, clock.now + 3600, "RateLimited: GitHub rate limit; retry in 3600 s")
+    assert store.claim(1, [], 60) == [] and store.next_due() == clock.now + 3600
+    clock.now += 3600
+    (job,) = store.claim(1, [], 60)
+    assert job.attempts == 1 and job.waiting_since == first
+    store.wait(job.id, clock.now + 3600, "RateLimited: GitHub rate limit; retry in 3600 s")
+    clock.now += 3600
+    (job,) = store.claim(1, [], 60)
+    assert job.attempts == 1 and job.waiting_since == first   # since the first wait
+    store.fail(job.id, "gave up")
+    assert store.record_batch([rec("a")]) == ["requeued"]      # a redelivery starts afresh
+    (job,) = store.claim(1, [], 60)
+    assert job.attempts == 1 and job.waiting_since is None
+
+
+def test_a_database_from_before_rate_limit_waits_opens_and_keeps_its_jobs(
+        tmp_path: Path, clock: Clock) -> None:
+    path = str(tmp_path / "old.db")
+    s = Store(path, clock=clock)
+    s.record_batch([rec("a")])
+    s.db.execute("ALTER TABLE jobs DROP COLUMN waiting_since")   # the earlier schema
+    s.close()
+    s = Store(path, clock=clock)
+    (job,) = s.claim(1, [], 60)
+    s.wait(job.id, clock.now, "RateLimited: GitHub rate limit; retry in 0 s")
+    (job,) = s.claim(1, [], 60)
+    assert job.delivery_id == "a" and job.attempts == 1 and job.waiting_since == clock.now
+    s.close()
+
+
 def test_redelivery_of_a_failed_job_queues_it_again(store: Store) -> None:
     store.record_batch([rec("a")])
     (job,) = store.claim(1, [], 60)
@@ -216,6 +252,23 @@ def test_requeue_failed_takes_the_installations_jobs_that_failed_so_since(
     assert (store.job("mine") or {})["attempts"] == 0 and store.queued == 1
     (again,) = store.claim(4, [], 60, prepare)
     assert again.delivery_id == "mine" and again.payload == body % (1, 8)
+
+
+def test_requeue_failed_for_added_repositories_takes_only_theirs(store: Store,
+                                                                   clock: Clock) -> None:
+    body = b'{"installation": {"id": %d}, "repository": {"id": %d}}'
+    store.record_batch([Record(d, "workflow_run", None, None, None, QUEUED, body=body % ids)
+                        for d, ids in (("added", (1, 7)), ("still-out", (1, 8)),
+                                       ("other-inst", (2, 9)), ("many", (1, 1500)))])
+    for job in store.claim(4, [], 60, prepare):
+        store.fail(job.id, "no longer covers repository (not retried; on re-add)")
+    assert store.requeue_failed(1, "on re-add", clock.now - 50,
+                                [7, 9, *range(1000, 1600)]) == 2   # chunked beyond 500 ids
+    assert {d: (store.job(d) or {})["state"] for d in ("added", "still-out", "other-inst",
+                                                       "many")} == {
+        "added": QUEUED, "still-out": FAILED, "other-inst": FAILED, "many": QUEUED}
+    assert store.requeue_failed(1, "on re-add", clock.now - 50, []) == 0
+    assert store.queued == 2
 
 
 def test_unkeyed_jobs_are_prepared_once_at_claim(store: Store) -> None:

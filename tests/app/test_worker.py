@@ -289,3 +289,96 @@ async def test_a_store_error_while_idle_does_not_stop_the_scheduler(
         assert worker.alive
     finally:
         await worker.stop()
+
+
+async def test_waiting_for_a_rate_limit_uses_up_no_attempt(db: Database,
+                                                           settings: Settings) -> None:
+    """A busy installation rate-limits a job more often than max_attempts: it still runs."""
+    calls = 0
+
+    async def busy(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 4:
+            raise RateLimited(time.time() + 0.02, "GitHub rate limit (HTTP 403); retry in 0 s")
+
+    worker = Worker(db, busy, _no_gh, _ctx, replace(settings, max_attempts=2), Metrics())  # type: ignore[arg-type]
+    db.store.record_batch([_record("busy", "k")])
+    worker.start()
+    await _until(lambda: (db.store.job("busy") or {}).get("state") in (DONE, FAILED))
+    await worker.stop()
+    row = db.store.job("busy")
+    assert row is not None and row["state"] == DONE and calls == 5, row
+    assert row["attempts"] == 1, row
+
+
+async def test_a_rate_limit_that_outlasts_githubs_delivery_window_fails_saying_so(
+        tmp_path: object, settings: Settings) -> None:
+    """Bounded: after 3 days of hourly rate limits the job ends, saying it is not retried."""
+    offset = 0.0
+
+    def clock() -> float:
+        return time.time() + offset
+
+    db = Database(Store(settings.db_path, sync="NORMAL", clock=clock))
+    calls = 0
+
+    async def limited(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        nonlocal calls, offset
+        calls += 1
+        offset += 3600                                  # an hour later, the limit is hit again
+        raise RateLimited(clock(), "GitHub rate limit (HTTP 403); retry in 3600 s",
+                          what="GitHub rate limit (HTTP 403)")
+
+    worker = Worker(db, limited, _no_gh, _ctx, settings, Metrics(), clock=clock)  # type: ignore[arg-type]
+    db.store.record_batch([_record("long", "k")])
+    worker.start()
+    try:
+        await _until(lambda: (db.store.job("long") or {}).get("state") == FAILED)
+    finally:
+        await worker.stop()
+        row = db.store.job("long")
+        await db.close()
+    assert row is not None and 70 <= calls <= 74, (calls, row)
+    reason = str(row["last_error"])
+    assert "GitHub rate limit (HTTP 403)" in reason and "retry in" not in reason, reason
+    assert "3 days" in reason and "not retried" in reason, reason
+
+
+async def test_a_store_error_saving_a_retry_is_logged_and_the_lease_reruns_the_job(
+        db: Database, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    """A failed save must not vanish as an unretrieved task exception: the job's id is logged,
+    and the job (still running, its lease no longer renewed) is claimed again."""
+    import sqlite3
+
+    calls = 0
+
+    async def flaky(delivery: Delivery, gh_for: GitHubFor, ctx: AppContext) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("first attempt fails")
+
+    real_retry = db.store.retry
+    refused = 0
+
+    def retry(job_id: int, at: float, error: str) -> None:
+        nonlocal refused
+        if refused == 0:
+            refused += 1
+            raise sqlite3.OperationalError("database is locked")
+        real_retry(job_id, at, error)
+
+    db.store.retry = retry  # type: ignore[method-assign]
+    worker = Worker(db, flaky, _no_gh, _ctx, replace(settings, lease_seconds=0.3), Metrics())  # type: ignore[arg-type]
+    db.store.record_batch([_record("s", "k")])
+    worker.start()
+    try:
+        await _until(lambda: (db.store.job("s") or {}).get("state") == DONE)
+    finally:
+        await worker.stop()
+    row = db.store.job("s")
+    assert row is not None and calls == 2 and row["attempts"] == 2, row
+    [logged] = [r for r in caplog.records if "database is locked" in r.getMessage()]
+    assert logged.levelname == "ERROR" and f"job {row['id']}" in logged.getMessage()
+    assert "delivery=s" in logged.getMessage()
