@@ -312,6 +312,20 @@ def test_unreadable_report_is_a_failure_never_a_pass(runner: Runner) -> None:
     assert "b/pytest.xml" in json.dumps(step.state["unreadable"])
 
 
+def test_a_wide_glob_over_a_maven_build_skips_lint_and_coverage_xml_visibly(
+        runner: Runner) -> None:
+    # `reports: '**/*.xml'` over a real Maven project (tests/data/build-outputs): the POM,
+    # JaCoCo, Checkstyle, FindBugs, PMD, CycloneDX, Failsafe summary and copied resources.
+    shutil.copytree(ROOT / "tests/data/build-outputs", runner.workspace / "demo")
+    step = runner.inputs(reports="**/*.xml").run()
+    assert step.code == 0, step.log
+    assert step.rules == ["not-a-report"] and step.outputs["passed"] == "2"
+    [(_, notice)] = step.annotations("notice")
+    assert "Skipped 12 XML files that are not test reports" in notice
+    assert "demo/pom.xml (Maven POM)" in step.summary
+    assert step.annotations("error") == []
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="symlinks need privileges there")
 def test_a_symlink_loop_matched_by_the_glob_is_unreadable_not_an_internal_error(
         runner: Runner) -> None:

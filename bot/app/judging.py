@@ -18,6 +18,7 @@ from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
+from bot.core.coverage import holds_test_report
 from bot.core.engine import Result, evaluate
 from bot.core.errors import ConfigError
 from bot.core.limits import Limits
@@ -155,9 +156,9 @@ async def read_run(gh: GitHub, repo: Repo, run: dict[str, Any], policy: runs.Evi
     ev = RunEvidence(run=run, artifacts=len(sel.download))
     ev.sources += [Source(path=path, error=why) for path, why in sel.refused]
     for art in sel.download:
-        found = await _artifact_sources(gh, repo, art, limits)
-        if not found:        # a zip without a report-named member is no shard's evidence
-            sel.empty.append(str(art.get("name") or art.get("id")))
+        found, evidence = await _artifact_sources(gh, repo, art, limits)
+        if not evidence:     # no report-named member, or only coverage / known non-reports:
+            sel.empty.append(str(art.get("name") or art.get("id")))   # no shard's evidence
         ev.sources += found
     ev.reasons += runs.masked_steps(run, jobs)
     ev.reasons += runs.missing_evidence(run, producer, sel)
@@ -166,18 +167,21 @@ async def read_run(gh: GitHub, repo: Repo, run: dict[str, Any], policy: runs.Evi
 
 
 async def _artifact_sources(gh: GitHub, repo: Repo, art: Mapping[str, Any],
-                            limits: Limits) -> list[Source]:
+                            limits: Limits) -> tuple[list[Source], bool]:
+    """The artifact's report sources, and whether any may be a test report (shard evidence:
+    coverage and known non-report XML are not; their heads are read from a second pass)."""
     name = str(art.get("name") or art.get("id"))
     try:
         data = await gh.download_artifact(repo.owner, repo.name, int(art["id"]),
                                           max_bytes=MAX_ARTIFACT_BYTES)
     except ArtifactError as exc:
         return [Source(path=name, error=f"artifact could not be downloaded: {exc}; press "
-                                        f"Recheck on the CI Truth check run to try again")]
+                                        f"Recheck on the CI Truth check run to try again")], True
     problem = digest_problem(art.get("digest"), data)   # checklist H22
     if problem is not None:
-        return [Source(path=name, error=f"artifact not trusted: {problem}")]
-    return list(_sources_from_bytes(name, data, limits))
+        return [Source(path=name, error=f"artifact not trusted: {problem}")], True
+    evidence = holds_test_report(_sources_from_bytes(name, data, limits))
+    return list(_sources_from_bytes(name, data, limits)), evidence
 
 
 def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Source]:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from bot.core import xmlstream
+from bot.core import notreport, xmlstream
 from bot.core.model import Source
 
 MAX_BYTES = 512 * 1024 * 1024
@@ -105,37 +105,64 @@ def _replay(head: bytes, exc: Exception) -> Iterator[bytes]:
     raise exc
 
 
+def head_of(source: Source) -> tuple[bytes | None, Source]:
+    """A source's first bytes (through the root's start tag, or SNIFF_BYTES) and a Source that
+    yields all its bytes again; None when there is nothing to sniff or reading failed (the
+    report reader then gives the reason, exactly as before)."""
+    if source.chunks is None or source.error is not None:
+        return None, source
+    it = iter(source.chunks)
+    head = b""
+    try:
+        for chunk in it:
+            head += chunk
+            if notreport.head_complete(head) or len(head) >= SNIFF_BYTES:
+                break
+    except Exception as exc:
+        return None, Source(source.path, chunks=_replay(head, exc))
+    return head, Source(source.path, chunks=itertools.chain([head], it))
+
+
+def set_aside(head: bytes | None) -> str | None:
+    """Why bytes starting with `head` are no test evidence ("coverage report", or what a known
+    non-report is: notreport.KNOWN), or None when they may be a test report."""
+    if head is None:
+        return None
+    if root_name(head) == "coverage":
+        return "coverage report"
+    return notreport.identify(head)
+
+
+def holds_test_report(sources: Iterable[Source]) -> bool:
+    """Whether any source may be a test report: not coverage, not a known non-report (an
+    unreadable one counts: the engine fails it). Reads each source's head only."""
+    return any(set_aside(head_of(source)[0]) is None for source in sources)
+
+
 class CoverageCollector:
-    """Takes coverage reports out of a stream of report Sources and reads their line rate.
+    """Takes coverage reports and known non-reports out of a stream of report Sources.
 
     ``engine.evaluate`` runs every source stream through one: coverage XML beside the JUnit
-    reports feeds ``coverage.line_rate`` instead of counting as an unreadable test report.
-    Several reports: the lowest rate (never overstate coverage).
+    reports feeds ``coverage.line_rate`` instead of counting as an unreadable test report,
+    and XML known not to be a test report (bot/core/notreport.py) goes to ``not_reports``
+    (path, what it is), unread past its head. Several coverage reports: the lowest rate
+    (never overstate coverage).
     """
 
     def __init__(self) -> None:
         self.reports: list[Coverage] = []
+        self.not_reports: list[tuple[str, str]] = []
 
     def filter(self, sources: Iterable[Source]) -> Iterator[Source]:
         for source in sources:
-            if source.chunks is None or source.error is not None:
+            head, source = head_of(source)
+            what = set_aside(head)
+            if what is None:
                 yield source
-                continue
-            it = iter(source.chunks)
-            head = b""
-            try:
-                for chunk in it:
-                    head += chunk
-                    if root_name(head) is not None or len(head) >= SNIFF_BYTES:
-                        break
-            except Exception as exc:   # the report reader reports it, exactly as before
-                yield Source(source.path, chunks=_replay(head, exc))
-                continue
-            if root_name(head) == "coverage":
-                self.reports.append(parse_coverage(itertools.chain([head], it),
-                                                   path=source.path))
+            elif what == "coverage report":
+                self.reports.append(parse_coverage(source.chunks or (), path=source.path))
             else:
-                yield Source(source.path, chunks=itertools.chain([head], it))
+                self.not_reports.append((source.path, what))
 
     def state(self) -> dict[str, float]:
         rates = [c.line_rate for c in self.reports if c.line_rate is not None]

@@ -12,7 +12,7 @@ from bot.core.limits import Limits
 from bot.core.measure import Measurer
 from bot.core.model import MeasuredState, Reason, Source, Verdict
 from bot.core.state import Baseline, baseline_from_json
-from bot.core.verdict import judge
+from bot.core.verdict import judge, not_reports
 
 __all__ = ["Result", "Source", "evaluate", "measure"]
 
@@ -66,13 +66,16 @@ def evaluate(sources: Iterable[Source], config: Config = DEFAULT_CONFIG, *,
     """Measure the sources and judge them; a Mapping baseline is read with baseline_from_json.
 
     Coverage XML among the sources is set aside (into ``coverage``, given to read its errors)
-    and feeds ``state.coverage.line_rate`` instead of counting as an unreadable test report:
-    the same for ``check``, ``plan``, the Action and the App.
+    and feeds ``state.coverage.line_rate`` instead of counting as an unreadable test report;
+    XML known not to be a test report (bot/core/notreport.py) is skipped and listed in a
+    ``not-a-report`` notice: the same for ``check``, ``plan``, the Action and the App.
     """
     if baseline is not None and not isinstance(baseline, Baseline):
         baseline = baseline_from_json(baseline)
     collector = coverage if coverage is not None else CoverageCollector()
     state = measure(collector.filter(sources), config, limits=limits)
+    if collector.not_reports:
+        extra_reasons = [*extra_reasons, not_reports(collector.not_reports)]
     verdict = judge(state, config, baseline=baseline, extra_reasons=extra_reasons)
     state.coverage.update(collector.state())
     return Result(state=state, verdict=verdict)

@@ -29,6 +29,13 @@ _KNOWN = ("testsuites, testsuite, assemblies, assembly, test-results, test-run, 
           "TestRun")
 
 
+# Test result formats ci-truth does not read: refused (their failures must not vanish) with the
+# way to the JUnit XML the same tool writes.
+_UNREAD = {"testng-results": "TestNG's own results format; point ci-truth at the JUnit XML "
+                             "TestNG writes beside it (Surefire: surefire-reports/TEST-*.xml; "
+                             "TestNG alone: junitreports/TEST-*.xml)"}
+
+
 _CHILD = {"skipped": 1, "failure": 2, "error": 3, "system-err": 0,
           "flakyFailure": -1, "flakyError": -1}
 _PYTEST_SUITES = frozenset({"pytest", "pytest tests"})
@@ -379,6 +386,9 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
     def root(name: str, attrs: dict[str, str]) -> None:
         entry = _DIALECTS.get(name)
         if entry is None:
+            hint = _UNREAD.get(name)
+            if hint:
+                raise Refused(f"not a test report ci-truth reads: <{name}> is {hint}")
             raise Refused(f"not a test report: the root element is <{cut(name, 64)}>; "
                           f"known report roots are {_KNOWN}")
         report.format, factory = entry

@@ -31,6 +31,7 @@ class Rule(StrEnum):
     TEST_DROP = "test-drop"
     FORBIDDEN_SIGNATURE = "forbidden-signature"
     TOTALS_MISMATCH = "totals-mismatch"
+    NOT_A_REPORT = "not-a-report"
     # Rules added by the GitHub App (they need the workflow run, not only the reports).
     MASKED_FAILURE = "masked-failure"
     MISSING_EVIDENCE = "missing-evidence"

@@ -35,15 +35,35 @@ def _reason(rule: Rule, message: str, conclusion: Conclusion = Conclusion.FAILUR
 
 def _unreadable(files: list[FileReport], total: int) -> Reason:
     named = [f"{f.path} ({f.error})" for f in files]
+    wide = any((f.error or "").startswith("not a test report") for f in files)
     return _reason(
         Rule.UNREADABLE_REPORT,
         f"{len(files)} of {_plural(total, 'report')} could not be read safely, so ci-truth "
         f"cannot vouch for {'it' if len(files) == 1 else 'them'}: {_listing(named)}. "
-        "Check the report path and make sure the step that writes the report runs to "
+        + ("An XML file that is not a test report means the path or glob is wider than the "
+           "reports: name the report files (e.g. target/surefire-reports/TEST-*.xml, "
+           "build/test-results/**/*.xml); XML known not to be a report (coverage, lint, "
+           "SBOMs, build files) is skipped by itself. " if wide else "")
+        + "Check the report path and make sure the step that writes the report runs to "
         "completion (a truncated file usually means the test run was killed or ran out of "
         "disk), then run the tests again.",
         files=[{"path": f.path, "reason": f.error} for f in files[:MAX_DETAILS]],
         count=len(files))
+
+
+def not_reports(skipped: Sequence[tuple[str, str]]) -> Reason:
+    """The notice listing XML set aside as known non-reports (path, what it is): never fails."""
+    one = len(skipped) == 1
+    named = [f"{path} ({what})" for path, what in skipped]
+    return _reason(
+        Rule.NOT_A_REPORT,
+        f"Skipped {_plural(len(skipped), 'XML file')} that "
+        f"{'is not a test report' if one else 'are not test reports'} (the root element "
+        f"says what {'it is' if one else 'they are'}): "
+        f"{_listing(named)}. Nothing in {'it' if one else 'them'} was counted.",
+        Conclusion.SUCCESS,
+        files=[{"path": path, "what": what} for path, what in skipped[:MAX_DETAILS]],
+        count=len(skipped))
 
 
 def _empty(files: list[FileReport], readable: int) -> Reason:

@@ -29,6 +29,8 @@ FAILING = JUNIT / "action-junit-report/test_results/xunit/report.xml"  # 4 testc
 PYTEST_ZERO = ROOT / "examples/zero-tests/pytest-report.xml"         # pytest, 0 collected
 PYTEST_MASKED = ROOT / "examples/masked-failures/pytest-report.xml"   # pytest, failing tests
 PYTEST_MANY = ROOT / "tests/data/generated/pytest-many-failures.xml"  # 120 failures, file+line
+COVERAGE_PY = ROOT / "tests/data/plan/fixed/coverage.xml"             # coverage.py XML
+MAVEN = ROOT / "tests/data/build-outputs/target"                       # real Maven target/
 SECRET = "handler-tests-webhook-secret-0123456789"
 
 

@@ -16,9 +16,11 @@ from bot.app.handlers import RunNotSettled
 from bot.core.checkrun import parse_state_block
 from bot.core.prcomment import MARKER
 from tests.app.helpers_logic import (
+    COVERAGE_PY,
     FAILING,
     HEALTHY,
     JUNIT,
+    MAVEN,
     PYTEST_MANY,
     SMALL,
     ZERO_TESTS,
@@ -224,6 +226,28 @@ async def test_a_shard_whose_artifact_holds_no_report_is_missing_evidence(env: E
     seeded = seed_workflow_run(env.fake.world, raw_artifacts={
         "junit-1": zip_reports({"a.xml": HEALTHY}), "junit-2": zip_reports({"b.xml": HEALTHY}),
         "junit-3": zip_reports({"pytest.log": "INTERNALERROR> ImportError: no module 'x'\n"})})
+    configure(seeded.repo, CONFIG)
+    seeded.payload["workflow_run"]["name"] = "CI"
+    await env.deliver(seeded.payload)
+    cr = only_check(env, seeded.repo)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert "`missing-evidence`" in rules(cr) and "2 of 3 shards" in rules(cr)
+    assert "no report file: 'junit-3'" in rules(cr)
+
+
+@pytest.mark.parametrize("shard3", [
+    {"coverage.xml": COVERAGE_PY},
+    {"site/jacoco/jacoco.xml": MAVEN / "site/jacoco/jacoco.xml",
+     "checkstyle-result.xml": MAVEN / "checkstyle-result.xml"},
+], ids=["coverage", "jacoco-and-checkstyle"])
+async def test_a_shard_whose_artifact_holds_no_test_report_xml_is_missing_evidence(
+        env: Env, shard3: dict[str, Any]) -> None:
+    # Shard 3's tests died before the JUnit XML was written; its upload still held coverage or
+    # lint XML. Those are set aside, never test evidence: counting the artifact as a shard
+    # would pass the run on two shards' reports.
+    seeded = seed_workflow_run(env.fake.world, raw_artifacts={
+        "junit-1": zip_reports({"a.xml": HEALTHY}), "junit-2": zip_reports({"b.xml": HEALTHY}),
+        "junit-3": zip_reports(shard3)})
     configure(seeded.repo, CONFIG)
     seeded.payload["workflow_run"]["name"] = "CI"
     await env.deliver(seeded.payload)

@@ -6,6 +6,7 @@ import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -110,3 +111,100 @@ def test_pytest_teardown_error_after_failure_is_no_false_red() -> None:
     assert [x.rule for x in r.verdict.reasons] == ["failures"]
     assert r.verdict.conclusion is Conclusion.NEUTRAL
     assert "the real failure" in r.verdict.reasons[0].message
+
+
+# --- build directories: XML that is not a test report ------------------------------------------
+
+BUILD = Path(__file__).resolve().parents[1] / "data" / "build-outputs"
+TARGET = BUILD / "target"
+SUREFIRE = TARGET / "surefire-reports" / "TEST-demo.CalcTest.xml"
+TRUNCATED = Path(__file__).resolve().parents[1] / "data" / "generated" / "pytest-truncated.xml"
+# The shape of TestNG's own testng-results.xml (its root and first elements, as TestNG writes)
+TESTNG = (b'<?xml version="1.0" encoding="UTF-8"?>\n<testng-results ignored="0" total="2" '
+          b'passed="1" failed="1" skipped="0">\n  <suite name="Suite"><test name="Test">'
+          b'<class name="com.example.LoginTest"><test-method status="FAIL" name="testTimeout"/>'
+          b'</class></test></suite>\n</testng-results>\n')
+
+
+def _walk(*paths: Path) -> list[Source]:
+    from bot.intake import iter_sources
+    return list(iter_sources([str(p) for p in paths]))
+
+
+def test_a_maven_target_directory_is_judged_on_its_junit_xml_alone() -> None:
+    # Real `mvn package` output plus JaCoCo, Checkstyle, FindBugs, PMD, CycloneDX and Failsafe
+    # files (tests/data/build-outputs/README.md): 2 healthy tests, 10 files that are no report.
+    r = evaluate(_walk(TARGET))
+    assert r.verdict.conclusion is Conclusion.SUCCESS, r.verdict.reasons
+    assert [f.path for f in r.state.files] == [str(SUREFIRE)]
+    assert r.state.totals.tests == r.state.totals.passed == 2
+    [notice] = r.verdict.reasons
+    assert notice.rule == "not-a-report" and notice.conclusion is Conclusion.SUCCESS
+    what = {Path(f["path"]).relative_to(TARGET).as_posix(): f["what"]
+            for f in notice.details["files"]}
+    assert what == {
+        "bom.xml": "CycloneDX SBOM",
+        "checkstyle-checker.xml": "Checkstyle configuration",
+        "checkstyle-result.xml": "Checkstyle-format lint results",
+        "classes/META-INF/persistence.xml": "JPA persistence.xml",
+        "classes/logback.xml": "configuration file (logback, MyBatis, Hadoop)",
+        "failsafe-reports/failsafe-summary.xml":
+            "Maven Failsafe summary (its tests are in the TEST-*.xml beside it)",
+        "pmd.xml": "PMD results",
+        "site/jacoco/jacoco.xml": "JaCoCo coverage report",
+        "spotbugsXml.xml": "SpotBugs/FindBugs results",
+        "test-classes/log4j2-test.xml": "Log4j 2 configuration",
+    }
+    assert notice.details["count"] == 10 and "Skipped 10 XML files" in notice.message
+
+
+def test_skipped_non_reports_never_hide_a_truncated_or_unread_test_report() -> None:
+    walked = _walk(TARGET, BUILD / "android", BUILD / "pom.xml")
+    r = evaluate([*walked, source(TRUNCATED, "TEST-truncated.xml"),
+                  Source("testng-results.xml", [TESTNG])])
+    assert r.verdict.conclusion is Conclusion.FAILURE
+    assert {f.path for f in r.state.unreadable} == {"TEST-truncated.xml", "testng-results.xml"}
+    bad = {f.path: f.error or "" for f in r.state.unreadable}
+    assert bad["TEST-truncated.xml"].startswith("truncated or malformed XML")
+    assert "TestNG's own results format" in bad["testng-results.xml"]
+    assert "surefire-reports/TEST-*.xml" in bad["testng-results.xml"]
+    assert [x.rule for x in r.verdict.reasons][:1] == ["unreadable-report"]
+    notice = next(x for x in r.verdict.reasons if x.rule == "not-a-report")
+    assert notice.details["count"] == 12   # + Android lint, Maven POM
+
+
+def test_a_build_directory_without_test_reports_is_no_evidence() -> None:
+    r = evaluate([s for s in _walk(TARGET) if "surefire-reports" not in s.path])
+    assert r.verdict.conclusion is Conclusion.FAILURE and r.state.files == []
+    assert [x.rule for x in r.verdict.reasons] == ["no-evidence", "not-a-report"]
+
+
+@pytest.mark.parametrize("head", [
+    b'<?xml version="1.0"?><report name="x"><testsuite/></report>',       # no JaCoCo DOCTYPE
+    b'<project name="build" default="test"><target name="test"/></project>',  # Ant, not a POM
+    b'<bom><testsuite name="s" tests="1"/></bom>',                          # no CycloneDX ns
+    b'<suite name="x"><test name="t"/></suite>',                           # no TestNG DTD
+    b'<issues><issue/></issues>',                                           # not by lint
+    b'<e:events xmlns:e="https://schemas.opentest4j.org/reporting/events/0.1.0"/>',
+])
+def test_a_root_known_only_by_name_elsewhere_is_still_unreadable(head: bytes) -> None:
+    r = evaluate([source(SUREFIRE), Source("odd.xml", [head])])
+    assert r.verdict.conclusion is Conclusion.FAILURE
+    assert [f.path for f in r.state.unreadable] == ["odd.xml"]
+    assert "not-a-report" not in [x.rule for x in r.verdict.reasons]
+    assert "is wider than the reports" in r.verdict.reasons[0].message
+
+
+def test_a_non_report_is_known_from_its_head_read_in_tiny_chunks_and_never_read_further(
+        ) -> None:
+    data = (TARGET / "site" / "jacoco" / "jacoco.xml").read_bytes()
+    head_end = data.index(b"<report") + data[data.index(b"<report"):].index(b">") + 1
+
+    def stream() -> Iterator[bytes]:
+        yield from (data[i:i + 1] for i in range(head_end))
+        raise AssertionError("read past the root's start tag")
+
+    r = evaluate([source(SUREFIRE), Source("jacoco.xml", stream())])
+    assert r.verdict.conclusion is Conclusion.SUCCESS
+    assert r.verdict.reasons[0].details["files"] == [
+        {"path": "jacoco.xml", "what": "JaCoCo coverage report"}]
