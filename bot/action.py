@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.action_annotations import plan_annotations
+from bot.check import refuse_unreadable_config
 from bot.core import runs
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.engine import Result, evaluate
@@ -78,6 +79,7 @@ def load_config(env: ActionEnv) -> Config:
     """The config input, else .github/ci-truth.yml when present, else the strict defaults."""
     name = env.config or DEFAULT_CONFIG_PATH
     path = env.resolve(name)
+    refuse_unreadable_config(path, name)
     if not path.is_file():
         if env.config:
             raise UsageError(f"input 'config': no such file {env.config!r}")
@@ -180,12 +182,39 @@ def fork_run(event: Mapping[str, Any]) -> bool:
     return isinstance(run, Mapping) and runs.is_fork(run, _repo_id(event))
 
 
-def fork_reasons(event: Mapping[str, Any], config: Config) -> list[Reason]:
-    """The App's `untrusted-evidence` reason for a fork's workflow_run (evidence.forks)."""
+PR_TARGET_ORIGIN = (
+    "This pull_request_target job judges reports of a pull request from {head}: the event "
+    "runs with a write token, and a job that checks out the pull request's head runs code "
+    "its author wrote, so the reports may be forged.")
+
+
+def fork_pr_target(env: ActionEnv, event: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A `pull_request_target` step for a fork's PR, as a run (head repository) for runs.*."""
+    pr = event.get("pull_request")
+    if env.event_name != "pull_request_target" or not isinstance(pr, Mapping):
+        return None
+    head = pr.get("head")
+    repo = head.get("repo") if isinstance(head, Mapping) else None   # null: fork deleted
+    run = {"head_repository": repo if isinstance(repo, Mapping) else {}}
+    return run if runs.is_fork(run, _repo_id(event)) else None
+
+
+def from_fork(env: ActionEnv, event: Mapping[str, Any]) -> bool:
+    """The reports may come from a fork: its workflow_run, or its code in pull_request_target."""
+    return fork_run(event) or fork_pr_target(env, event) is not None
+
+
+def fork_reasons(env: ActionEnv, event: Mapping[str, Any], config: Config) -> list[Reason]:
+    """The App's `untrusted-evidence` reason for a fork's reports (evidence.forks)."""
     policy = runs.policy_from_config(config)
-    if not fork_run(event) or policy.forks == "ignore":
+    if policy.forks == "ignore":
         return []
-    return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
+    if fork_run(event):
+        return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
+    pr_run = fork_pr_target(env, event)
+    if pr_run is None:
+        return []
+    return runs.untrusted(pr_run, policy, _repo_id(event), origin=PR_TARGET_ORIGIN)
 
 
 def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,
@@ -251,7 +280,7 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         return 2
     emitted: dict[str, int] = {}
     event = load_event(env)
-    extra = fork_reasons(event, config)
+    extra = fork_reasons(env, event, config)
     if not env.token:
         result = judge(env, config, baseline, out, emitted, extra)
         code, _doc = _finish(env, result, out)
@@ -269,7 +298,7 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
             baseline = await remote.fetch_baseline()
         result = judge(env, config, baseline, out, emitted, extra)
         code, doc = _finish(env, result, out)
-        ignored = fork_run(event) and runs.policy_from_config(config).forks == "ignore"
+        ignored = from_fork(env, event) and runs.policy_from_config(config).forks == "ignore"
         url = None if ignored else await remote.publish(result)   # evidence.forks: ignore
         if url:
             print(f"CI Truth check run: {url}", file=out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -55,9 +56,27 @@ def read_text(path: str, cap: int, what: str) -> str:
                          f"{exc.start})") from None
 
 
+def not_a_file(path: Path) -> str | None:
+    """What an existing config path is when it is not a readable file, else None."""
+    if path.is_file() or not os.path.lexists(path):
+        return None
+    if path.is_dir():
+        return "a directory"
+    return "not a regular file" if path.exists() else "a dangling symlink"
+
+
+def refuse_unreadable_config(path: Path, name: str) -> None:
+    """A config path that exists but is no file: a config error, as the App makes it."""
+    what = not_a_file(path)
+    if what is not None:
+        raise ConfigError(f"is {what}, not a file; fix or remove it (ci-truth does not fall "
+                          f"back to the defaults)", source=name)
+
+
 def load_config(path: str | None) -> Config:
     """The named config, else .github/ci-truth.yml if present, else the defaults."""
     if path is None:
+        refuse_unreadable_config(DEFAULT_CONFIG_PATH, str(DEFAULT_CONFIG_PATH))
         if not DEFAULT_CONFIG_PATH.is_file():
             return DEFAULT_CONFIG
         path = str(DEFAULT_CONFIG_PATH)
@@ -75,14 +94,37 @@ def load_baseline(path: str) -> Baseline:
 
 
 def render(result: Any, fmt: str) -> str:
-    """The chosen rendering of a Result."""
+    """The chosen rendering of a Result, with no workflow command in it (see `inert`)."""
     from bot.core.render import render_markdown, render_text
     from bot.core.state import to_json
     if fmt == "json":
-        return json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n"
+        return inert(json.dumps(to_json(result), indent=2, ensure_ascii=False) + "\n", fmt)
     if fmt == "markdown":
-        return render_markdown(result) + "\n"
-    return render_text(result)
+        return inert(render_markdown(result) + "\n", fmt)
+    return inert(render_text(result), fmt)
+
+
+_LINE_BREAK = re.compile(r"(\r\n?|\n)")   # where the runner splits a step's output
+
+
+def inert(out: str, fmt: str) -> str:
+    """`out` with nothing a runner acts on: `check` may judge a fork's reports in a
+    privileged job, and its output (unlike the Action's) is not inside ::stop-commands::.
+
+    JSON spells `#` of `##[` as an escape (`#` only occurs inside strings: same data); text
+    breaks `##[` as log_line does; Markdown puts an invisible U+200B in `##[` and before a
+    `::` that starts a line (after its indentation, which Markdown needs).
+    """
+    if fmt == "json":
+        return out.replace("##[", "#\\u0023[")
+    parts = _LINE_BREAK.split(out)
+    for i in range(0, len(parts), 2):
+        line = log_line(parts[i]) if fmt == "text" else parts[i].replace("##[", "##\u200b[")
+        blank = len(line) - len(line.lstrip())
+        if line[blank:].startswith("::"):
+            line = line[:blank] + "\u200b" + line[blank:]
+        parts[i] = line
+    return "".join(parts)
 
 
 def write_stdout(text: str) -> None:

@@ -3,18 +3,27 @@
 Directory rule: walked recursively in sorted order without following symlinked directories;
 only report-like names are read (archive.REPORT_NAME: *.xml, *.trx, *.junit-xml, *.junit,
 each optionally .gz); zips inside directories are not opened. A path given explicitly is
-always read, whatever its name: its first bytes decide zip, gzip or XML.
+always read, whatever its name: its first bytes decide zip, gzip or XML. A pipe
+(`/dev/stdin`, `<(...)`) is opened once and streamed; a piped zip is first copied to a
+temporary file (zips are read from their end), within limits.max_total_bytes.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import stat
+import tempfile
 from collections.abc import Iterator, Sequence
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from bot.core.archive import CHUNK, REPORT_NAME, ArchiveStats, iter_gzip, iter_zip, sniff
 from bot.core.limits import DEFAULT_LIMITS, InputRefused, Limits
 from bot.core.model import Source
 from bot.core.xmlstream import size
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class _Budget:
@@ -59,9 +68,102 @@ def _gzip_chunks(path: str, name: str, limits: Limits) -> Iterator[bytes]:
         raise InputRefused(f"could not read {name}: {exc.strerror or exc}") from exc
 
 
+class _Unread(io.RawIOBase):
+    """A stream that cannot seek back (a pipe) with the bytes already read from it in front."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.head[:len(view)] or self.rest.read(len(view))
+        self.head = self.head[len(data):]
+        view[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.rest.close()
+        super().close()
+
+
+def _stream_chunks(stream: BinaryIO, name: str, limits: Limits, gzipped: bool
+                   ) -> Iterator[bytes]:
+    try:
+        with stream:
+            if gzipped:
+                yield from iter_gzip(stream, name=name, limits=limits)
+            else:
+                while chunk := stream.read(CHUNK):
+                    yield chunk
+    except OSError as exc:
+        raise InputRefused(f"could not read {name}: {exc.strerror or exc}") from exc
+
+
+def _spool(stream: BinaryIO, name: str, limits: Limits) -> BinaryIO:
+    """A piped zip copied to a temporary file (zip readers seek), within max_total_bytes."""
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - returned open, closed with the zip
+    copied = 0
+    try:
+        with stream:
+            while chunk := stream.read(CHUNK):
+                copied += len(chunk)
+                if copied > limits.max_total_bytes:
+                    raise InputRefused(f"refused: {name} is larger than the "
+                                       f"{size(limits.max_total_bytes)} cap "
+                                       f"(limits.max_total_bytes)")
+                spool.write(chunk)
+    except OSError as exc:
+        spool.close()
+        raise InputRefused(f"could not read {name}: {exc.strerror or exc}") from exc
+    except InputRefused:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def _one_stream(path: str, name: str, limits: Limits, budget: _Budget,
+                stats: ArchiveStats | None) -> Iterator[Source]:
+    """A pipe or device, opened once: its first bytes decide the kind and are read again."""
+    try:
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by the chunks' reader
+        head = b""
+        while len(head) < 8 and (more := raw.read(8 - len(head))):
+            head += more
+    except OSError as exc:
+        yield Source(name, error=f"could not read {name}: {exc.strerror or exc}")
+        return
+    stream = io.BufferedReader(_Unread(head, raw), CHUNK)
+    kind = sniff(head)
+    if kind == "zip":
+        try:
+            spool = _spool(stream, name, limits)
+        except InputRefused as exc:
+            yield Source(name, error=str(exc))
+            return
+        for member in iter_zip(spool, name=name, limits=limits, stats=stats):
+            chunks = None if member.chunks is None else budget.take(iter(member.chunks))
+            yield Source(member.name, chunks=chunks, error=member.error)
+    else:
+        yield Source(name, chunks=budget.take(_stream_chunks(stream, name, limits,
+                                                             kind == "gzip")))
+
+
 def _one_file(path: str, limits: Limits, budget: _Budget,
               stats: ArchiveStats | None) -> Iterator[Source]:
     name = shown(path)
+    try:
+        seekable = stat.S_ISREG(os.stat(path).st_mode)
+    except OSError as exc:
+        yield Source(name, error=f"could not read {name}: {exc.strerror or exc}")
+        return
+    if not seekable:   # `<(cat r.xml)`, `/dev/stdin` on a pipe: a second open starts mid-way
+        yield from _one_stream(path, name, limits, budget, stats)
+        return
     try:
         with open(path, "rb") as fh:
             kind = sniff(fh.read(8))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.check import UsageError, read_text
+from bot.check import UsageError, read_text, write_stdout
 from bot.core.coverage import CoverageCollector, parse_coverage
 from bot.core.errors import ConfigError
 
@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
         if plan is None:
             raise ConfigError("no `plan:` section", source=args.config)
         if args.validate:
-            print(f"{args.config}: plan OK: {len(plan.phases)} phases, "
-                  f"{len(plan.criteria)} criteria, {len(plan.actions)} actions")
+            write_stdout(f"{args.config}: plan OK: {len(plan.phases)} phases, "
+                         f"{len(plan.criteria)} criteria, {len(plan.actions)} actions\n")
             return 0
         state = _state(args, text)
         waivers = [_waiver(w) for w in args.waive]
@@ -68,11 +68,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"ci-truth plan: {err}", file=sys.stderr)
         return 2
     if args.format == "json":
-        print(json.dumps(to_json(ev), indent=2))
+        write_stdout(json.dumps(to_json(ev), indent=2) + "\n")
     elif args.format == "markdown":
-        print(dashboard(ev))
+        write_stdout(dashboard(ev) + "\n")
     else:
-        print(to_text(ev), end="")
+        write_stdout(to_text(ev))
     return 0
 
 

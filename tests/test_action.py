@@ -402,6 +402,24 @@ def test_config_error_names_file_and_line(runner: Runner) -> None:
     assert "max_skipped_ratio" in msg
 
 
+@pytest.mark.parametrize("kind", ["directory", "dangling symlink"])
+def test_a_default_config_that_is_not_a_file_is_a_config_error(runner: Runner,
+                                                                kind: str) -> None:
+    """As the App refuses it: not the strict defaults in silence (a gate.min_tests lost)."""
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    if kind == "directory":
+        cfg.mkdir()
+    else:
+        cfg.symlink_to("ci-truth-moved.yml")
+    runner.add(HEALTHY, "junit.xml")
+    step = runner.inputs(reports="junit.xml").run()
+    assert step.code == 2 and step.outputs == {}
+    [(props, msg)] = step.annotations("error")
+    assert props["file"] == ".github/ci-truth.yml" and props["title"] == "CI Truth: configuration"
+    assert f"is a {kind}, not a file" in msg
+
+
 def test_default_config_is_read_from_the_workspace(runner: Runner) -> None:
     cfg = runner.workspace / ".github" / "ci-truth.yml"
     cfg.parent.mkdir()

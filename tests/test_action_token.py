@@ -320,6 +320,59 @@ async def test_a_workflow_run_step_judging_a_fork_run_never_posts_a_forged_green
         assert "mallory/octo-repo" in checks[0]["output"]["summary"]
 
 
+def pr_target_event(runner: Runner, repo: FakeRepo, head_sha: str, *, fork: bool) -> str:
+    """A pull_request payload (pull_request_target sends the same) for a PR from a fork."""
+    path = Path(event_file(runner, "pull_request.opened", repo, sha=head_sha))
+    payload = json.loads(path.read_text())
+    if fork:
+        payload["pull_request"]["head"]["repo"].update(id=999_999_999,
+                                                       full_name="mallory/octo-repo")
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(("forks", "code", "conclusion"), [
+    (None, 1, "failure"), ("trusted", 0, "success"), ("ignore", 0, None)])
+async def test_a_pull_request_target_step_judging_a_fork_s_code_never_posts_a_forged_green(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner,
+        forks: str | None, code: int, conclusion: str | None) -> None:
+    # pull_request_target runs with a write token; a job that checks out the PR head runs
+    # the fork's tests, which write the report: an all-green file, a green check on its head.
+    repo, main_sha = seeded
+    fork_sha = repo.commit({"src/x.py": "x"}, branch="mallory-feature")
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="junit.xml")
+    if forks is not None:
+        (runner.workspace / ".github").mkdir(exist_ok=True)
+        (runner.workspace / ".github" / "ci-truth.yml").write_text(
+            f"evidence:\n  forks: {forks}\n", encoding="utf-8")
+    runner.env.update(GITHUB_EVENT_NAME="pull_request_target", GITHUB_REF="refs/heads/main",
+                      GITHUB_EVENT_PATH=pr_target_event(runner, repo, fork_sha, fork=True))
+    got, _ = await run(runner)
+    assert got == code
+    checks = ours(repo, fork_sha)
+    assert [c["conclusion"] for c in checks] == ([conclusion] if conclusion else [])
+    reasons = json.loads(parse_output_file(runner.output.read_text())["reasons"])
+    assert [r["rule"] for r in reasons] == ([] if forks == "ignore" else ["untrusted-evidence"])
+    if reasons:
+        assert "pull_request_target" in reasons[0]["message"]
+        assert "mallory/octo-repo" in reasons[0]["message"]
+    if checks:
+        assert "mallory/octo-repo" in checks[0]["output"]["summary"]
+
+
+async def test_a_pull_request_target_step_for_a_same_repository_pr_is_trusted(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, main_sha = seeded
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, main_sha).inputs(reports="junit.xml")
+    runner.env.update(GITHUB_EVENT_NAME="pull_request_target",
+                      GITHUB_EVENT_PATH=pr_target_event(runner, repo, pr_sha, fork=False))
+    assert (await run(runner))[0] == 0
+    assert [c["conclusion"] for c in ours(repo, pr_sha)] == ["success"]
+
+
 async def test_a_check_run_warning_after_the_annotations_is_counted_not_the_11th(
         fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
     """The check run is posted after judging: its failure warning must fit in GitHub's 10

@@ -266,6 +266,20 @@ def test_default_config_is_read_from_the_working_directory(tmp_path: Path) -> No
     assert [r["rule"] for r in json.loads(proc.stdout)["verdict"]["reasons"]] == ["min-tests"]
 
 
+@pytest.mark.parametrize("kind", ["directory", "dangling symlink"])
+def test_a_default_config_that_is_not_a_file_exits_2(tmp_path: Path, kind: str) -> None:
+    """As the App and the Action refuse it: not the defaults in silence."""
+    cfg = tmp_path / ".github/ci-truth.yml"
+    cfg.parent.mkdir()
+    if kind == "directory":
+        cfg.mkdir()
+    else:
+        cfg.symlink_to("ci-truth-moved.yml")
+    proc = check(HEALTHY, cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert f".github/ci-truth.yml: is a {kind}, not a file" in proc.stderr
+
+
 @pytest.mark.parametrize("content", ["not json", "[]", '{"tests": {"total": "x"}}',
                                      '{"schema": "other", "tests": {"total": 1}}'])
 def test_garbage_baseline_exits_2(tmp_path: Path, content: str) -> None:
@@ -374,3 +388,30 @@ def test_two_report_names_differing_in_a_non_utf8_byte_are_two_reports(tmp_path:
     assert proc.returncode == 1 and (doc["tests"]["total"], doc["tests"]["failed"]) == (2, 1)
     assert sorted(f["path"] for f in doc["files"]) == ["reports/TEST-Pr\\x81fung.xml",
                                                        "reports/TEST-Pr\\x82fung.xml"]
+
+
+def test_a_report_on_standard_input_is_read_whole() -> None:
+    """`cat r.xml | ci-truth check /dev/stdin`: the bytes sniffed are not lost to the parse."""
+    proc = subprocess.run([sys.executable, "-m", "bot", "check", "/dev/stdin", "--format",
+                           "json"], cwd=ROOT, env=ENV, input=HEALTHY.read_bytes(),
+                          capture_output=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["tests"]["passed"] == 22
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_hostile_test_names_cannot_forge_workflow_commands(tmp_path: Path, fmt: str) -> None:
+    """A fork's report judged in a privileged job: `##[cmd]` in a pytest id or message and
+    `::cmd::` lines in a failure's details are shown, never acted on, in every format."""
+    report = GENERATED / "pytest-hostile-names.xml"
+    proc = check(report, "--format", fmt)
+    assert proc.returncode == 1 and runner_commands(proc.stdout) == []
+    assert "forged by the id" in proc.stdout and "forged mid-line" in proc.stdout
+    out = tmp_path / f"out.{fmt}"
+    assert check(report, "--format", fmt, "--output", out).returncode == 1
+    assert out.read_text(encoding="utf-8") == proc.stdout
+    if fmt == "json":   # the same data, only spelled differently
+        doc = json.loads(proc.stdout)
+        assert doc["test_ids"][1] == "test_hostile::test_named[x ##[error]forged by the id]"
+        assert doc["failures"][1]["details"].split("\n")[1] == \
+            "::error file=a.py,line=1::forged by the details"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -116,3 +119,55 @@ def test_a_report_named_twice_is_read_once_however_the_path_is_spelled(
                   ["reports", "reports//a.xml"]):
         state = measure(iter_sources(paths))
         assert (len(state.files), state.totals.tests) == (1, 7), paths
+
+
+@pytest.fixture
+def piped() -> Iterator[Callable[[bytes], str]]:
+    """Pipes a writer fills once, as `ci-truth check <(cat r.xml)` reads them: no seeking back."""
+    ends: list[int] = []
+
+    def make(data: bytes) -> str:
+        read_end, write_end = os.pipe()
+        ends.append(read_end)
+
+        def feed() -> None:
+            with open(write_end, "wb") as fh:
+                fh.write(data)
+        threading.Thread(target=feed, daemon=True).start()
+        return f"/dev/fd/{read_end}"
+    yield make
+    for end in ends:
+        os.close(end)
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+@pytest.mark.parametrize("kind", ["xml", "gzip", "zip"])
+def test_a_report_read_from_a_pipe_keeps_its_first_bytes(
+        tmp_path: Path, piped: Callable[[bytes], str], kind: str) -> None:
+    report = (GENERATED / "pytest-failures.xml").read_bytes()
+    if kind == "gzip":
+        data = gzip.compress(report)
+    elif kind == "zip":
+        artifact = tmp_path / "artifact.zip"
+        with zipfile.ZipFile(artifact, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("reports/pytest.xml", report)
+        data = artifact.read_bytes()
+    else:
+        data = report
+    path = piped(data)
+    [source] = iter_sources([path])
+    assert source.path == (f"{path}!reports/pytest.xml" if kind == "zip" else path)
+    result = _parse(source)
+    assert (result.error, result.counts.tests, result.counts.failed) == (None, 7, 3)
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="needs /dev/fd")
+def test_a_piped_zip_is_held_to_the_total_cap(
+        tmp_path: Path, piped: Callable[[bytes], str]) -> None:
+    artifact = tmp_path / "artifact.zip"
+    with zipfile.ZipFile(artifact, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.write(GENERATED / "pytest-failures.xml", "reports/pytest.xml")
+    path = piped(artifact.read_bytes())
+    [source] = iter_sources([path], Limits(max_total_bytes=1000))
+    assert source.chunks is None and source.error is not None
+    assert "limits.max_total_bytes" in source.error

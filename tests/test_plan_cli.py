@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +161,19 @@ def test_missing_coverage_file_is_a_usage_error(tmp_path: Path,
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "cannot read coverage" in err and "empty file" not in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_a_closed_pipe_still_exits_0(fmt: str) -> None:
+    """`ci-truth plan ... | head` under `set -o pipefail`: exit 0 after an evaluation
+    (docs/plan.md), as `check` keeps its verdict's status, and no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)                       # the reader has gone before anything is written
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bot", "plan", "--config", GOAP,
+                               "--state", BROKEN, "--format", fmt], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (0, "")

@@ -233,17 +233,19 @@ def masked_reports(run: Mapping[str, Any], state: MeasuredState) -> list[Reason]
 
 
 def untrusted(run: Mapping[str, Any], policy: EvidencePolicy,
-              repo_id: int | None = None) -> list[Reason]:
+              repo_id: int | None = None, *, origin: str | None = None) -> list[Reason]:
     """Fork runs: the fork's author controls the workflow and every file it uploads.
 
     `advisory` (default): a failing reason, so forged evidence can never turn the gate green.
-    `trusted`: the same warning as a note that does not change the conclusion.
+    `trusted`: the same warning as a note that does not change the conclusion. `origin`, with
+    `{head}` for the fork's name, says how the fork controls the reports when not by its run.
     """
     if not is_fork(run, repo_id):
         return []
     head = (run.get("head_repository") or {}).get("full_name") or "a fork"
-    msg = (f"Evidence comes from a workflow run controlled by {head}: its author controls the "
-           f"workflow and the reports it uploads, so the reports may be forged.")
+    msg = (origin or "Evidence comes from a workflow run controlled by {head}: its author "
+           "controls the workflow and the reports it uploads, so the reports may be "
+           "forged.").format(head=head)
     if policy.forks == "trusted":
         return [Reason(Rule.UNTRUSTED_EVIDENCE.value, msg + " Accepted (evidence.forks: trusted).",
                        Conclusion.SUCCESS, {"head_repository": head, "policy": "trusted"})]

@@ -204,6 +204,22 @@ SKIP_TEARDOWN = {
     """,
 }
 
+HOSTILE = {
+    "test_hostile.py": """
+        import pytest
+
+
+        @pytest.mark.parametrize("n", [pytest.param(1, id="x ##[error]forged by the id")])
+        def test_named(n):
+            assert n == 2, "message ##[add-mask]secret"
+
+
+        def test_details():
+            pytest.fail("details follow\\n::error file=a.py,line=1::forged by the details\\n"
+                        "::add-mask::secret\\nthen ##[warning]forged mid-line", pytrace=False)
+    """,
+}
+
 # One project, one report each: (project, files, report, pytest options, pytest's exit code).
 SINGLE_RUNS = [
     # 120 failures: more than two check-run PATCHes of 50 annotations (xunit1: file, line).
@@ -213,6 +229,8 @@ SINGLE_RUNS = [
     # A skip then a teardown error: one testcase with <skipped> and <error>, which pytest
     # declares both skipped and errored (skipped=2 errors=1 for 3 tests).
     ("skip-teardown", SKIP_TEARDOWN, "pytest-skip-then-teardown-error.xml", (), 1),
+    # Workflow commands in a test id, a message and a failure's details (fork-controlled).
+    ("hostile", HOSTILE, "pytest-hostile-names.xml", (), 1),
 ]
 
 
