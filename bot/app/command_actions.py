@@ -152,9 +152,9 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
     await job.gh.patch("/repos/{owner}/{repo}/check-runs/{check_run_id}",
                        {**job.url_vars, "check_run_id": cr["id"]}, data=done.patch)
     # The sticky PR comment follows the check (edited only if its verdict or counts changed).
-    url = f"https://github.com/{job.full_name}/runs/{cr['id']}"
+    link = publish.checks_url(job.full_name, job.number)
     await publish.upsert_comment(job.gh, job.repo, job.number, done.state, done.verdict,
-                                 job.ctx, check_url=url)
+                                 job.ctx, check_url=link)
     return (f"Test-count drop accepted for `{sha[:12]}` by {code(job.user)}: "
             f"{code(cmd.reason)}. Recorded in the check run; it lapses when the head moves. "
             f"The check is now **{done.patch['conclusion']}**.")

@@ -245,13 +245,13 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
                                            head_sha=sha, repo=repo.name,
                                            extra_state=command_state.extra_state(
                                                state, verdict, run))
-    cid = await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
+    await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     if pulls is None:
         pulls = []
-    url = f"https://github.com/{repo.owner}/{repo.name}/runs/{cid}"
     for pr in pulls[:3]:
+        link = publish.checks_url(f"{repo.owner}/{repo.name}", int(pr["number"]))
         await publish.upsert_comment(gh, repo, int(pr["number"]), state, verdict, ctx,
-                                     check_url=url)
+                                     check_url=link)
     if error is None:      # the master plan moves on default-branch evidence (docs/plan.md)
         sync_gh = plan_gh or gh
         await plansync.after_run(sync_gh, repo.owner, repo.name, default_branch=repo.default_branch,

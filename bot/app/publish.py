@@ -127,6 +127,12 @@ async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:
             and ((p.get("base") or {}).get("repo") or {}).get("id") == repo.id]
 
 
+def checks_url(full_name: str, number: int) -> str:
+    """The PR's Checks tab: it always shows the head's checks, ours among them, so the sticky
+    comment's link stays right across pushes and needs no edit while the verdict holds."""
+    return f"https://github.com/{full_name}/pull/{int(number)}/checks"
+
+
 async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredState,
                          verdict: Verdict, ctx: AppContext, *, check_url: str = "") -> str:
     """Edit our sticky comment when the digest changed; create it only for a failing verdict.

@@ -796,7 +796,8 @@ async def test_recheck_of_a_push_run_listing_a_pr_edits_its_sticky_comment(env: 
 
 async def test_sticky_comment_links_the_new_head_s_check_after_a_push(env: Env) -> None:
     # A push to the PR (synchronize) with the same verdict and counts (one failing test,
-    # maybe another one): the comment must link the new head's check run, not the old one's.
+    # maybe another one): the comment's link must show the new head's check run, not the old
+    # one's. It links the PR's Checks tab, which always shows the head, so it needs no edit.
     first = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": FAILING})
     pr = first.repo.add_pull(head_ref="feature", head_sha=first.run["head_sha"])
     await env.deliver(first.payload)
@@ -807,7 +808,8 @@ async def test_sticky_comment_links_the_new_head_s_check_after_a_push(env: Env) 
                                                           head_sha=new_sha),
                                reports={"junit.xml": FAILING})
     await env.deliver(second.payload, delivery_id="d-2")
-    (new_check,) = [c for c in env.check_runs(first.repo) if c["head_sha"] == new_sha]
+    assert [c for c in env.check_runs(first.repo) if c["head_sha"] == new_sha]
     body = first.repo.comments[ours["id"]]["body"]
-    assert f"/runs/{new_check['id']})" in body, body
+    assert f"/pull/{pr['number']}/checks)" in body and "/runs/" not in body, body
+    assert not env.fake.calls("PATCH", r"/issues/comments/")          # nothing to edit
     assert [c for c in first.repo.comments.values() if MARKER in c["body"]] == [ours]
