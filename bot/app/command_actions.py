@@ -123,9 +123,11 @@ async def run(cmd: Command, job: Job) -> str:
             return (f"Nothing to recheck for `{sha[:12]}` yet: no completed evidence run "
                     "is recorded for it.")
         return f"Rechecked `{sha[:12]}`: the CI Truth check run is up to date."
-    cr = await publish.find_check(job.gh, job.repo, sha, job.ctx)
     if isinstance(cmd, AcceptDrop):
-        return await accept_drop(job, cmd, sha, cr)
+        async with publish.check_lock(job.ctx, job.repo, sha):   # not over a newer verdict
+            return await accept_drop(job, cmd, sha, await publish.find_check(
+                job.gh, job.repo, sha, job.ctx))
+    cr = await publish.find_check(job.gh, job.repo, sha, job.ctx)
     fails = None
     if isinstance(cmd, Explain) and cr is not None and cmd.target is not None:
         fails = await command_state.failures(job.gh, job.repo, cr, cmd.target)

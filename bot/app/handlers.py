@@ -129,6 +129,16 @@ async def on_run_completed(gh: GitHub, repo: Repo, wr: Mapping[str, Any],
     if fork and policy.forks == "ignore":
         return
     sha = str(run["head_sha"])
+    async with publish.check_lock(ctx, repo, sha):
+        await _judge_completed(gh, repo, sha, wr, run, config, error, ctx, plan_gh=plan_gh)
+
+
+async def _judge_completed(gh: GitHub, repo: Repo, sha: str, wr: Mapping[str, Any],
+                           run: dict[str, Any], config: Config, error: str | None,
+                           ctx: AppContext, *, plan_gh: GitHub | None) -> None:
+    """on_run_completed under the check run's lock: unless superseded, judge and publish."""
+    policy = runs.policy_from_config(config)
+    fork = runs.is_fork(run, repo.id)
     if await _superseded(gh, repo, sha, run, ctx):
         log.info("run %s: a newer run of its workflow on %s is judged; ignored", run["id"], sha)
         return
@@ -154,6 +164,13 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     commands. Returns False when there is nothing of ours to recheck on that commit.
     """
     repo = Repo.of(repo)
+    async with publish.check_lock(ctx, repo, head_sha):   # re-read after a write under way
+        return await _recheck(gh, repo, head_sha, ctx, plan_gh=plan_gh)
+
+
+async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
+                   plan_gh: GitHub | None) -> bool:
+    """recheck under the check run's lock."""
     found = await publish.find_check(gh, repo, head_sha, ctx)
     if found is None:
         return False

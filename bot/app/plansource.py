@@ -131,13 +131,14 @@ async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> No
     if error is not None or config.plan is None:
         return
     plan = config.plan
-    state, evidence, sha = await latest_state(gh, ctx, repo)
-    files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
-    ws = await read_waivers(gh, ctx, repository)
+    async with plansync.plan_lock(gh, repo.owner, repo.name):  # inputs as of this sync
+        state, evidence, sha = await latest_state(gh, ctx, repo)
+        files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
+        ws = await read_waivers(gh, ctx, repository)
 
-    def evaluate(claimed: frozenset[str]) -> Evaluation:
-        return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence,
-                             repo_files=files)
+        def evaluate(claimed: frozenset[str]) -> Evaluation:
+            return evaluate_plan(plan, state, claimed=claimed, waivers=ws, evidence=evidence,
+                                 repo_files=files)
 
-    await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
-                             bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock())
+        await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
+                                 bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock(), held=True)

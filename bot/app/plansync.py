@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 MAX_PASSES = 3
 MAX_ISSUES = 2000
 MAX_FILES = 200_000
-_locks: dict[str, asyncio.Lock] = {}
+# per event loop (a lock belongs to one), then per installation and repository
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
 _SHA = re.compile(r"[0-9a-f]{40}")
 
 
@@ -131,20 +135,26 @@ async def is_ancestor(gh: GitHub, owner: str, repo: str, sha: str, recorded: str
     return isinstance(cmp, Mapping) and cmp.get("status") == "behind"
 
 
+def plan_lock(gh: GitHub, owner: str, repo: str) -> asyncio.Lock:
+    """The process's lock of one repository's plan issues (one sync at a time)."""
+    per_loop = _locks.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
+
+
 async def sync_plan(gh: GitHub, owner: str, repo: str,
                     evaluate: Callable[[frozenset[str]], Evaluation], *, bot_login: str,
-                    now: datetime) -> SyncResult:
+                    now: datetime, held: bool = False) -> SyncResult:
     """Bring the plan's issues in line with the evidence: read, evaluate, reconcile, write.
 
     `evaluate(claimed)` evaluates the plan with the facts people ticked on the dashboard.
     Serialised per repository in this process, so duplicate deliveries find the issues the
     first one created instead of creating them again. A run's evidence whose commit is an
     ancestor of the one the dashboard records is stale and writes nothing: one compare
-    request, only when the commits differ (docs/plan.md).
+    request, only when the commits differ (docs/plan.md). ``held``: the caller holds
+    ``plan_lock`` already, having read `evaluate`'s inputs (waivers, evidence) under it.
     """
-    lock = _locks.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
     result = SyncResult()
-    async with lock:
+    async with contextlib.nullcontext() if held else plan_lock(gh, owner, repo):
         for n in range(MAX_PASSES):
             issues = await list_ours(gh, owner, repo, bot_login)
             ev = evaluate(claimed_facts(issues, bot_login))
@@ -195,7 +205,8 @@ def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
 
 async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
                         state: Mapping[str, Any], run: Mapping[str, Any], *, bot_login: str,
-                        now: datetime, waivers: tuple[Waiver, ...] = ()) -> SyncResult:
+                        now: datetime, waivers: tuple[Waiver, ...] = (),
+                        held: bool = False) -> SyncResult:
     """After a default-branch run was judged: the plan on that evidence, issues in line.
 
     `state` is the run's ci-truth/state@1 document; the run itself joins `workflows` (its
@@ -216,7 +227,7 @@ async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
         return evaluate_plan(plan, doc, claimed=claimed, waivers=waivers, repo_files=files,
                              evidence=evidence)
 
-    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now)
+    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now, held=held)
 
 
 def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int) -> bool:
@@ -234,14 +245,16 @@ async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, r
                     ) -> SyncResult | None:
     """The handler's hook after judging a run: sync the plan when the run is default-branch
     evidence and the config has a plan; otherwise nothing (no request at all, so ``waivers``,
-    which reads the accepted waivers, is called only when the plan is synced)."""
+    which reads the accepted waivers, is called only when the plan is synced, under
+    ``plan_lock``: a waiver recorded by a concurrent job is never synced away)."""
     if plan is None or not on_default_branch(run, default_branch, repo_id):
         return None
-    accepted = tuple(await waivers()) if waivers is not None else ()
-    return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login, now=now,
-                               waivers=accepted)
+    async with plan_lock(gh, owner, repo):
+        accepted = tuple(await waivers()) if waivers is not None else ()
+        return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login,
+                                   now=now, waivers=accepted, held=True)
 
 
 __all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
-           "evidence_from_run", "is_ancestor", "list_ours", "on_default_branch", "repo_files",
-           "sync_from_run", "sync_plan"]
+           "evidence_from_run", "is_ancestor", "list_ours", "on_default_branch", "plan_lock",
+           "repo_files", "sync_from_run", "sync_plan"]

@@ -18,6 +18,25 @@ from bot.core.model import Conclusion, MeasuredState, Verdict
 log = logging.getLogger(__name__)
 
 
+def _lock(ctx: AppContext, kind: str, key: str) -> asyncio.Lock:
+    """The process's lock of one GitHub object (kept while a job holds or awaits it)."""
+    locks: weakref.WeakValueDictionary[str, asyncio.Lock] = ctx.extras.setdefault(
+        kind, weakref.WeakValueDictionary())
+    lock = locks.get(key)
+    if lock is None:
+        lock = locks[key] = asyncio.Lock()
+    return lock
+
+
+def check_lock(ctx: AppContext, repo: Repo, sha: str) -> asyncio.Lock:
+    """Held while a job reads, judges and writes the check run on `sha`.
+
+    Jobs of different keys write it (a comment command on the PR, the head SHA's runs): one
+    that read the check run before another's evidence was recorded must not write last.
+    """
+    return _lock(ctx, "ci_truth.check_locks", f"{repo.id}:{sha}")
+
+
 async def find_check(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
                      ) -> dict[str, Any] | None:
     """Our CI Truth check run on `sha` (app id AND name), the most recent if several exist."""
@@ -141,13 +160,7 @@ async def upsert_comment(gh: GitHub, repo: Repo, number: int, state: MeasuredSta
     One PR's comment is upserted by one job at a time: jobs of different keys (a comment
     command on the PR, its head SHA's run) may otherwise both find none and both create one.
     """
-    locks: weakref.WeakValueDictionary[str, asyncio.Lock] = ctx.extras.setdefault(
-        "ci_truth.comment_locks", weakref.WeakValueDictionary())
-    key = f"{repo.id}:{number}"
-    lock = locks.get(key)
-    if lock is None:
-        lock = locks[key] = asyncio.Lock()
-    async with lock:
+    async with _lock(ctx, "ci_truth.comment_locks", f"{repo.id}:{number}"):
         return await _upsert_comment(gh, repo, number, state, verdict, ctx,
                                      check_url=check_url)
 
