@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import gidgethub
@@ -56,6 +57,7 @@ class Job:
     user: str
     user_id: int
     issue: Mapping[str, Any]
+    created_at: str = ""             # when the command comment was written (its payload)
     after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -146,6 +148,10 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
     """Record who accepted the drop and why in the check run, and re-judge without test-drop."""
     if cr is None or command_state.view(cr) is None:
         return f"There is no CI Truth result for `{sha[:12]}` yet: nothing to accept."
+    if not _seen_by_comment(cr, job.created_at):
+        return (f"The CI Truth check of the head, `{sha[:12]}`, started after your comment "
+                "was written (the head moved, or its CI had not started): nothing accepted. "
+                "Review that result and repeat the command.")
     rec = AcceptedDrop(head_sha=sha, user=job.user, user_id=job.user_id, reason=cmd.reason,
                        at=job.now())
     done = command_state.rejudge_without_drop(cr, rec)
@@ -160,6 +166,21 @@ async def accept_drop(job: Job, cmd: AcceptDrop, sha: str,
     return (f"Test-count drop accepted for `{sha[:12]}` by {code(job.user)}: "
             f"{code(cmd.reason)}. Recorded in the check run; it lapses when the head moves. "
             f"The check is now **{done.patch['conclusion']}**.")
+
+
+def _stamp(value: Any) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+def _seen_by_comment(cr: Mapping[str, Any], created_at: str) -> bool:
+    """Whether the check run existed when the comment was written (started_at is set by
+    GitHub when the check run is created; commit dates are the author's and prove nothing)."""
+    started, written = _stamp(cr.get("started_at")), _stamp(created_at)
+    return started is not None and written is not None and started <= written
 
 
 async def resume(answer: Mapping[str, Any], job: Job) -> None:

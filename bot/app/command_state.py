@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.app.judging import Repo
+from bot.app.plansync import commit_time
 from bot.app.ports import AppContext, GitHub
 from bot.core import annotate, checkrun, textfit
 from bot.core.commands.accept import has_drop, without_drop
@@ -192,12 +193,14 @@ def extra_state(state: MeasuredState, verdict: Verdict,
                 run: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What commands and plan commands read beyond the counts: reasons, signatures, coverage,
     and the judged run's link and time, which the plan shows as its evidence (so a sync from
-    this check run renders the same issue bodies as the sync right after the run)."""
+    this check run renders the same issue bodies as the sync right after the run, and records
+    the same commit on the dashboard)."""
     extra: dict[str, Any] = {"verdict": verdict.to_json(), "signatures": dict(state.signatures),
                              "coverage": dict(state.coverage), "workflows": dict(state.workflows)}
     if run is not None:
         url = str(run.get("html_url") or "")
         extra["evidence"] = {
             "url": url if url.startswith("https://github.com/") else "",
-            "time": str(run.get("updated_at") or run.get("run_started_at") or "")}
+            "time": str(run.get("updated_at") or run.get("run_started_at") or ""),
+            "commit_time": commit_time(run)}
     return extra

@@ -164,7 +164,8 @@ async def on_issue_comment(delivery: Delivery, gh_for: GitHubFor, ctx: AppContex
     if not await _acknowledge(gh, t):
         return                               # the comment is gone: nobody to answer
     job = actions.Job(gh=gh, ctx=ctx, repository=p["repository"], number=t.number,
-                      is_pr=t.is_pr, user=t.user, user_id=t.user_id, issue=p["issue"])
+                      is_pr=t.is_pr, user=t.user, user_id=t.user_id, issue=p["issue"],
+                      created_at=t.created_at)
     answer = await _answer_of(gh, t, ctx)
     if answer is not None:                   # answered once; finish what it recorded
         await actions.resume(answer, job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -14,6 +15,8 @@ from bot.core.plan import Evaluation, Evidence, Waiver, evaluate_plan
 from bot.core.plan.issuebody import marker_of
 from bot.core.plan.render import is_dashboard, recorded_evidence
 
+_SHA = re.compile(r"[0-9a-f]{40}")
+_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 NO_PLAN = "This repository's `.github/ci-truth.yml` (default branch) has no `plan:` section."
 
 
@@ -50,13 +53,17 @@ async def default_branch_state(gh: GitHub, ctx: AppContext, repo: Repo, *,
         ids = [r.get("id") for r in block.get("runs") or [] if isinstance(r, Mapping)]
         url = (f"https://github.com/{repo.owner}/{repo.name}/actions/runs/{ids[0]}"
                if ids and isinstance(ids[0], int) else "")
-        when = str(c.get("completed_at") or "")
+        when, dated = str(c.get("completed_at") or ""), ""
         shown = block.get("evidence")      # the judged run's link and time, as the run's sync
         if isinstance(shown, Mapping):     # showed them (older check runs: the check's own)
             url = str(shown.get("url") or url)
             when = str(shown.get("time") or when)
+            dated = str(shown.get("commit_time") or "")
         sha = str(c.get("head_sha") or "")
-        return state, Evidence(run_url=url, sha=sha, time=when), sha
+        # dated like a run's evidence: the sync records this commit on the dashboard, so a
+        # later run of an older commit is compared with it, not with an older record
+        dated = dated if _SHA.fullmatch(sha) and _TIME.fullmatch(dated) else ""
+        return state, Evidence(run_url=url, sha=sha, time=when, commit_time=dated), sha
     return {}, Evidence(), ""
 
 
@@ -141,4 +148,5 @@ async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> No
                                  repo_files=files)
 
         await plansync.sync_plan(gh, repo.owner, repo.name, evaluate,
-                                 bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock(), held=True)
+                                 bot_login=f"{ctx.app_slug}[bot]", now=ctx.clock(), held=True,
+                                 default_branch=repo.default_branch)

@@ -141,17 +141,34 @@ def plan_lock(gh: GitHub, owner: str, repo: str) -> asyncio.Lock:
     return per_loop.setdefault(f"{gh.installation_id}/{owner}/{repo}".lower(), asyncio.Lock())
 
 
+async def on_branch(gh: GitHub, owner: str, repo: str, recorded: str, branch: str) -> bool:
+    """Whether `recorded` is in `branch`'s history (GitHub's compare: the branch is ahead of
+    it or identical). When GitHub cannot say the answer is True: the record stands."""
+    try:
+        cmp = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
+                               {"owner": owner, "repo": repo, "basehead": f"{recorded}...{branch}"},
+                               params={"per_page": 1})
+    except gidgethub.HTTPException as exc:
+        log.warning("plan %s/%s: comparing the recorded %s with %s failed (%s)", owner, repo,
+                    recorded[:12], branch, exc.status_code)
+        return True
+    return not isinstance(cmp, Mapping) or cmp.get("status") in ("ahead", "identical")
+
+
 async def sync_plan(gh: GitHub, owner: str, repo: str,
                     evaluate: Callable[[frozenset[str]], Evaluation], *, bot_login: str,
-                    now: datetime, held: bool = False) -> SyncResult:
+                    now: datetime, held: bool = False,
+                    default_branch: str | None = None) -> SyncResult:
     """Bring the plan's issues in line with the evidence: read, evaluate, reconcile, write.
 
     `evaluate(claimed)` evaluates the plan with the facts people ticked on the dashboard.
     Serialised per repository in this process, so duplicate deliveries find the issues the
     first one created instead of creating them again. A run's evidence whose commit is an
     ancestor of the one the dashboard records is stale and writes nothing: one compare
-    request, only when the commits differ (docs/plan.md). ``held``: the caller holds
-    ``plan_lock`` already, having read `evaluate`'s inputs (waivers, evidence) under it.
+    request, only when the commits differ (docs/plan.md). With `default_branch`, a recorded
+    commit that is not in that branch's history (a marker edited by hand, a force-push) is
+    ignored, and the sync replaces it: a second compare, only for stale evidence. ``held``:
+    the caller holds ``plan_lock`` already, having read `evaluate`'s inputs under it.
     """
     result = SyncResult()
     async with contextlib.nullcontext() if held else plan_lock(gh, owner, repo):
@@ -162,6 +179,11 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
             recorded = to_compare(ev.evidence, issues, bot_login) if n == 0 else None
             if recorded is not None:
                 result.stale = await is_ancestor(gh, owner, repo, ev.evidence.sha, recorded)
+                if result.stale and default_branch and not await on_branch(
+                        gh, owner, repo, recorded, default_branch):
+                    log.warning("plan %s/%s: the recorded %s is not on %s; the run applies",
+                                owner, repo, recorded[:12], default_branch)
+                    result.stale = False
                 if result.stale:
                     log.info("plan %s/%s: %s is an ancestor of the recorded %s; stale, "
                              "nothing written", owner, repo, ev.evidence.sha[:12], recorded[:12])
@@ -206,7 +228,8 @@ def evidence_from_run(run: Mapping[str, Any]) -> Evidence:
 async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
                         state: Mapping[str, Any], run: Mapping[str, Any], *, bot_login: str,
                         now: datetime, waivers: tuple[Waiver, ...] = (),
-                        held: bool = False) -> SyncResult:
+                        held: bool = False,
+                        default_branch: str | None = None) -> SyncResult:
     """After a default-branch run was judged: the plan on that evidence, issues in line.
 
     `state` is the run's ci-truth/state@1 document; the run itself joins `workflows` (its
@@ -227,7 +250,8 @@ async def sync_from_run(gh: GitHub, owner: str, repo: str, plan: Plan,
         return evaluate_plan(plan, doc, claimed=claimed, waivers=waivers, repo_files=files,
                              evidence=evidence)
 
-    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now, held=held)
+    return await sync_plan(gh, owner, repo, evaluate, bot_login=bot_login, now=now, held=held,
+                           default_branch=default_branch)
 
 
 def on_default_branch(run: Mapping[str, Any], default_branch: str, repo_id: int) -> bool:
@@ -252,9 +276,10 @@ async def after_run(gh: GitHub, owner: str, repo: str, *, default_branch: str, r
     async with plan_lock(gh, owner, repo):
         accepted = tuple(await waivers()) if waivers is not None else ()
         return await sync_from_run(gh, owner, repo, plan, state, run, bot_login=bot_login,
-                                   now=now, waivers=accepted, held=True)
+                                   now=now, waivers=accepted, held=True,
+                                   default_branch=default_branch)
 
 
 __all__ = ["DASHBOARD", "SyncResult", "after_run", "apply", "claimed_facts",
-           "evidence_from_run", "is_ancestor", "list_ours", "on_default_branch", "plan_lock",
-           "repo_files", "sync_from_run", "sync_plan"]
+           "evidence_from_run", "is_ancestor", "list_ours", "on_branch", "on_default_branch",
+           "plan_lock", "repo_files", "sync_from_run", "sync_plan"]

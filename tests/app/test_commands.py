@@ -7,6 +7,7 @@ Check runs come from the App's own workflow_run handling of real corpus reports.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import gidgethub
@@ -284,6 +285,29 @@ async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: 
     [new] = [c for c in env.check_runs(repo) if c["head_sha"] == "fa" * 20]
     assert new["conclusion"] == "failure"
     assert find_accepted_drop(new["output"]["text"], "fa" * 20) is None
+
+
+async def test_accept_drop_never_accepts_a_head_pushed_after_the_comment(env: Env) -> None:
+    """A job run (queued, retried) after a push must not accept the new commit's drop."""
+    main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    repo = main.repo
+    repo.branches[repo.default_branch] = main.run["head_sha"]
+    await env.deliver(main.payload)
+    seeded, pr, n = pr_run(env, SMALL, id=main.run["id"] + 5, head_sha="ef" * 20)
+    await env.deliver(seeded.payload)
+    repo.set_permission("maint", "write", "maintain")
+    comment = comment_event(env.fake, repo, n, "/truth accept-drop moved the gloo tests",
+                            user="maint")
+    env.fake.world.clock_offset += timedelta(minutes=3)         # then the author pushes
+    moved = pr_run(env, SMALL, id=main.run["id"] + 9, head_sha="fa" * 20)[0]
+    pr["head_sha"] = "fa" * 20
+    await env.deliver(moved.payload)
+    await env.deliver(comment, event="issue_comment", delivery_id="late")
+    [new] = [c for c in env.check_runs(repo) if c["head_sha"] == "fa" * 20]
+    assert new["conclusion"] == "failure"
+    assert find_accepted_drop(new["output"]["text"], "fa" * 20) is None
+    body = last_reply(env, repo, n)
+    assert "nothing accepted" in body and f"`{'fa' * 6}`" in body
 
 
 async def test_accept_drop_refused_for_readers_and_without_a_drop(env: Env) -> None:

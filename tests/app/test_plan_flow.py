@@ -254,8 +254,9 @@ async def test_an_ancestor_s_run_does_not_move_the_plan_back(env: Env) -> None:
     assert cr["conclusion"] == "failure"                 # the old commit is still judged
     assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
     calls = env.api_calls(start)
-    assert [c for c in calls if "/compare/" in c] == [
-        f"GET /repos/{repo.full_name}/compare/{c2}...{c1}"]   # one question: an ancestor
+    assert [c for c in calls if "/compare/" in c] == [      # an ancestor of the recorded
+        f"GET /repos/{repo.full_name}/compare/{c2}...{c1}",   # commit, which is on main
+        f"GET /repos/{repo.full_name}/compare/{c2}...{repo.default_branch}"]
     writes = [c for c in calls if c.split()[0] in ("POST", "PATCH") and "/issues" in c]
     assert writes == []                                  # no plan issue written
 
@@ -317,3 +318,55 @@ async def test_an_edit_while_the_head_has_no_ci_keeps_the_recorded_evidence(env:
     assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
     writes = [c for c in env.api_calls(start) if c.split()[0] in ("POST", "PATCH", "PUT")]
     assert writes == []
+
+
+async def test_an_issue_event_sync_records_the_head_it_evaluated(env: Env) -> None:
+    # commit 1 (broken) is recorded; commits 2 (broken) and 3 (fixed) land. Commit 3 was a
+    # pull request's head, pushed to main as is (fast-forward): its CI Truth check run, from
+    # the PR run, is the head's. A person's close makes the plan sync from commit 3: the
+    # dashboard must record commit 3, so commit 2's late run is stale, not "ahead" of 1.
+    base = deliver_seed(env, 0, "broken").repo
+    c1 = base.commit({".github/ci-truth.yml": PLAN}, branch=base.default_branch)
+    c2 = base.commit({"src/loop.py": "still broken"}, branch=base.default_branch)
+    c3 = base.commit({"src/loop.py": "fixed"}, branch=base.default_branch)
+    first = deliver_seed(env, 1, "broken", head_sha=c1)
+    repo = first.repo
+    await env.deliver(first.payload, delivery_id="d-1")
+    phase = issues(repo)["Phase 1: Foundation"]
+    assert phase["state"] == "open"
+    pr = deliver_seed(env, 3, "fixed", head_sha=c3, event="pull_request", head_branch="fix")
+    repo.add_pull(head_ref="fix", head_sha=c3)
+    await env.deliver(pr.payload, delivery_id="d-3")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "open"    # a PR run moves nothing
+    person = {**first.payload["sender"], "login": "octocat", "type": "User"}
+    dash = issues(repo)["Plan: Event-loop fix shipped"]
+    base_keys = {k: first.payload[k] for k in ("repository", "installation")}
+    await env.deliver(issues_event("edited", dash, base_keys, person), event="issues",
+                      delivery_id="i-1")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"  # the head's evidence
+    assert f"commit={c3} " in issues(repo)["Plan: Event-loop fix shipped"]["body"]
+
+    late = deliver_seed(env, 2, "broken", head_sha=c2)
+    await env.deliver(late.payload, delivery_id="d-2")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"  # stale: not moved back
+
+
+async def test_a_marker_naming_a_commit_off_the_default_branch_freezes_nothing(
+        env: Env) -> None:
+    # a person with write access edits the dashboard's evidence marker to name the tip of a
+    # branch main is later fast-forwarded along: main's runs are ancestors of that commit,
+    # "behind" it, yet they are the default branch's truth and must move the plan
+    base = deliver_seed(env, 0, "broken").repo
+    c1 = base.commit({".github/ci-truth.yml": PLAN}, branch=base.default_branch)
+    first = deliver_seed(env, 1, "broken", head_sha=c1)
+    repo = first.repo
+    await env.deliver(first.payload, delivery_id="d-1")
+    c2 = repo.commit({"src/loop.py": "fixed"}, branch="develop")
+    tip = repo.commit({"src/more.py": "wip"}, branch="develop")
+    dash = issues(repo)["Plan: Event-loop fix shipped"]
+    dash["body"] = dash["body"].replace(f"commit={c1} ", f"commit={tip} ")
+    repo.branches[repo.default_branch] = c2                      # main fast-forwards to c2
+    fixed = deliver_seed(env, 2, "fixed", head_sha=c2)
+    await env.deliver(fixed.payload, delivery_id="d-2")
+    assert issues(repo)["Phase 1: Foundation"]["state"] == "closed"
+    assert f"commit={c2} " in issues(repo)["Plan: Event-loop fix shipped"]["body"]  # repaired
