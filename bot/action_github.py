@@ -177,7 +177,7 @@ class TokenSession:
                 self.gh, self.owner, self.repo,
                 lambda claimed: plans.evaluate_plan(plan, doc, claimed=claimed,
                                                     repo_files=files, evidence=evidence),
-                bot_login=ACTIONS_LOGIN, now=now)
+                bot_login=ACTIONS_LOGIN, now=now, default_branch=await self._default_branch())
         except FAILURES as exc:
             self.warn("could not sync the plan's issues (the job needs "
                       "`permissions: issues: write, contents: read`)", exc)

@@ -440,5 +440,6 @@ async def test_a_rerun_of_an_ancestor_does_not_move_the_plan(
     assert issue_writes() == writes
     dash = next(i for i in repo.issues.values() if i["title"].startswith("Plan: "))
     assert f"ci-truth:evidence commit={new} " in dash["body"]
-    assert [r.path for r in fake_github.calls("GET", r"/compare/")] == [
-        f"/repos/{REPO}/compare/{new}...{old}"]
+    assert [r.path for r in fake_github.calls("GET", r"/compare/")] == [   # is old stale,
+        f"/repos/{REPO}/compare/{new}...{old}",                          # and is the record
+        f"/repos/{REPO}/compare/{new}...{repo.default_branch}"]          # on main's history
