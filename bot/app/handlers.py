@@ -244,6 +244,7 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
                              ctx: AppContext, pulls: list[dict[str, Any]] | None, *,
                              plan_gh: GitHub | None = None) -> None:
     policy = runs.policy_from_config(config)
+    notes: list[str] = []
     if error is not None:
         state, verdict = judging.config_failure(error)
         evidence = [RunEvidence(run=run)]
@@ -252,17 +253,19 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         evidence += await _other_producers(gh, repo, sha, run, policy, ctx)
         extra = (runs.missing_producers(policy, [e.run for e in evidence])
                  if len(policy.producers) > 1 else [])
-        base = await judging.baseline(gh, repo, sha, ctx)
+        base = await judging.baseline(gh, repo, sha, ctx, run)
+        notes.append(judging.baseline_note(base, repo))
         state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
     details = judging.details_markdown(state, verdict) if error is None else ""
     verdict, details = await command_state.honour_accepted_drop(gh, repo, sha, ctx,
                                                                 verdict, details)
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
-                                           head_sha=sha, repo=repo.name,
+                                           head_sha=sha, repo=repo.name, notes=notes,
                                            extra_state=command_state.extra_state(
                                                state, verdict, run))
     await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
+    await judging.forget_baseline(ctx, repo, sha, run)
     if pulls is None:
         pulls = []
     for pr in pulls[:3]:

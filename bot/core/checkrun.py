@@ -91,8 +91,8 @@ def title(state: MeasuredState, verdict: Verdict) -> str:
 
 
 def summary(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef],
-            *, omitted_annotations: int = 0) -> str:
-    """Headline, counts table, every reason, the runs that gave evidence (within limits)."""
+            *, omitted_annotations: int = 0, notes: Sequence[str] = ()) -> str:
+    """Headline, counts table, every reason, the runs that gave evidence, notes (within limits)."""
     t = state.totals
     lines = [f"**{NAME}: {verdict.conclusion.value}**", "",
              "| tests | passed | failed | errors | skipped | flaky |",
@@ -113,12 +113,15 @@ def summary(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef],
                       "controls; its reports may be forged."]
     if omitted_annotations:
         lines += ["", f"{omitted_annotations:,} more failing test(s) are not annotated."]
+    for note in notes:
+        lines += ["", note]
     return fit("\n".join(lines))
 
 
 def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[RunRef], *,
                        details_md: str, head_sha: str, extra_state: Mapping[str, Any] | None = None,
-                       workspace: str = "", repo: str = "") -> CheckPayloads:
+                       workspace: str = "", repo: str = "", notes: Sequence[str] = ()
+                       ) -> CheckPayloads:
     """Bodies that complete the check run: conclusion, output, recheck button, annotations.
 
     `workspace` (the checkout's absolute path, when known) and `repo` (the repository's
@@ -128,7 +131,8 @@ def completed_payloads(state: MeasuredState, verdict: Verdict, runs: Sequence[Ru
     total_failed = len(state.failures) + state.failures_omitted
     kept = annotations[:MAX_ANNOTATIONS]
     out_title = title(state, verdict)
-    out_summary = summary(state, verdict, runs, omitted_annotations=total_failed - len(kept))
+    out_summary = summary(state, verdict, runs, omitted_annotations=total_failed - len(kept),
+                          notes=notes)
     block = state_block(state, verdict, runs, head_sha=head_sha, extra=extra_state)
     text = fit_markdown(details_md, MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
     output = {"title": out_title, "summary": out_summary, "text": text}
@@ -248,15 +252,42 @@ def is_ours(check_run: Mapping[str, Any], app_id: int) -> bool:
     return check_run.get("name") == NAME and isinstance(app, Mapping) and app.get("id") == app_id
 
 
+# Rules that leave a result's test count the suite's size (failing tests still count, a drop
+# on the default branch is its new size); any other failing or neutral reason (missing,
+# unreadable, untrusted or no evidence, a broken config) makes the count no baseline.
+COUNT_RULES = frozenset({"failures", "test-drop", "forbidden-signature", "not-a-report"})
+
+
+def usable_state(check_run: Mapping[str, Any], app_id: int) -> dict[str, Any] | None:
+    """The state of one of our completed CI Truth check runs whose count can be a baseline."""
+    conclusion = check_run.get("conclusion")
+    if (not is_ours(check_run, app_id) or check_run.get("status") != "completed"
+            or conclusion not in ("success", "failure", "neutral")):
+        return None
+    doc = parse_state_block((check_run.get("output") or {}).get("text"))
+    if doc is None or conclusion == "success":
+        return doc
+    verdict = doc.get("verdict")
+    reasons = verdict.get("reasons") if isinstance(verdict, Mapping) else None
+    if not isinstance(reasons, list) or not all(
+            isinstance(r, Mapping) and (r.get("conclusion") == "success"
+                                        or r.get("rule") in COUNT_RULES) for r in reasons):
+        return None
+    return doc
+
+
 def baseline_from_check_runs(check_runs: Iterable[Mapping[str, Any]], app_id: int
                              ) -> dict[str, Any] | None:
-    """The default branch's latest successful CI Truth state, as a `ci-truth/state@1` mapping."""
-    done = [c for c in check_runs if is_ours(c, app_id) and c.get("status") == "completed"
-            and c.get("conclusion") == "success"]
+    """The newest usable CI Truth state of a commit's check runs, as a `ci-truth/state@1` mapping.
+
+    Usable: ours, completed, with a state block, and a success or a verdict failing only on
+    COUNT_RULES (a main whose tests fail still counts its whole suite).
+    """
+    done = [c for c in check_runs if is_ours(c, app_id) and c.get("status") == "completed"]
     done.sort(key=lambda c: (str(c.get("completed_at") or ""), int(c.get("id") or 0)),
               reverse=True)
     for c in done:
-        doc = parse_state_block((c.get("output") or {}).get("text"))
+        doc = usable_state(c, app_id)
         if doc is None:
             continue
         ids = doc.get("test_ids")

@@ -59,6 +59,7 @@ class Baseline:
     total: int
     test_ids: frozenset[str] = frozenset()
     complete: bool = False       # True when test_ids lists every test of that run
+    origin: str = ""             # where it came from, for messages ("commit abc… on main")
 
 
 def baseline_from_json(doc: Any, *, source: str = "baseline") -> Baseline:
@@ -82,12 +83,22 @@ def baseline_from_json(doc: Any, *, source: str = "baseline") -> Baseline:
     total = tests.get("total")
     if isinstance(total, bool) or not isinstance(total, int) or total < 0:
         raise bad("tests.total", f"expected a whole number of at least 0, got {total!r}"[:120])
+    origin = _origin(doc.get("source"))
     raw_ids = doc.get("test_ids")
     if raw_ids is None:
-        return Baseline(total=total)
+        return Baseline(total=total, origin=origin)
     if not isinstance(raw_ids, list) or not all(isinstance(i, str) for i in raw_ids):
         raise bad("test_ids", "expected a list of test id strings")
     if len(raw_ids) > MAX_BASELINE_IDS:
         raise bad("test_ids", f"more than {MAX_BASELINE_IDS} ids")
     complete = doc.get("test_ids_complete", True) is True
-    return Baseline(total=total, test_ids=frozenset(raw_ids), complete=complete)
+    return Baseline(total=total, test_ids=frozenset(raw_ids), complete=complete, origin=origin)
+
+
+def _origin(source: Any) -> str:
+    """"commit <sha> on <ref>" from the App's `source` (head_sha, ref), else ""."""
+    if not isinstance(source, Mapping) or not isinstance(source.get("head_sha"), str):
+        return ""
+    ref = source.get("ref")
+    return (f"commit {source['head_sha'][:12]}"
+            + (f" on {ref[:100]}" if isinstance(ref, str) and ref else ""))

@@ -154,12 +154,13 @@ def _test_drop(state: MeasuredState, config: Config, baseline: Baseline) -> Reas
         named = " The vanished tests cannot be named: a test id list was capped or missing."
     return _reason(
         Rule.TEST_DROP,
-        f"{before - now} of the baseline's {_plural(before, 'test')} are gone (now {now}, a "
+        f"{before - now} of the baseline's {_plural(before, 'test')}"
+        + (f" ({baseline.origin})" if baseline.origin else "") + f" are gone (now {now}, a "
         f"{_percent(drop)} drop; gate.max_test_drop allows {_percent(allowed)}).{named} If "
         "they were removed on purpose, refresh the baseline; otherwise check that every "
         "shard and test directory still runs.",
         baseline=before, total=now, drop=round(drop, 6), vanished=vanished[:MAX_DETAILS],
-        vanished_count=len(vanished))
+        vanished_count=len(vanished), baseline_origin=baseline.origin)
 
 
 def _signatures(state: MeasuredState, config: Config) -> Iterable[Reason]:

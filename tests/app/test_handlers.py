@@ -574,6 +574,102 @@ async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
     assert "`test-drop`" in rules(cr) and "19 of the baseline's 22 tests" in rules(cr)
 
 
+def main_run(env: Env, report: Any, *, run_id: int, conclusion: str | None = None) -> Any:
+    """A push run of workflow "CI" on a new commit of the default branch (seeded, not delivered)."""
+    payload = load_payload("workflow_run.completed")
+    repo = env.fake.world.repo(*payload["repository"]["full_name"].split("/"))
+    sha = repo.commit({"src/app.py": f"# {run_id}\n"}) if repo else payload["workflow_run"][
+        "head_sha"]
+    payload["workflow_run"].update(event="push", name="CI", id=run_id, head_sha=sha,
+                                   head_branch=payload["repository"]["default_branch"])
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": report},
+                               conclusion=conclusion)
+    seeded.repo.branches[seeded.repo.default_branch] = sha          # the run is main's head
+    return seeded
+
+
+async def shrinking_pr(env: Env, repo: Any, run_id: int) -> dict[str, Any]:
+    """A pull request whose run reports 3 tests (SMALL); its completed CI Truth check run."""
+    seeded = seed_workflow_run(env.fake.world, pr_payload(id=run_id, head_sha="ef" * 20),
+                               reports={"junit.xml": SMALL})
+    repo.add_pull(head_ref="shrink", head_sha="ef" * 20)
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
+    return cr
+
+
+async def test_test_drop_baseline_while_the_default_branch_head_is_still_running(
+        env: Env) -> None:
+    first = main_run(env, HEALTHY, run_id=500)
+    await env.deliver(first.payload)
+    repo, good = first.repo, first.run["head_sha"]
+    newer = main_run(env, HEALTHY, run_id=501)                 # main moved on; its CI runs
+    requested = dict(newer.payload, action="requested")
+    requested["workflow_run"] = dict(newer.payload["workflow_run"], status="in_progress",
+                                     conclusion=None)
+    await env.deliver(requested)
+    assert repo.branches[repo.default_branch] == newer.run["head_sha"]
+    cr = await shrinking_pr(env, repo, 600)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert f"19 of the baseline's 22 tests (commit {good[:12]} on master)" in rules(cr)
+    assert f"Baseline for `test-drop`: 22 tests at commit `{good[:12]}`" in rules(cr)
+
+
+async def test_a_default_branch_failing_only_on_tests_is_still_a_count_baseline(
+        env: Env) -> None:
+    main = main_run(env, FAILING, run_id=500, conclusion="failure")     # 4 tests, 1 fails
+    await env.deliver(main.payload)
+    assert only_check(env, main.repo)["conclusion"] == "failure"
+    cr = await shrinking_pr(env, main.repo, 600)
+    assert "1 of the baseline's 4 tests" in rules(cr), rules(cr)
+
+
+async def test_a_default_branch_failing_for_missing_evidence_is_walked_past(env: Env) -> None:
+    good = main_run(env, HEALTHY, run_id=500)
+    await env.deliver(good.payload)
+    broken = main_run(env, ZERO_TESTS, run_id=501)           # no evidence: not a suite size
+    await env.deliver(broken.payload)
+    [bad] = [c for c in env.check_runs(good.repo) if c["head_sha"] == broken.run["head_sha"]]
+    assert bad["conclusion"] == "failure" and "`zero-tests`" in rules(bad)
+    cr = await shrinking_pr(env, good.repo, 600)
+    assert f"19 of the baseline's 22 tests (commit {good.run['head_sha'][:12]}" in rules(cr)
+    again = seed_workflow_run(env.fake.world, pr_payload(id=601, head_sha="ef" * 20),
+                              reports={"junit.xml": SMALL})
+    start = len(env.fake.requests)                           # again: the walk is remembered
+    await env.deliver(again.payload)
+    walked = [c for c in env.api_calls(start) if c.startswith("GET /repos/octo-org/octo-repo/"
+              "commits/") and c.endswith("/check-runs") and "ef" * 20 not in c]
+    assert len(walked) <= 2, walked           # main's head and the usable commit, no others
+
+
+async def test_a_push_to_the_default_branch_is_compared_with_its_parent(env: Env) -> None:
+    good = main_run(env, HEALTHY, run_id=500)
+    await env.deliver(good.payload)
+    shrunk = main_run(env, SMALL, run_id=501)
+    await env.deliver(shrunk.payload)
+    [cr] = [c for c in env.check_runs(good.repo) if c["head_sha"] == shrunk.run["head_sha"]]
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert "19 of the baseline's 22 tests" in rules(cr)
+
+
+async def test_a_branch_push_is_compared_with_its_merge_base_not_the_grown_default(
+        env: Env) -> None:
+    old = main_run(env, SMALL, run_id=500)                  # main had 3 tests
+    await env.deliver(old.payload)
+    repo = old.repo
+    feature = repo.commit({"src/feature.py": "x = 1\n"}, branch="feature")
+    grown = main_run(env, HEALTHY, run_id=501)               # main grew to 22 since
+    await env.deliver(grown.payload)
+    payload = load_payload("workflow_run.completed")
+    payload["workflow_run"].update(event="push", name="CI", id=502, head_sha=feature,
+                                   head_branch="feature")
+    seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": SMALL})
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == feature]
+    assert cr["conclusion"] == "success", rules(cr)
+    assert f"3 tests at commit `{old.run['head_sha'][:12]}`" in rules(cr)
+
+
 async def test_locked_pr_conversation_is_skipped_quietly(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, pr_payload(), reports={"junit.xml": ZERO_TESTS})
     pr = seeded.repo.add_pull(head_ref="feature", head_sha=seeded.run["head_sha"])

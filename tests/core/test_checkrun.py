@@ -34,6 +34,7 @@ from bot.core.checkrun import (
     parse_state_block,
     state_block,
     title,
+    usable_state,
 )
 from bot.core.engine import evaluate
 from bot.core.model import (
@@ -239,6 +240,39 @@ def test_baseline_only_from_our_app_latest_success() -> None:
     assert base is not None and base["tests"]["total"] == 120 and base["test_ids"] == ["t120"]
     assert base["schema"] == "ci-truth/state@1"
     assert baseline_from_check_runs(runs[:1], app_id=7) is None
+
+
+def judged_check_run(corpus: Path, report: str, extra_reasons: list[Reason] | None = None,
+                     ) -> dict[str, Any]:
+    """Our completed check run for a real corpus report judged by the engine (verdict kept)."""
+    data = (corpus / report).read_bytes()
+    result = evaluate([Source(path="r.xml", chunks=[data])], extra_reasons=extra_reasons or [])
+    payloads = completed_payloads(result.state, result.verdict, [RUN], details_md="d",
+                                  head_sha="a" * 40,
+                                  extra_state={"verdict": result.verdict.to_json()})
+    return {"id": 5, "name": NAME, "head_sha": "a" * 40, "status": "completed",
+            "conclusion": result.verdict.conclusion.value, "app": {"id": 7},
+            "completed_at": "2026-11-22T05:00:00Z", "output": payloads.first["output"]}
+
+
+FAILING_REPORT = "junit/action-junit-report/test_results/xunit/report.xml"   # 4 tests, 1 fails
+
+
+def test_a_result_failing_only_on_failed_tests_is_a_count_baseline(corpus: Path) -> None:
+    cr = judged_check_run(corpus, FAILING_REPORT)
+    assert cr["conclusion"] == "failure"
+    base = baseline_from_check_runs([cr], app_id=7)
+    assert base is not None and base["tests"]["total"] == 4
+
+
+def test_a_result_failing_for_its_evidence_is_no_baseline(corpus: Path) -> None:
+    missing = Reason("missing-evidence", "shard 3 uploaded nothing")
+    cr = judged_check_run(corpus, FAILING_REPORT, [missing])
+    assert usable_state(cr, 7) is None and baseline_from_check_runs([cr], app_id=7) is None
+    ok = judged_check_run(corpus, FAILING_REPORT)
+    assert usable_state(dict(ok, conclusion="cancelled"), 7) is None
+    assert usable_state(dict(ok, status="in_progress"), 7) is None
+    assert usable_state(ok, 8) is None                               # another app's
 
 
 def test_fit_cuts_on_character_boundaries() -> None:

@@ -15,7 +15,7 @@ from bot.core.model import (
     Reason,
     Rule,
 )
-from bot.core.state import Baseline
+from bot.core.state import Baseline, baseline_from_json
 from bot.core.verdict import conclude, judge
 
 
@@ -161,6 +161,15 @@ def test_test_drop_names_vanished_tests() -> None:
     assert rules(judge(s, parse_config("gate: {max_test_drop: 0.2}"), baseline=base)) == []
     # growth or equality never fires
     assert rules(judge(s, DEFAULT_CONFIG, baseline=Baseline(total=10))) == []
+
+
+def test_test_drop_names_the_commit_the_baseline_came_from() -> None:
+    base = baseline_from_json({"tests": {"total": 12}, "source": {
+        "check_run_id": 1, "head_sha": "3484a3fb816e0859fd6e1cea078d76385ff50625", "ref": "main"}})
+    s = state(FileReport("r.xml", "junit", counts(passed=10)))
+    [r] = judge(s, DEFAULT_CONFIG, baseline=base).reasons
+    assert "2 of the baseline's 12 tests (commit 3484a3fb816e on main) are gone" in r.message
+    assert r.details["baseline_origin"] == "commit 3484a3fb816e on main"
 
 
 def test_test_drop_without_ids_says_names_unknown_and_caps_lists() -> None:

@@ -202,6 +202,18 @@ async def get_commit(call: Call) -> Reply:
     return Reply(200, _commit(call, commit.sha))
 
 
+@routes.get("/repos/{owner}/{repo}/commits", perm=CONTENTS)
+async def list_commits(call: Call) -> Reply:
+    """Commits reachable from ``sha`` (default branch when absent), newest first, paged."""
+    start = call.repo.resolve(call.query.get("sha"))
+    if start is None:
+        raise not_found()
+    r = call.repo
+    shas = sorted(_reachable(r, start.sha), key=lambda s: (len(_reachable(r, s)), s),
+                  reverse=True)
+    return call.paginate([_commit(call, s) for s in shas])
+
+
 @routes.get("/repos/{owner}/{repo}/branches/{branch}", perm=CONTENTS)
 async def get_branch(call: Call) -> Reply:
     r, name = call.repo, call.params["branch"]
