@@ -133,6 +133,9 @@ def test_closed_by_a_person_without_evidence_is_reopened() -> None:
     assert [o.kind for o in ops] == ["comment", "edit"] and ops[1].state == "open"
     assert ops[0].comment is not None and "closed by `mallory`" in ops[0].comment
     assert "does not support it" in ops[0].comment
+    # the evidence is a link to the run (as in the issue body), not a URL broken to be inert
+    assert "Evidence: [run](https://github.com/o/r/actions/runs/101), `aaaaaaaaaaaa`, " \
+        "2026-11-22T03:00:00Z (" in ops[0].comment
     # issue lists do not say who closed: a person closing a not-done phase is still told
     unknown = replace(repo.issues[infra.number], closed_by=None)
     ops = reconcile(ev, [*(i for i in repo.issues.values() if i.number != infra.number),

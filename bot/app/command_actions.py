@@ -12,7 +12,7 @@ from typing import Any
 import gidgethub
 
 from bot.app import command_state, publish
-from bot.app.handlers import recheck
+from bot.app.handlers import recheck_outcome
 from bot.app.judging import Repo
 from bot.app.ports import AppContext, GitHub
 from bot.core.commands import (
@@ -121,7 +121,12 @@ async def run(cmd: Command, job: Job) -> str:
     if sha is None:
         return "I could not read this pull request's head commit."
     if isinstance(cmd, Recheck):
-        if not await recheck(job.gh, job.repository, sha, job.ctx):
+        outcome = await recheck_outcome(job.gh, job.repository, sha, job.ctx)
+        if outcome == "fork-ignored":
+            return (f"Not rechecked: `{sha[:12]}` was built by a fork, and fork runs are not "
+                    "judged (`evidence.forks: ignore`). Its CI Truth check still shows its "
+                    "earlier result.")
+        if outcome != "rechecked":
             return (f"Nothing to recheck for `{sha[:12]}` yet: no completed evidence run "
                     "is recorded for it.")
         return f"Rechecked `{sha[:12]}`: the CI Truth check run is up to date."

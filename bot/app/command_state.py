@@ -15,7 +15,7 @@ from typing import Any
 from bot.app.judging import Repo
 from bot.app.plansync import commit_time
 from bot.app.ports import AppContext, GitHub
-from bot.core import annotate, checkrun, textfit
+from bot.core import annotate, checkrun, render, textfit
 from bot.core.commands.accept import has_drop, without_drop
 from bot.core.commands.records import AcceptedDrop, drop_block, find_accepted_drop
 from bot.core.model import Conclusion, Counts, FileReport, MeasuredState, Reason, Verdict
@@ -158,7 +158,7 @@ def rejudge_without_drop(run: Mapping[str, Any], rec: AcceptedDrop) -> Rejudged 
     extra = {k: v for k, v in doc.items() if k not in known}
     extra["verdict"] = verdict.to_json()
     block = checkrun.state_block(state, verdict, refs, head_sha=rec.head_sha, extra=extra)
-    details = _STATE.sub("", _OLD_DROP.sub("", text))
+    details = render.rehead_markdown(_STATE.sub("", _OLD_DROP.sub("", text)), verdict)
     body = textfit.fit_markdown(drop_block(rec) + "\n\n" + details.strip(),
                         textfit.MAX_OUTPUT - len(block.encode()) - 2) + "\n\n" + block
     return Rejudged({"conclusion": verdict.conclusion.value,
@@ -176,17 +176,18 @@ async def accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext
 
 
 async def honour_accepted_drop(gh: GitHub, repo: Repo, sha: str, ctx: AppContext,
-                               verdict: Verdict, details: str) -> tuple[Verdict, str]:
+                               verdict: Verdict) -> tuple[Verdict, str]:
     """For the App's re-judging: keep a drop acceptance recorded for this very SHA.
 
-    Costs a request only when the fresh verdict holds a `test-drop` reason.
+    Returns the verdict (without `test-drop` when accepted) and the acceptance's record for
+    the details ('' when none). Costs a request only when the verdict holds a `test-drop`.
     """
     if not has_drop(verdict):
-        return verdict, details
+        return verdict, ""
     rec = await accepted_drop(gh, repo, sha, ctx)
     if rec is None:
-        return verdict, details
-    return without_drop(verdict), drop_block(rec) + "\n\n" + details
+        return verdict, ""
+    return without_drop(verdict), drop_block(rec) + "\n\n"
 
 
 def extra_state(state: MeasuredState, verdict: Verdict,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from bot.app import command_state, judging, plansource, plansync, publish, scopes
 from bot.app.command_authz import authorise
@@ -156,6 +156,9 @@ async def _judge_completed(gh: GitHub, repo: Repo, sha: str, wr: Mapping[str, An
                              plan_gh=plan_gh)
 
 
+RecheckOutcome = Literal["rechecked", "nothing", "fork-ignored"]
+
+
 async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
                   ctx: AppContext, *, plan_gh: GitHub | None = None) -> bool:
     """Re-read the evidence runs recorded in our check run for `head_sha` and re-judge.
@@ -163,17 +166,24 @@ async def recheck(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
     Used by the check run's Recheck button, "Re-run" in the Checks UI and PR-comment
     commands. Returns False when there is nothing of ours to recheck on that commit.
     """
+    return await recheck_outcome(gh, repo, head_sha, ctx, plan_gh=plan_gh) == "rechecked"
+
+
+async def recheck_outcome(gh: GitHub, repo: Repo | Mapping[str, Any], head_sha: str,
+                          ctx: AppContext, *, plan_gh: GitHub | None = None) -> RecheckOutcome:
+    """recheck, saying why nothing was rechecked ("fork-ignored": a fork run under
+    `evidence.forks: ignore`)."""
     repo = Repo.of(repo)
     async with publish.check_lock(ctx, repo, head_sha):   # re-read after a write under way
         return await _recheck(gh, repo, head_sha, ctx, plan_gh=plan_gh)
 
 
 async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
-                   plan_gh: GitHub | None) -> bool:
+                   plan_gh: GitHub | None) -> RecheckOutcome:
     """recheck under the check run's lock."""
     found = await publish.find_check(gh, repo, head_sha, ctx)
     if found is None:
-        return False
+        return "nothing"
     state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
     ids = [int(r["id"]) for r in state.get("runs") or []
            if isinstance(r, Mapping) and isinstance(r.get("id"), int)]
@@ -181,14 +191,14 @@ async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
     if not ids and ext.isdigit():
         ids = [int(ext)]
     if not ids:
-        return False
+        return "nothing"
     run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
                            dict(repo.vars, run_id=int(ids[0])))
     if run.get("status") != "completed" or run.get("head_sha") != head_sha:
-        return False
+        return "nothing"
     config, error = await judging.load_config(gh, repo)
     if runs.is_fork(run, repo.id) and runs.policy_from_config(config).forks == "ignore":
-        return False      # fork runs are not judged (evidence.forks: ignore)
+        return "fork-ignored"      # fork runs are not judged (evidence.forks: ignore)
     artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
     pulls = None
     if (runs.is_fork(run, repo.id) or str(run.get("event") or "").startswith("pull_request")
@@ -196,7 +206,7 @@ async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
         pulls = await publish.open_pulls(gh, repo, head_sha)
     await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls,
                              plan_gh=plan_gh)
-    return True
+    return "rechecked"
 
 
 async def on_check_run(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
@@ -257,9 +267,8 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         notes.append(judging.baseline_note(base, repo))
         state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
-    details = judging.details_markdown(state, verdict) if error is None else ""
-    verdict, details = await command_state.honour_accepted_drop(gh, repo, sha, ctx,
-                                                                verdict, details)
+    verdict, accepted = await command_state.honour_accepted_drop(gh, repo, sha, ctx, verdict)
+    details = accepted + judging.details_markdown(state, verdict) if error is None else ""
     payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
                                            head_sha=sha, repo=repo.name, notes=notes,
                                            extra_state=command_state.extra_state(

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bot.core import markdown as md
-from bot.core.model import Conclusion, Counts, FailedTest, FileReport, MeasuredState, Reason
+from bot.core.model import (
+    Conclusion,
+    Counts,
+    FailedTest,
+    FileReport,
+    MeasuredState,
+    Reason,
+    Verdict,
+)
 
 if TYPE_CHECKING:
     from bot.core.engine import Result
@@ -96,6 +105,20 @@ def _head(result: Result) -> list[str]:
                   + f"\n\nPass rate {state.pass_rate * 100:.1f}%, "
                   f"skipped {state.skipped_ratio * 100:.1f}%.")
     return blocks
+
+
+_HEADING = re.compile(r"^## (?:❌|⚠️|✅) ci-truth: [a-z]+$", re.M)
+_REASONS = re.compile(r"\n\n### Reasons\n\n- [^\n]*(?:\n- [^\n]*)*")
+
+
+def rehead_markdown(rendered: str, verdict: Verdict) -> str:
+    """`render_markdown`'s output with its heading and reasons re-rendered for `verdict`
+    (the same evidence judged again, e.g. without an accepted `test-drop`)."""
+    heading = f"## {ICON[verdict.conclusion]} ci-truth: {verdict.conclusion.value}"
+    out = _HEADING.sub(heading, rendered, count=1)
+    reasons = ("\n\n### Reasons\n\n" + "\n".join(_reason_line(r) for r in verdict.reasons)
+               if verdict.reasons else "")
+    return _REASONS.sub(lambda _: reasons, out, count=1)
 
 
 def _optional(state: MeasuredState) -> list[tuple[str, str]]:

@@ -9,10 +9,20 @@ from cmarkgfm.cmark import Options
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.commands.accept import without_drop
 from bot.core.config import DEFAULT_CONFIG
 from bot.core.engine import Result, evaluate
-from bot.core.model import Counts, FailedTest, FileReport, MeasuredState, Source
-from bot.core.render import render_markdown, render_text
+from bot.core.model import (
+    Conclusion,
+    Counts,
+    FailedTest,
+    FileReport,
+    MeasuredState,
+    Reason,
+    Source,
+    Verdict,
+)
+from bot.core.render import rehead_markdown, render_markdown, render_text
 from bot.core.verdict import judge
 
 HOSTILE_ID = "tests/test_x.py::test_[@octocat <img src=x> ``` #12 \u202e\x1b[31m]"
@@ -96,6 +106,22 @@ def test_capped_failure_list_is_announced_even_when_it_fits() -> None:
     out = render_markdown(r)
     assert "7 failing tests" not in out and "5 failing tests not shown" in out
     assert "lists are capped" in out
+
+
+def test_rehead_renders_the_heading_and_reasons_of_the_new_verdict_only() -> None:
+    drop = Reason("test-drop", "9 of the baseline's 25 tests are gone", Conclusion.FAILURE)
+    base = result(1)
+    both = Result(base.state, Verdict(Conclusion.FAILURE, [*base.verdict.reasons, drop]))
+    rendered = render_markdown(both)
+    kept = rehead_markdown(rendered, without_drop(both.verdict))   # failures still fail
+    assert kept.startswith("## ❌ ci-truth: failure\n") and "`failures`:" in kept
+    assert "test-drop" not in kept
+    assert kept == render_markdown(Result(base.state, without_drop(both.verdict)))
+    s = MeasuredState(files=[FileReport("r.xml", "junit", Counts(tests=3, passed=3))])
+    s.totals.add(s.files[0].counts)
+    only = rehead_markdown(render_markdown(Result(s, Verdict(Conclusion.FAILURE, [drop]))),
+                           Verdict(Conclusion.SUCCESS, []))
+    assert only == render_markdown(Result(s, Verdict(Conclusion.SUCCESS, [])))
 
 
 def test_text_is_short_and_has_no_control_characters() -> None:

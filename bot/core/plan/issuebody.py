@@ -37,7 +37,7 @@ def phase_title(r: PhaseResult) -> str:
 def criterion_line(c: CriterionResult, ev: Evaluation) -> str:
     label = f"**{md(c.name, limit=200)}** {code(c.expr, limit=200)}"
     if c.met:
-        return f"- [x] {label}: {code(c.value or 'true')} · evidence: {_evidence(ev)}"
+        return f"- [x] {label}: {code(c.value or 'true')} · evidence: {evidence_text(ev)}"
     if c.waived:
         why = f": {md(c.waived.reason, limit=300)}" if c.waived.reason else ""
         return (f"- [ ] {label}: {code(c.value or 'no value')} · **waived** by "
@@ -46,7 +46,8 @@ def criterion_line(c: CriterionResult, ev: Evaluation) -> str:
     return f"- [ ] {label}: measured {code(c.value or 'no value')}{reason}"
 
 
-def _evidence(ev: Evaluation) -> str:
+def evidence_text(ev: Evaluation) -> str:
+    """The evidence as Markdown: the run as a link, the commit as code, the time."""
     e = ev.evidence
     parts = [link("run", e.run_url) if e.run_url else "", code(e.sha[:12]) if e.sha else "",
              md(e.time) if e.time else ""]
@@ -85,7 +86,7 @@ def phase_body(r: PhaseResult, ev: Evaluation, *, issues: Mapping[str, int] | No
         tail += [f"- {code(a.id)} {md(a.name)} ({duration(a.cost)})"
                  + (" · on the critical path" if a.id in ev.path.critical_path else "")
                  for a in producers]
-    tail += ["", f"_Evidence: {_evidence(ev)}._", ""]
+    tail += ["", f"_Evidence: {evidence_text(ev)}._", ""]
     budget = MAX_BODY - sum(len(x) + 1 for x in head + tail) - 200
     lines = []
     for i, c in enumerate(r.criteria):

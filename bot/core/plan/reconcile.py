@@ -6,8 +6,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.core.plan.escape import code, md
-from bot.core.plan.issuebody import criterion_line, marker_of, phase_body, phase_title
+from bot.core.plan.escape import code
+from bot.core.plan.issuebody import (
+    criterion_line,
+    evidence_text,
+    marker_of,
+    phase_body,
+    phase_title,
+)
 from bot.core.plan.model import Evaluation, Evidence, PhaseResult, Status
 from bot.core.plan.render import dashboard, is_dashboard, recorded_evidence
 
@@ -212,6 +218,6 @@ def _reopen_comment(r: PhaseResult, ev: Evaluation, issue: IssueSnapshot, stamp:
         who = f" by {code(issue.closed_by, limit=60)}" if issue.closed_by else ""
         head = (f"Reopened: this issue was closed{who} but the evidence does not support it. "
                 "A maintainer can waive a criterion instead.")
-    lines = [head, "", f"Evidence: {md(ev.evidence.describe())} ({stamp}).", ""]
+    lines = [head, "", f"Evidence: {evidence_text(ev)} ({stamp}).", ""]
     lines += [criterion_line(c, ev) for c in failing]
     return "\n".join(lines)
