@@ -248,12 +248,15 @@ def _write_state(env: ActionEnv, doc: Mapping[str, Any]) -> Path:
     return path
 
 
-def _summary(env: ActionEnv, result: Result) -> None:
+def _summary(env: ActionEnv, result: Result, note: str | None = None) -> None:
+    """The result's Markdown, then `note` (where the baseline came from) when it fits."""
     if env.step_summary is None:
         return
     used = env.step_summary.stat().st_size if env.step_summary.exists() else 0
     budget = max(SUMMARY_LIMIT - used, 0)
-    append_summary(env.step_summary, render_markdown(result, limit=budget, byte_limit=budget))
+    tail = f"\n\n{note}\n" if note else ""
+    room = max(budget - len(tail.encode()), 0)
+    append_summary(env.step_summary, render_markdown(result, limit=room, byte_limit=room) + tail)
 
 
 async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
@@ -297,7 +300,7 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
         if baseline is None:
             baseline = await remote.fetch_baseline()
         result = judge(env, config, baseline, out, emitted, extra)
-        code, doc = _finish(env, result, out)
+        code, doc = _finish(env, result, out, remote.note)
         ignored = from_fork(env, event) and runs.policy_from_config(config).forks == "ignore"
         url = None if ignored else await remote.publish(result)   # evidence.forks: ignore
         if url:
@@ -310,12 +313,13 @@ async def run_action_async(environ: Mapping[str, str], *, out: TextIO,
     return code
 
 
-def _finish(env: ActionEnv, result: Result, out: TextIO) -> tuple[int, dict[str, Any]]:
-    """State file, outputs, summary and log; the exit code and the state JSON."""
+def _finish(env: ActionEnv, result: Result, out: TextIO, note: str | None = None
+            ) -> tuple[int, dict[str, Any]]:
+    """State file, outputs, summary (with `note`) and log; the exit code and the state JSON."""
     doc = to_json(result, generator=f"ci-truth {__version__}")
     write_outputs(env.output, step_outputs(doc, _write_state(env, doc)))
     if env.summary:
-        _summary(env, result)
+        _summary(env, result, note)
     _log_untrusted(render_text(result), out)
     failed = result.verdict.conclusion is Conclusion.FAILURE
     return (1 if failed and env.fail else 0), doc

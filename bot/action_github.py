@@ -16,11 +16,12 @@ from typing import Any, TextIO
 import aiohttp
 import gidgethub
 
+from bot.app.command_state import extra_state
 from bot.app.github import InstallationClient, OriginError, Transport
 from bot.app.metrics import Metrics
 from bot.app.ratelimit import RateLimited
 from bot.app.settings import Settings
-from bot.core import checkrun
+from bot.core import baselines, checkrun
 from bot.core.checkrun import RunRef
 from bot.core.engine import Result
 from bot.core.render import render_markdown
@@ -82,6 +83,7 @@ class TokenSession:
         self.sha = head_sha(env, event)
         self.branch = default_branch(event)
         self.warnings = 0        # warning annotations printed (they share the step's cap)
+        self.note: str | None = None   # where the baseline came from, once it was looked for
 
     def __repr__(self) -> str:
         return f"TokenSession(repository={self.env.repository!r})"
@@ -112,16 +114,92 @@ class TokenSession:
                 and (c.get("app") or {}).get("slug") == ACTIONS_APP_SLUG]
 
     async def fetch_baseline(self) -> Baseline | None:
-        """The default branch's latest successful CI Truth state, or None (with a warning)."""
+        """The newest usable CI Truth state among the baseline branch's last WALK commits, by
+        the App's rule (docs/checks.md), or None (with a warning when GitHub fails)."""
         try:
-            runs = await self._ours(await self._default_branch())
-            if not runs:
-                return None
-            doc = checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"]))
-            return None if doc is None else baseline_from_json(doc, source="check run")
-        except (*FAILURES, BaselineError) as exc:
-            self.warn("could not read the baseline from the default branch", exc)
+            where = await self._baseline_start()
+            doc = await self._find_baseline(where)
+        except FAILURES as exc:
+            self.warn("could not read the baseline from GitHub", exc)
             return None
+        self.note = baselines.note(doc, where.branch)
+        return None if doc is None else baseline_from_json(doc, source="check run")
+
+    async def _baseline_start(self) -> baselines.Start:
+        """Where the walk starts for what this step judges (a workflow_run: the run's event)."""
+        default = await self._default_branch()
+        wr = self.event.get("workflow_run")
+        if self.env.event_name == "workflow_run" and isinstance(wr, Mapping):
+            event, branch = str(wr.get("event") or ""), wr.get("head_branch")
+            pulls: list[Any] = list(wr.get("pull_requests") or [])
+        else:
+            event, ref = self.env.event_name, self.env.ref
+            branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
+            pr = self.event.get("pull_request")
+            pulls = [pr] if isinstance(pr, Mapping) else []
+        repo = self.event.get("repository")
+        repo_id = repo.get("id") if isinstance(repo, Mapping) else None
+        repo_id = repo_id if isinstance(repo_id, int) else None
+        base = baselines.base_branch(pulls, repo_id, default)
+        if base is None and event.startswith("pull_request"):
+            base = self.env.base_ref or (
+                baselines.base_branch(await self._pulls_of_head(), repo_id, default)
+                if self.env.event_name == "workflow_run" else None)   # a fork's: none listed
+        return baselines.start(event=event, head_sha=self.sha,
+                               head_branch=branch if isinstance(branch, str) else None,
+                               default_branch=default, base_branch=base)
+
+    async def _pulls_of_head(self) -> list[Any]:
+        """Open pull requests whose head is exactly the judged commit (forks' too)."""
+        data = await self.gh.getitem("/repos/{owner}/{repo}/commits/{sha}/pulls",
+                                     {**self.repo_vars, "sha": self.sha})
+        return [p for p in data or [] if isinstance(p, Mapping) and p.get("state") == "open"
+                and (p.get("head") or {}).get("sha") == self.sha]
+
+    async def _find_baseline(self, where: baselines.Start) -> dict[str, Any] | None:
+        """The App's walk: the start (the branch's head, or the merge base), then WALK commits."""
+        ref, skip = where.ref, {self.sha}
+        if where.merge_base:
+            ref = await self._merge_base(where.branch) or ref
+        if ref != self.sha:
+            found, seen = await self._state_at(ref)
+            if found is not None and found["source"]["head_sha"] not in skip:
+                return baselines.labelled(found, where.branch)
+            skip.update(s for s in (seen, None if ref == where.branch else ref) if s)
+        listed = await self.gh.getitem("/repos/{owner}/{repo}/commits", self.repo_vars,
+                                       params={"sha": ref, "per_page": baselines.WALK})
+        for sha in baselines.candidates(listed, skip):
+            found, _ = await self._state_at(sha)
+            if found is not None:
+                return baselines.labelled(found, where.branch)
+        return None
+
+    async def _merge_base(self, branch: str) -> str | None:
+        """The merge base of `branch` and the judged commit (None when GitHub finds none)."""
+        try:
+            data = await self.gh.getitem(
+                "/repos/{owner}/{repo}/compare/{basehead}",
+                {**self.repo_vars, "basehead": f"{branch}...{self.sha}"}, params={"per_page": 1})
+        except gidgethub.HTTPException as exc:
+            if exc.status_code in (404, 422):
+                return None
+            raise
+        return baselines.merge_base(data)
+
+    async def _state_at(self, ref: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The usable state our check runs on `ref` hold, and the sha they were listed for."""
+        runs = await self._ours(ref)
+        seen = next((str(c["head_sha"]) for c in runs if isinstance(c.get("head_sha"), str)),
+                    None)
+        doc = checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"])) if runs \
+            else None
+        if doc is not None:
+            try:
+                baseline_from_json(doc, source="check run")
+            except BaselineError as exc:
+                self.warn(f"the CI Truth check run on {str(seen)[:12]} is no baseline", exc)
+                doc = None
+        return doc, seen
 
     def payloads(self, result: Result) -> checkrun.CheckPayloads:
         """The App's check-run bodies, minus what only an App can serve (the Recheck button)."""
@@ -129,7 +207,9 @@ class TokenSession:
                      name=self.env.workflow or "workflow", url=self.env.run_url or "")
         bodies = checkrun.completed_payloads(
             result.state, result.verdict, [run], details_md=render_markdown(result),
-            head_sha=self.sha, workspace=str(self.env.workspace))
+            head_sha=self.sha, workspace=str(self.env.workspace),
+            extra_state=extra_state(result.state, result.verdict),   # a failure can be a baseline
+            notes=[self.note] if self.note else [])
         bodies.first.pop("actions", None)
         if self.env.run_url:
             bodies.first["details_url"] = self.env.run_url

@@ -76,6 +76,7 @@ class ActionEnv:
     repository: str = ""
     sha: str = ""
     ref: str = ""
+    base_ref: str = ""           # a pull request's base branch (GITHUB_BASE_REF)
     server_url: str = "https://github.com"
     api_url: str = "https://api.github.com"
     run_id: str = ""
@@ -105,6 +106,7 @@ class ActionEnv:
             repository=environ.get("GITHUB_REPOSITORY", ""),
             sha=environ.get("GITHUB_SHA", ""),
             ref=environ.get("GITHUB_REF", ""),
+            base_ref=environ.get("GITHUB_BASE_REF", ""),
             server_url=(environ.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/"),
             api_url=(environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
             run_id=environ.get("GITHUB_RUN_ID", ""),

@@ -21,7 +21,7 @@ from bot.action import run_action_async
 from bot.core.checkrun import NAME, parse_state_block
 from tests.fakegithub.server import FakeGitHub
 from tests.fakegithub.state import ACTIONS_APP_ID, FakeRepo
-from tests.test_action import HEALTHY, SMALLER, ZERO, Runner
+from tests.test_action import FAILING, HEALTHY, PYTEST_XML, SMALLER, ZERO, Runner
 from tests.test_ghactions import parse_command, parse_output_file
 
 REPO = "octo-org/octo-repo"
@@ -32,13 +32,16 @@ async def no_sleep(seconds: float) -> None:
     """Write spacing without the wait (the fake does not rate-limit these few writes)."""
 
 
-def event_file(runner: Runner, name: str, repo: FakeRepo, **head: Any) -> str:
-    """A corpus payload adapted to the seeded repository (and PR head, for pull_request)."""
+def event_file(runner: Runner, name: str, repo: FakeRepo, *, base: str = "main",
+               **head: Any) -> str:
+    """A corpus payload adapted to the seeded repository (and PR head and base branch, for
+    pull_request)."""
     payload = json.loads((runner.corpus / "webhooks" / f"{name}.json").read_text())
     payload = copy.deepcopy(payload)
     payload["repository"].update(full_name=REPO, name=repo.name, default_branch="main")
     if "pull_request" in payload:
         payload["pull_request"]["head"].update(head)
+        payload["pull_request"]["base"]["ref"] = base
     path = runner.workspace.parent / f"{name}.event.json"
     path.write_text(json.dumps(payload), encoding="utf-8")
     return str(path)
@@ -145,6 +148,97 @@ async def test_pull_request_is_judged_against_the_default_branch_baseline(
     assert ours(repo, "f" * 40) == []
     # The baseline was read from main's check run (no baseline input was given).
     assert fake_github.calls("GET", r"/commits/main/check-runs$")
+
+
+MPI_3 = f"{PYTEST_XML}/pytest/junit.mpi.integration.xml"                   # 3 passed
+
+
+def outcome(runner: Runner) -> list[str]:
+    """The rules of the last run's verdict (its `reasons` output)."""
+    return [r["rule"] for r in json.loads(parse_output_file(runner.output.read_text())["reasons"])]
+
+
+def pull_request(runner: Runner, repo: FakeRepo, sha: str, ref: str, base: str = "main"
+                 ) -> Runner:
+    """The step of a pull_request run (head `sha` on `ref`, into `base`)."""
+    runner.env.update(GITHUB_EVENT_NAME="pull_request", GITHUB_REF="refs/pull/1/merge",
+                      GITHUB_SHA="f" * 40, GITHUB_BASE_REF=base,
+                      GITHUB_EVENT_PATH=event_file(runner, "pull_request.opened", repo,
+                                                   base=base, sha=sha, ref=ref))
+    return runner
+
+
+async def test_a_default_branch_push_is_compared_with_its_parent(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, first = seeded
+    runner.add(HEALTHY, "junit.xml")
+    token_runner(runner, fake_github, repo, first).inputs(reports="junit.xml")
+    assert (await run(runner))[0] == 0
+    second = repo.commit({"src/x.py": "x"})              # main's new head lost 8 tests
+    runner.add(SMALLER, "junit.xml")
+    runner.env["GITHUB_SHA"] = second
+    code, _ = await run(runner)
+    assert code == 1 and "test-drop" in outcome(runner)
+    note = f"Baseline for `test-drop`: 22 tests at commit `{first[:12]}` on `main`."
+    assert note in runner.summary.read_text(encoding="utf-8")
+    [check] = ours(repo, second)
+    assert note in check["output"]["summary"]
+
+
+async def test_a_pull_request_baseline_walks_past_a_head_failing_for_its_evidence(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, first = seeded
+    runner.add(HEALTHY, "main.xml")
+    token_runner(runner, fake_github, repo, first).inputs(reports="main.xml")
+    assert (await run(runner))[0] == 0
+    broken = repo.commit({"src/y.py": "y"})              # main's head: its reports are empty
+    runner.add(ZERO, "main.xml")
+    runner.env["GITHUB_SHA"] = broken
+    assert (await run(runner))[0] == 1 and "zero-tests" in outcome(runner)
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.add(SMALLER, "pr.xml")
+    code, _ = await run(pull_request(runner.inputs(reports="pr.xml"), repo, pr_sha, "feature"))
+    assert code == 1 and "test-drop" in outcome(runner)
+    [check] = ours(repo, pr_sha)
+    assert f"8 of the baseline's 22 tests (commit {first[:12]} on main)" in check["output"][
+        "summary"]
+
+
+async def test_a_default_branch_failing_only_on_tests_is_a_baseline(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, first = seeded
+    runner.add(FAILING, "main.xml")                      # 5 tests, 1 fails: still the suite
+    token_runner(runner, fake_github, repo, first).inputs(reports="main.xml")
+    assert (await run(runner))[0] == 1
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    runner.add(MPI_3, "pr.xml")
+    code, _ = await run(pull_request(runner.inputs(reports="pr.xml"), repo, pr_sha, "feature"))
+    assert code == 1 and "test-drop" in outcome(runner)
+    assert (f"Baseline for `test-drop`: 5 tests at commit `{first[:12]}` on `main`."
+            in runner.summary.read_text(encoding="utf-8"))
+
+
+async def test_a_pull_request_to_a_release_branch_is_compared_with_that_branch(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, first = seeded
+    runner.add(SMALLER, "junit.xml")                     # 14 tests when release-1.x branched
+    token_runner(runner, fake_github, repo, first).inputs(reports="junit.xml")
+    assert (await run(runner))[0] == 0
+    release = repo.commit({"CHANGES": "1.0.1"}, branch="release-1.x")
+    runner.env.update(GITHUB_SHA=release, GITHUB_REF="refs/heads/release-1.x")
+    assert (await run(runner))[0] == 0
+    grown = repo.commit({"src/more.py": "x"})            # main grew to 22 tests since
+    runner.add(HEALTHY, "junit.xml")
+    runner.env.update(GITHUB_SHA=grown, GITHUB_REF="refs/heads/main")
+    assert (await run(runner))[0] == 0
+    fix = repo.commit({"src/fix.py": "x"}, branch="backport")
+    runner.add(SMALLER, "junit.xml")
+    code, _ = await run(pull_request(runner, repo, fix, "backport", base="release-1.x"))
+    assert code == 0, outcome(runner)                    # not "8 of main's 22 tests are gone"
+    [check] = ours(repo, fix)
+    assert check["conclusion"] == "success"
+    assert (f"Baseline for `test-drop`: 14 tests at commit `{release[:12]}` on "
+            "`release-1.x`.") in check["output"]["summary"]
 
 
 async def test_github_failures_are_warnings_and_the_verdict_still_decides(

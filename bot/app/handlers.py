@@ -10,7 +10,7 @@ from bot.app import command_state, judging, plansource, plansync, publish, scope
 from bot.app.command_authz import authorise
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
-from bot.core import checkrun, runs
+from bot.core import baselines, checkrun, runs
 from bot.core.config import Config
 from bot.core.state import document
 
@@ -263,8 +263,9 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         evidence += await _other_producers(gh, repo, sha, run, policy, ctx)
         extra = (runs.missing_producers(policy, [e.run for e in evidence])
                  if len(policy.producers) > 1 else [])
-        base = await judging.baseline(gh, repo, sha, ctx, run)
-        notes.append(judging.baseline_note(base, repo))
+        base, branch = await judging.baseline(gh, repo, sha, ctx, run,
+                                              judging.base_branch(repo, run, pulls))
+        notes.append(baselines.note(base, branch))
         state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
     verdict, accepted = await command_state.honour_accepted_drop(gh, repo, sha, ctx, verdict)

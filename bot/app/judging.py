@@ -15,8 +15,7 @@ from gidgethub import HTTPException
 
 from bot.app.artifacts import digest_problem
 from bot.app.ports import AppContext, ArtifactError, GitHub
-from bot.core import checkrun, runs
-from bot.core import markdown as md
+from bot.core import baselines, checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
 from bot.core.config import DEFAULT_CONFIG, Config, parse_config
 from bot.core.coverage import holds_test_report
@@ -199,78 +198,74 @@ def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Sour
         yield Source(path=name, error="artifact is neither a zip archive nor an XML report")
 
 
-WALK = 10                          # default-branch commits a baseline is looked for in
+WALK = baselines.WALK              # baseline-branch commits a baseline is looked for in
 BASELINES = "ci-truth.baseline"    # "<repo id>:<sha>" → UNUSABLE (finished, no baseline there);
                                    # "<repo id>:ref:<start>" → {"none_after": sha}: walked, none
 UNUSABLE = "unusable"
 
 
-async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext,
-                   run: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """The newest usable CI Truth state on the default branch, authored by our App only.
+def base_branch(repo: Repo, run: Mapping[str, Any], pulls: Sequence[Mapping[str, Any]] | None
+                ) -> str | None:
+    """The base branch of the judged commit's pull request: the open PRs found by its SHA,
+    else those the run lists (None: no PR of this repository is known)."""
+    return (baselines.base_branch(pulls or (), repo.id, repo.default_branch)
+            or baselines.base_branch(run.get("pull_requests") or (), repo.id,
+                                     repo.default_branch))
 
-    A pull request's run tests its merge into the default branch: the branch's head is read
-    first (one request, ETag-cached), then its last WALK commits. A push to the default branch
-    is compared with its ancestors, a push elsewhere with its merge base (docs/checks.md).
+
+async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext,
+                   run: Mapping[str, Any] | None = None, base_branch: str | None = None
+                   ) -> tuple[dict[str, Any] | None, str]:
+    """The newest usable CI Truth state on the baseline branch, authored by our App only,
+    and that branch.
+
+    A pull request's run tests its merge into its base branch (`base_branch`, else the
+    default branch): the branch's head is read first (one request, ETag-cached), then its
+    last WALK commits. A push to the default branch is compared with its ancestors, a push
+    elsewhere with its merge base (docs/checks.md).
     """
-    start, skip = repo.default_branch, {head_sha}
-    if run is not None and run.get("event") == "push":
-        if run.get("head_branch") == repo.default_branch:
-            start = head_sha
-        else:
-            start = await _merge_base(gh, repo, head_sha) or start
+    run = run or {}
+    where = baselines.start(event=str(run.get("event") or ""), head_sha=head_sha,
+                            head_branch=run.get("head_branch"),
+                            default_branch=repo.default_branch, base_branch=base_branch)
+    start, skip = where.ref, {head_sha}
+    if where.merge_base:
+        start = await _merge_base(gh, repo, where.branch, head_sha) or start
     memo, none_key, seen = Memo(ctx), f"{repo.id}:ref:{start}", None
     if start != head_sha:
         found, seen, _ = await _state_at(gh, repo, start, ctx)
         if found is not None and found["source"]["head_sha"] not in skip:
-            return _labelled(found, repo)
+            return baselines.labelled(found, where.branch), where.branch
         if await memo.get(BASELINES, none_key) == {"none_after": seen}:
-            return None           # walked before from this very head: nothing usable, none due
-        skip.update(s for s in (seen, None if start == repo.default_branch else start) if s)
+            return None, where.branch   # walked before from this head: nothing usable, none due
+        skip.update(s for s in (seen, None if start == where.branch else start) if s)
     found, pending = await _walk(gh, repo, start, ctx, skip)
     if found is None and not pending and start != head_sha:
         await memo.put(BASELINES, none_key, {"none_after": seen})
-    return None if found is None else _labelled(found, repo)
+    return (None if found is None else baselines.labelled(found, where.branch)), where.branch
 
 
 async def forget_baseline(ctx: AppContext, repo: Repo, sha: str, run: Mapping[str, Any]) -> None:
     """After judging `sha`: what the walk remembered about it, or about its branch, is stale."""
     memo = Memo(ctx)
     await memo.delete(BASELINES, f"{repo.id}:{sha}")
-    if (run.get("head_branch") == repo.default_branch
+    branch = run.get("head_branch")
+    if (isinstance(branch, str) and branch    # any branch may be a pull request's base
             and not str(run.get("event") or "").startswith("pull_request")):   # fork PRs too
-        await memo.delete(BASELINES, f"{repo.id}:ref:{repo.default_branch}")
+        await memo.delete(BASELINES, f"{repo.id}:ref:{branch}")
 
 
-def baseline_note(found: Mapping[str, Any] | None, repo: Repo) -> str:
-    """The summary's line saying which commit the `test-drop` baseline came from, if any."""
-    if found is None:
-        return (f"No baseline for `test-drop`: no usable CI Truth result among the last {WALK} "
-                f"commits of {md.code(repo.default_branch, max_chars=100)}.")
-    total = (found.get("tests") or {}).get("total")
-    sha = str((found.get("source") or {}).get("head_sha") or "?")
-    return (f"Baseline for `test-drop`: {total:,} tests at commit {md.code(sha[:12])} on "
-            f"{md.code(repo.default_branch, max_chars=100)}.")
-
-
-def _labelled(found: dict[str, Any], repo: Repo) -> dict[str, Any]:
-    found["source"]["ref"] = repo.default_branch
-    return found
-
-
-async def _merge_base(gh: GitHub, repo: Repo, head_sha: str) -> str | None:
-    """The merge base of the default branch and `head_sha` (None when GitHub finds none)."""
+async def _merge_base(gh: GitHub, repo: Repo, branch: str, head_sha: str) -> str | None:
+    """The merge base of `branch` and `head_sha` (None when GitHub finds none)."""
     try:
         data = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
-                                dict(repo.vars, basehead=f"{repo.default_branch}...{head_sha}"),
+                                dict(repo.vars, basehead=f"{branch}...{head_sha}"),
                                 params={"per_page": 1})
     except HTTPException as exc:
         if exc.status_code in (404, 422):
             return None
         raise
-    base = (data or {}).get("merge_base_commit") if isinstance(data, Mapping) else None
-    sha = base.get("sha") if isinstance(base, Mapping) else None
-    return sha if isinstance(sha, str) else None
+    return baselines.merge_base(data)
 
 
 async def _state_at(gh: GitHub, repo: Repo, ref: str, ctx: AppContext
@@ -286,7 +281,7 @@ async def _state_at(gh: GitHub, repo: Repo, ref: str, ctx: AppContext
     found = checkrun.baseline_from_check_runs(listed, ctx.app_id)
     if found is not None:
         try:
-            baseline_from_json(found, source="the default branch's CI Truth check run")
+            baseline_from_json(found, source="the baseline branch's CI Truth check run")
         except BaselineError as exc:
             log.warning("baseline ignored: %s", exc)
             found = None
@@ -307,11 +302,8 @@ async def _walk(gh: GitHub, repo: Repo, start: str, ctx: AppContext, skip: set[s
         if exc.status_code in (404, 409, 422):     # unknown sha, empty repository
             return None, False
         raise
-    shas = [str(c["sha"]) for c in listed if isinstance(c, Mapping)
-            and isinstance(c.get("sha"), str) and c["sha"] not in skip
-            ] if isinstance(listed, list) else []
     memo, pending = Memo(ctx), False
-    for sha in shas:
+    for sha in baselines.candidates(listed, skip):
         key = f"{repo.id}:{sha}"
         if await memo.get(BASELINES, key) == UNUSABLE:
             continue

@@ -574,17 +574,20 @@ async def test_test_drop_against_the_default_branch_baseline(env: Env) -> None:
     assert "`test-drop`" in rules(cr) and "19 of the baseline's 22 tests" in rules(cr)
 
 
-def main_run(env: Env, report: Any, *, run_id: int, conclusion: str | None = None) -> Any:
-    """A push run of workflow "CI" on a new commit of the default branch (seeded, not delivered)."""
+def main_run(env: Env, report: Any, *, run_id: int, conclusion: str | None = None,
+             branch: str | None = None) -> Any:
+    """A push run of workflow "CI" on a new commit of the default branch (or of `branch`),
+    seeded, not delivered."""
     payload = load_payload("workflow_run.completed")
+    branch = branch or payload["repository"]["default_branch"]
     repo = env.fake.world.repo(*payload["repository"]["full_name"].split("/"))
-    sha = repo.commit({"src/app.py": f"# {run_id}\n"}) if repo else payload["workflow_run"][
-        "head_sha"]
+    sha = repo.commit({"src/app.py": f"# {run_id}\n"}, branch=branch) if repo else payload[
+        "workflow_run"]["head_sha"]
     payload["workflow_run"].update(event="push", name="CI", id=run_id, head_sha=sha,
-                                   head_branch=payload["repository"]["default_branch"])
+                                   head_branch=branch)
     seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": report},
                                conclusion=conclusion)
-    seeded.repo.branches[seeded.repo.default_branch] = sha          # the run is main's head
+    seeded.repo.branches[branch] = sha                          # the run is the branch's head
     return seeded
 
 
@@ -668,6 +671,27 @@ async def test_a_branch_push_is_compared_with_its_merge_base_not_the_grown_defau
     [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == feature]
     assert cr["conclusion"] == "success", rules(cr)
     assert f"3 tests at commit `{old.run['head_sha'][:12]}`" in rules(cr)
+
+
+@pytest.mark.parametrize(("on_main", "on_release", "conclusion"), [
+    (HEALTHY, SMALL, "success"),      # the release branch is smaller: no false drop
+    (SMALL, HEALTHY, "failure")])     # ...or bigger: a real drop, not hidden by main's size
+async def test_a_pull_request_to_another_branch_is_compared_with_that_branch(
+        env: Env, on_main: Any, on_release: Any, conclusion: str) -> None:
+    main = main_run(env, on_main, run_id=500)
+    await env.deliver(main.payload)
+    release = main_run(env, on_release, run_id=501, branch="release-1.x")
+    await env.deliver(release.payload)
+    repo, base = main.repo, release.run["head_sha"]
+    seeded = seed_workflow_run(env.fake.world, pr_payload(id=600, head_sha="ef" * 20),
+                               reports={"junit.xml": SMALL})
+    repo.add_pull(head_ref="backport", head_sha="ef" * 20, base="release-1.x")
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
+    assert cr["conclusion"] == conclusion, rules(cr)
+    total = 3 if on_release is SMALL else 22
+    assert (f"Baseline for `test-drop`: {total} tests at commit `{base[:12]}` on "
+            "`release-1.x`.") in rules(cr)
 
 
 async def test_locked_pr_conversation_is_skipped_quietly(env: Env) -> None:
