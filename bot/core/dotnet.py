@@ -24,6 +24,7 @@ XUNIT = {"pass": P, "fail": F, "skip": S, "notrun": S}
 NUNIT = {"success": P, "passed": P, "failure": F, "failed": F, "error": E, "ignored": S,
          "skipped": S, "notrunnable": E, "inconclusive": S, "warning": P, "cancelled": E}
 NUNIT3_LABEL = {"error": E, "invalid": E, "cancelled": E}
+ONE_TIME = {"setup": "OneTimeSetUp", "teardown": "OneTimeTearDown"}  # NUnit 3 suite `site`
 TRX = {"passed": P, "passedbutrunaborted": P, "completed": P, "warning": P, "failed": F,
        "error": E, "timeout": E, "aborted": E, "notrunnable": E, "notexecuted": S,
        "inconclusive": S, "pending": S, "disconnected": E, "inprogress": E}
@@ -88,7 +89,24 @@ class _Cases:
                 self.parser.CharacterDataHandler = None
             elif self.depth == self.quiet_depth:
                 self.quiet_depth = 0
+        else:
+            self.parser.CharacterDataHandler = None  # text an `other` element asked for
+            self.other_end(name)
         self.depth -= 1
+
+    def listen(self, into: list[str]) -> None:
+        """Collect the current element's text (capped) into `into`."""
+        self.buf = into
+        self.buf_len = sum(map(len, into))
+        self.parser.CharacterDataHandler = self._collect
+
+    def emit_extra(self, name: str, classname: str, bufs: dict[str, list[str]]) -> None:
+        """An error found outside any test (a fixture, the run): not in the declared totals."""
+        self.bufs = bufs
+        tc = self.build(name, classname, E, 0.0)
+        self.seen -= 1
+        self.failing -= 1
+        self.ctx.emit(tc)
 
     def _collect(self, data: str) -> None:
         if self.buf_len < self.limits.max_details:
@@ -116,6 +134,9 @@ class _Cases:
 
     def other(self, name: str, attrs: dict[str, str]) -> None:
         """Elements outside a test (suites, summaries)."""
+
+    def other_end(self, name: str) -> None:
+        """The end of an element outside a test."""
 
     def case_test(self, attrs: dict[str, str]) -> None:
         raise NotImplementedError
@@ -149,10 +170,7 @@ class XUnit(_Cases):
     def case_test(self, attrs: dict[str, str]) -> None:
         if self.case_name == "error":  # e.g. a class fixture's cleanup threw: not a pass
             what = " ".join(filter(None, (attrs.get("type"), attrs.get("name"))))
-            tc = self.build(what or "error", "", E, 0.0)
-            self.seen -= 1  # not counted in the assembly's declared totals
-            self.failing -= 1
-            self.ctx.emit(tc)
+            self.emit_extra(what or "error", "", self.bufs)
             return
         outcome = XUNIT.get(attrs.get("result", "").lower(), E)
         self.ctx.emit(self.build(attrs.get("name", ""), attrs.get("type", ""), outcome,
@@ -164,11 +182,41 @@ class NUnit(_Cases):
 
     case_elements = frozenset({"test-case"})
 
+    def __init__(self, ctx: Context, parser: Any) -> None:
+        super().__init__(ctx, parser)
+        # Suites open here whose setup or teardown failed: depth, attributes, tests not
+        # passed before it, its own text.
+        self.failed_suites: list[tuple[int, dict[str, str], int, dict[str, list[str]]]] = []
+
     def other(self, name: str, attrs: dict[str, str]) -> None:
         if self.depth == 1:
             self.declared = nunit_declared(name, attrs)
         if name == "test-suite":
             self.suite = attrs.get("fullname") or attrs.get("name", "")
+            site = attrs.get("site", "").lower()
+            if site in ONE_TIME and NUNIT.get(attrs.get("result", "").lower(), E) in (F, E):
+                self.failed_suites.append((self.depth, attrs, self.not_passed(), {}))
+        elif name in TEXT and self.failed_suites:
+            depth, _attrs, _failing, bufs = self.failed_suites[-1]
+            if self.depth == depth + 2:  # <failure><message> or <reason><message> of the suite
+                self.listen(bufs.setdefault(TEXT[name], []))
+
+    def not_passed(self) -> int:
+        """Failed or errored tests read so far, errors outside tests included."""
+        return self.ctx.counts.failed + self.ctx.counts.errors
+
+    def other_end(self, name: str) -> None:
+        """A suite whose OneTimeSetUp or OneTimeTearDown failed while none of its tests did
+        (NUnit 3 leaves them Passed after a teardown threw): an error, never green."""
+        if name != "test-suite" or not self.failed_suites:
+            return
+        depth, attrs, failing, bufs = self.failed_suites[-1]
+        if depth != self.depth:
+            return
+        self.failed_suites.pop()
+        if self.not_passed() == failing:
+            self.emit_extra(ONE_TIME[attrs.get("site", "").lower()],
+                            attrs.get("fullname") or attrs.get("name", ""), bufs)
 
     def case_test(self, attrs: dict[str, str]) -> None:
         result = attrs.get("result")
@@ -227,12 +275,21 @@ class Trx(_Cases):
         self.held: list[tuple[str, TestCase]] = []
         self.classes: dict[str, str] = {}
         self.unit = ""
+        self.run_outcome = ""  # <ResultSummary outcome>
+        self.run_errors: dict[str, list[str]] = {}  # first <RunInfo outcome="Error"> text
+        self.run_info = False
 
     def other(self, name: str, attrs: dict[str, str]) -> None:
         if name == "UnitTest":
             self.unit = attrs.get("id", "")
         elif name == "TestMethod" and self.unit:
             self.classes[self.unit] = attrs.get("className", "").split(",")[0].strip()
+        elif name == "ResultSummary":
+            self.run_outcome = attrs.get("outcome", "")
+        elif name == "RunInfo":
+            self.run_info = attrs.get("outcome", "").lower() == "error" and not self.run_errors
+        elif name == "Text" and self.run_info:
+            self.listen(self.run_errors.setdefault("msg", []))
         elif name == "Counters":
             errors = [parse_int(attrs.get(k)) for k in ("error", "timeout", "aborted",
                                                          "notRunnable", "disconnected")]
@@ -259,6 +316,13 @@ class Trx(_Cases):
                 tc.classname = classname
                 tc.id = make_id(classname, tc.name, "")
             self.ctx.emit(tc)
+        outcome = self.run_outcome.lower()
+        if outcome and self.failing == 0 and (outcome == "passedbutrunaborted"
+                                              or TRX.get(outcome, E) in (F, E)):
+            # e.g. a crashed test host: the results written all passed, the run did not
+            self.run_errors.setdefault("details", [
+                f"the TRX run outcome is {self.run_outcome} but no test result failed"])
+            self.emit_extra("test run", "", self.run_errors)
         super().finish(complete)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,75 @@ def test_nunit3_failure_message_is_not_repeated_from_the_assertions(corpus: Path
     assert failing.outcome is Outcome.FAILED
     assert failing.message == "Expected: 3\n  But was:  0"
     assert failing.details == "at MyProject.Tests.Real.FlagTests.LoadDrawingsEventFlagTests()"
+
+
+def test_trx_of_a_crashed_test_host_is_not_green(corpus: Path) -> None:
+    # What VSTest's TrxLogger writes when the test host dies after the tests so far passed: an
+    # Error-level run message turns <ResultSummary outcome> to "Failed" and becomes a RunInfo,
+    # while every UnitTestResult written says Passed (microsoft/vstest TrxLogger.cs,
+    # TestMessageHandler). Made from a real all-passed TRX of the corpus.
+    path = corpus / FILES / "trx/nunit/FluentValidation.Tests.trx"
+    data = path.read_bytes()
+    crash = (b'<RunInfo computerName="DORNY-PC" outcome="Error" timestamp="2021-01-28T21:34:15">'
+             b"<Text>The active test run was aborted. Reason: Test host process crashed : "
+             b"Stack overflow.</Text></RunInfo></RunInfos>")
+    assert data.count(b'<ResultSummary outcome="Completed">') == 1
+    assert data.count(b"</RunInfos>") == 1
+    data = data.replace(b'<ResultSummary outcome="Completed">',
+                        b'<ResultSummary outcome="Failed">').replace(b"</RunInfos>", crash)
+    report, cases = read_bytes(data, path=str(path))
+    c = report.counts
+    assert (c.passed, c.skipped, c.errors) == (803, 1, 1)
+    run = [t for t in cases if t.outcome is Outcome.ERROR]
+    assert run[0].id == "test run"
+    assert run[0].message.startswith("The active test run was aborted. Reason: Test host")
+    assert report.mismatches == []  # the run's error is not one of the Counters
+
+
+def test_trx_failed_run_without_a_reason_is_an_error(corpus: Path) -> None:
+    path = corpus / FILES / "trx/nunit/FluentValidation.Tests.trx"
+    data = path.read_bytes().replace(b'<ResultSummary outcome="Completed">',
+                                     b'<ResultSummary outcome="Aborted">')
+    report, cases = read_bytes(data, path=str(path))
+    assert report.counts.errors == 1
+    assert [t.message for t in cases if t.outcome is Outcome.ERROR] == [
+        "the TRX run outcome is Aborted but no test result failed"]
+
+
+def test_completed_trx_runs_add_no_error(corpus: Path) -> None:
+    for name in ("trx/nunit/FluentValidation.Tests.trx", "trx/nunit/SilentNotes.trx",
+                 "trx/xunit/dotnet-trx.trx", "trx/yami_YAMILEX_2015-10-24_04_18_59.trx"):
+        _report, cases = read(corpus / FILES / name)
+        assert all(t.id != "test run" for t in cases), name
+
+
+def test_nunit3_one_time_teardown_failure_is_not_green(corpus: Path) -> None:
+    # NUnit 3 records an exception in OneTimeTearDown on the fixture only (result="Failed"
+    # label="Error" site="TearDown", message "TearDown : ..."); its tests stay Passed and the
+    # run's failed="0" (nunit TestResult.RecordTearDownException: "it may show a teardown
+    # error even though all contained tests passed"). Made from a real all-passed NUnit 3 file.
+    path = corpus / FILES / "nunit/nunit3/jenkins/NUnit-issue48478.xml"
+    text = path.read_text(encoding="utf-8-sig")
+    fixture = re.search(r'<test-suite type="TestFixture" id="1003"[^>]*>', text)
+    assert fixture is not None
+    failed = fixture.group(0).replace('result="Passed"',
+                                      'result="Failed" label="Error" site="TearDown"')
+    failure = ("<failure><message><![CDATA[TearDown : System.InvalidOperationException : "
+               "connection already closed]]></message><stack-trace><![CDATA[--TearDown\n"
+               "   at NS.APP.Wombat.TestIntegration.TestGetCurveInfo.Close()]]></stack-trace>"
+               "</failure>")
+    text = text.replace(fixture.group(0), failed + failure)
+    report, cases = read_bytes(text.encode(), path=str(path))
+    c = report.counts
+    assert (c.passed, c.errors) == (3, 1)
+    error = by_id(cases)["NS.APP.Wombat.TestIntegration.TestGetCurveInfo::OneTimeTearDown"]
+    assert error.outcome is Outcome.ERROR
+    assert error.message == ("TearDown : System.InvalidOperationException : connection "
+                             "already closed")
+    assert report.mismatches == []  # test-run's failed="0" counts test cases only
+
+
+def test_nunit3_setup_failure_already_failing_its_tests_is_not_repeated(corpus: Path) -> None:
+    # OneTimeSetUp failures (site="SetUp") fail every test of the fixture (site="Parent").
+    report, _cases = read(corpus / FILES / "nunit/nunit3/jenkins/NUnit-issue44527.xml")
+    assert (report.counts.tests, report.counts.errors) == (150, 143)
