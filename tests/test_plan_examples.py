@@ -14,11 +14,12 @@ import pytest
 
 from bot.core.plan import Plan, Status, evaluate_plan
 from bot.core.plan.loader import plan_from_text
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "plans"
 DATA = ROOT / "tests" / "data" / "plan"
-SEEDS = ROOT.parent / "shared" / "seeds"
+SEEDS = SHARED / "seeds"
 
 
 def load(name: str) -> Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def test_workflows_and_files() -> None:
 def test_evaluation_errors_are_unmet_never_raised() -> None:
     met, _, reason = run("tests.total / tests.errors > 1", FIXED)     # division by zero
     assert not met and reason.startswith("evaluation error:") and "divide by zero" in reason
-    met, _, reason = run("tests.total + 1", FIXED)                     # not a boolean
+    met, _, reason = run("tests.failed == 0 ? 1 : true", FIXED)        # not a boolean here
     assert not met and "not true/false" in reason
 
 
@@ -69,6 +70,8 @@ def test_an_empty_state_is_never_met() -> None:
     "tests.total >=", "__import__('os')", "x == 1", "",
     "files.all(a, files.all(b, a != b))",          # quadratic in the file list
     'files.exists(f, f.matches("(a+)+$"))',        # unbounded regex
+    "files.exists_one(f, f in files)",             # quadratic too: 100,000 paths, hours
+    "files.all(f, size(files) > 0)",
 ])
 def test_bad_expressions(text: str) -> None:
     with pytest.raises(ExprError):
@@ -78,6 +81,36 @@ def test_bad_expressions(text: str) -> None:
 def test_comprehension_over_files_is_allowed() -> None:
     ok = run('files.exists(f, f.endsWith(".md"))', FIXED, repo_files=["a.py", "README.md"])
     assert ok[0] is True
+    both = run('["README.md", "a.py"].all(p, p in files)', FIXED, repo_files=["a.py", "README.md"])
+    assert both[0] is True                         # a literal list: bounded by the text
+
+
+@pytest.mark.parametrize("text", [".tests.failed == 0", ".signatures.event_loop == 0",
+                                  '.tests["failed"] == 0', ".tests.pased == 0"])
+def test_leading_dot_names_are_rejected(text: str) -> None:
+    # CEL's absolute names (.tests) read the same variables but were never checked: on a
+    # report of 0 tests `.tests.failed == 0` was met, and `.tests.pased` compiled
+    with pytest.raises(ExprError, match="leading dot"):
+        compile_expr(text)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("tests.pass_rate == 1", "type error: double == int"),      # CEL never converts
+    ("tests.total < 1.5", "type error: int < double"),
+    ('"DEPLOYMENT.md" + 1 in files', "type error: string + int"),
+    ("tests.total + 1", "gives int, not true/false"),
+    ("(" * 150 + "tests.total > 0" + ")" * 150, "nested too deeply"),
+])
+def test_expressions_that_can_never_hold_are_refused(text: str, message: str) -> None:
+    # they compiled, so the config validated, and the criterion was unmet on every run
+    with pytest.raises(ExprError, match=re.escape(message)):
+        compile_expr(text)
+
+
+def test_type_errors_at_run_time_are_named() -> None:
+    # a branch the validation sample does not take: the reason still says what is wrong
+    met, _, reason = run("tests.failed == 0 ? tests.pass_rate == 1 : true", FIXED)
+    assert not met and reason.startswith("type error: double == int")
 
 
 def test_zero_tests_prove_nothing() -> None:

@@ -118,6 +118,16 @@ def test_regex_functions_are_refused() -> None:
     assert "matches() is not allowed" in err.bare
 
 
+def test_type_mismatch_is_a_config_error_with_its_line() -> None:
+    # validated, then unmet on every run with "found no matching overload for
+    # Token('RULE', 'relation_eq') applied to '(<class ...IntType'>, <class ...DoubleType'>)'"
+    err = broken("tests.total >= 10", "tests.total == 10.0")
+    assert err.key == "plan.phases[0].criteria[0].expr" and err.line == 13
+    assert "type error: int == double" in err.bare
+    err = broken('workflows["auth"].conclusion == "success"', 'workflows["auth"].conclusion == 0')
+    assert "type error: string == int" in err.bare
+
+
 def test_bad_cost() -> None:
     err = broken("cost: 15m", "cost: soon")
     assert err.key == "plan.actions[0].cost" and "15m, 2h, 1d" in err.bare

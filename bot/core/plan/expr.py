@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,10 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
     refs: dict[str, None] = {}
     bound = set()
     for node in ast.iter_subtrees():
+        if node.data in ("dot_ident", "dot_ident_arg"):
+            # `.tests.failed` reads `tests` too, but would slip past every check below
+            raise ExprError(f"a leading dot (.{node.children[0]}) is not supported; "
+                            f"write {node.children[0]} without it")
         if node.data in ("ident_arg", "member_dot_arg"):
             names = [str(c) for c in node.children if not hasattr(c, "data")]
             bad = FORBIDDEN_FUNCTIONS.intersection(names)
@@ -78,6 +83,10 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
                     raise ExprError("nested comprehensions are not allowed (their cost "
                                     "multiplies with the list sizes)")
                 args = [c for c in node.children if getattr(c, "data", "") == "exprlist"]
+                if _reads_files(node.children[0]) and args and \
+                        any(_reads_files(body) for body in args[0].children[1:]):
+                    raise ExprError("a comprehension over files cannot read files again "
+                                    "(its cost multiplies with the list size)")
                 var = _ident_of_expr(args[0].children[0]) if args and args[0].children else None
                 if var:
                     bound.add(var)
@@ -116,7 +125,67 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
         if node.data == "ident" and str(node.children[0]) in ("tests", "signatures") \
                 and not any(r.startswith(("tests.", "signatures.")) for r in refs):
             refs.setdefault("tests.total")     # e.g. size(tests): still needs test evidence
-    return Compiled(_ENV.program(ast), tuple(refs))
+    program = _ENV.program(ast)
+    problem = _type_problem(program, tuple(refs))
+    if problem:
+        raise ExprError(problem)
+    return Compiled(program, tuple(refs))
+
+
+_OPS = {"relation_eq": "==", "relation_ne": "!=", "relation_lt": "<", "relation_le": "<=",
+        "relation_gt": ">", "relation_ge": ">=", "relation_in": "in", "addition_add": "+",
+        "addition_sub": "-", "multiplication_mul": "*", "multiplication_div": "/",
+        "multiplication_mod": "%"}
+
+
+def _type_problem(program: Any, refs: tuple[str, ...]) -> str:
+    """What fails on any evidence: a type mismatch (`tests.pass_rate == 1`), a result that is
+    not true/false, nesting too deep to evaluate. Found on a sample of the variables' types."""
+    sample = activation({"tests": dict.fromkeys(TEST_FIELDS, 1), "coverage": {"line_rate": 1},
+                         "workflows": {r[len('workflows["'):-2]: {"conclusion": "success"}
+                                       for r in refs if r.startswith("workflows[")}},
+                        signature_names=[r.split(".", 1)[1] for r in refs
+                                         if r.startswith("signatures.")], repo_files=["x"])
+    try:
+        result = program.evaluate(json_to_cel(sample))
+    except RecursionError:
+        return "nested too deeply to evaluate"
+    except Exception as err:   # only type errors are decided here
+        result = err
+    if isinstance(result, CELEvalError):
+        text = _error_text(result)
+        return text if text.startswith("type error") else ""
+    if isinstance(result, BaseException | celtypes.BoolType):
+        return ""
+    return f"the expression gives {_type_name(type(result).__name__)}, not true/false"
+
+
+def _type_name(name: str) -> str:
+    return {"NoneType": "null"}.get(name, name.removesuffix("Type").lower())
+
+
+def _error_text(err: BaseException) -> str:
+    """An evaluation error for people: type mismatches named as such (CEL has no implicit
+    conversion: a double compares with 1.0, not 1)."""
+    text = _short(err)
+    if "CELEvalError" in text:           # an earlier error passed along, not a type
+        return "evaluation error: " + text
+    m = re.match(r"found no matching overload for Token\('RULE', '(\w+)'\) applied to "
+                 r"'\((.*)\)'", text)
+    if m:
+        types = [_type_name(t) for t in re.findall(r"<class '(?:[\w.]*\.)?(\w+)'>", m.group(2))]
+        op = _OPS.get(m.group(1), m.group(1))
+        if len(types) == 2:
+            return (f"type error: {types[0]} {op} {types[1]} is not defined in CEL, which "
+                    "never converts (compare a double with 1.0, not 1; or use double(), int())")
+    if "no such overload" in text or "no matching overload" in text:
+        return "type error: " + text
+    return "evaluation error: " + text
+
+
+def _reads_files(node: Any) -> bool:
+    """Whether a subtree reads the `files` list (the one list as long as a repository)."""
+    return any(n.data == "ident" and str(n.children[0]) == "files" for n in node.iter_subtrees())
 
 
 def _ident_of(node: Any) -> str | None:
@@ -205,7 +274,7 @@ def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any], *,
         result = err if isinstance(err, CELEvalError) else CELEvalError(
             f"{type(err).__name__}: {_short(err)}")
     if isinstance(result, CELEvalError):
-        return False, value, _missing(refs, act) or "evaluation error: " + _short(result)
+        return False, value, _missing(refs, act) or _error_text(result)
     if not isinstance(result, celtypes.BoolType):
         return False, value, f"expression gave {type(result).__name__}, not true/false"
     return bool(result), value, ""
