@@ -329,3 +329,35 @@ def test_stale_evidence_writes_nothing_and_commit_times_order_nothing() -> None:
     assert to_compare(new, [], BOT) is None
     repo.sync(evaluate_plan(plan(), state("fixed"), waivers=waive, evidence=RUN2))
     assert f"commit={'a' * 40} time=2026-11-22T02:00:00Z" in repo.by_title("Plan: ").body
+
+
+def many_long_criteria(cmp: str) -> Plan:
+    """One phase of 60 criteria named "&" x 200 (1,000 characters each once escaped)."""
+    lines = ["plan:", "  goal: big", "  phases:", "    - id: ph0", "      title: t",
+             "      criteria:"]
+    for i in range(60):
+        lines += [f"        - id: c{i}", f"          name: {json.dumps('&' * 200)}",
+                  f"          expr: tests.total {cmp} {i - 1000}"]
+    p, errors = plan_from_text("\n".join(lines) + "\n")
+    assert p is not None, errors
+    return p
+
+
+def test_done_and_reopen_comments_fit_githubs_limit() -> None:
+    # the closing comment listed every criterion: 70,000 characters, GitHub refused it (422)
+    # and the phase never closed; the reopening comment the same
+    repo = Repo()
+    repo.sync(evaluate_plan(many_long_criteria(">="), state("broken"), evidence=RUN1))
+    done = [c for n, c in repo.comments if c.startswith("All criteria")]
+    assert len(done) == 1 and len(done[0]) <= 60_000
+    assert done[0].count("- [x] **&amp;") > 40
+    assert "more criteria not shown (comment size limit)" in done[0]
+    number = repo.by_title("t").number
+    assert repo.issues[number].state == "closed"
+    ops = reconcile(evaluate_plan(many_long_criteria("<"), state("broken"), evidence=RUN2),
+                    list(repo.issues.values()), bot_login=BOT, now=NOW)
+    reopen = [o.comment for o in ops if o.kind == "comment" and o.number == number]
+    assert len(reopen) == 1 and reopen[0] is not None and len(reopen[0]) <= 60_000
+    assert reopen[0].startswith("Reopened: a later default-branch run broke")
+    assert reopen[0].count("- [ ] **&amp;") > 40
+    assert "more criteria not shown (comment size limit)" in reopen[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from bot.core.plan import Evidence, evaluate_plan
@@ -134,3 +135,57 @@ def test_flowchart_colours_phases_and_actions_by_status() -> None:
     assert "a5([\"Action 6: fix remaining critical issues (conditional) · 4 h\"]):::done" \
         in flow                                        # its effect holds on evidence
     assert "a0 --> a1" in flow and "a0 -.->" not in flow   # a1 needs a0; a0 makes no criterion
+
+
+def escaped_plan(*, actions: int, name: str, description: str = "", chain: bool = False) -> str:
+    """One phase whose actions (a chain when `chain`) have names that escape 4-5x (< &)."""
+    lines = ["plan:", "  goal: big", "  phases:", "    - id: ph0", "      title: t",
+             f"      description: {json.dumps(description or 'd')}", "      criteria:",
+             "        - id: c0", "          name: n", "          expr: tests.failed == 0",
+             "  actions:"]
+    for i in range(actions):
+        req = (f"[ask{i}]" if i == 0 else f"[step{i - 1}, ask{i}]") if chain else "[]"
+        eff = f"[step{i}]" if chain and i < actions - 1 else "[c0]"
+        lines += [f"    - id: a{i}", f"      name: {json.dumps(name)}", "      cost: 1h",
+                  f"      requires: {req}", f"      effects: {eff}"]
+    return "\n".join(lines) + "\n"
+
+
+def closed_comments(body: str) -> bool:
+    """Every HTML comment opened in `body` is closed (a cut never stops inside one)."""
+    return body.count("<!--") == body.count("-->") and "<!--" not in body[body.rfind("-->"):]
+
+
+def test_phase_body_fits_with_escaped_description_and_many_actions() -> None:
+    # 200 actions named "<&" x 100 (1,800 characters each once escaped) and a 20,000-character
+    # description of "&" (the schema's caps) made a 183,000-character body: GitHub answers 422
+    plan, errors = plan_from_text(escaped_plan(actions=200, name="<&" * 100,
+                                               description="&" * 20_000))
+    assert plan is not None, errors
+    ev = evaluate_plan(plan, BROKEN)
+    body = phase_body(ev.phases[0], ev)
+    assert len(body) <= 60_000 and marker_of(body) == "ph0" and closed_comments(body)
+    assert "- [ ] **n** `tests.failed == 0`" in body               # the criterion is kept
+    assert "more planned actions not shown (body size limit)" in body
+    assert "_Evidence: local evaluation._" in body
+
+
+def test_dashboard_cut_keeps_every_claim_and_closes_every_comment() -> None:
+    # a long critical path of escaped names pushed the body past 60,000 characters: the old
+    # cut (body[:59800]) dropped claim checkboxes (read back as unclaimed on the next sync)
+    # and here stopped inside a fact marker, hiding its truncation note in an open comment
+    for reps in (21, 100):
+        plan, errors = plan_from_text(escaped_plan(actions=200, name="<&" * reps, chain=True))
+        assert plan is not None, errors
+        ev = evaluate_plan(plan, BROKEN, claimed=[f"ask{i}" for i in range(200)])
+        assert len(ev.path.critical_path) == 200
+        body = dashboard(ev)
+        assert len(body) <= 60_000 and closed_comments(body)
+        ticks = read_ticks(body)
+        assert set(ticks) == set(plan.claimable)
+        assert {f for f, on in ticks.items() if on} == {f"ask{i}" for i in range(200)}
+        html = gfm(body)                          # the note is shown, every box is a box
+        shown = re.sub(r"<!--.*?-->", "", html, flags=re.DOTALL)
+        assert "lines of the critical path not shown" in shown and "<!--" not in shown
+        assert html.count('type="checkbox"') == len(plan.claimable)
+        assert "_Flowchart omitted" in body

@@ -341,3 +341,36 @@ async def test_when_github_cannot_compare_the_run_applies(setup: Any,
     assert ours(repo)[INFRA]["state"] == "open"
     assert "failed (500); the run applies" in caplog.text
     assert [r.status for r in fake.calls("GET", r"/compare/")] == [404, 200, 500]
+
+
+async def test_a_plan_of_long_escaped_text_still_syncs(setup: Any) -> None:
+    # text that escapes 4-5x (< &) within the schema's caps: a phase body of 183,000 and a
+    # closing comment of 70,000 characters, refused by GitHub (422), so the plan never synced
+    fake, repo, gh = setup
+    lines = ["plan:", "  goal: big", "  phases:", "    - id: ph0", "      title: wide",
+             f"      description: {json.dumps('&' * 20_000)}", "      criteria:",
+             "        - id: c0", "          name: n", "          expr: tests.failed == 0",
+             "    - id: ph1", "      title: long", "      criteria:"]
+    for i in range(60):
+        lines += [f"        - id: d{i}", f"          name: {json.dumps('&' * 200)}",
+                  f"          expr: tests.total >= {i - 1000}"]
+    lines.append("  actions:")
+    for i in range(200):
+        lines += [f"    - id: a{i}", f"      name: {json.dumps('<&' * 100)}", "      cost: 1h",
+                  "      effects: [c0]"]
+    big, errors = plan_from_text("\n".join(lines) + "\n")
+    assert big is not None, errors
+    state = json.loads((ROOT / "tests/data/plan/broken/state.json").read_text())
+    evidence = Evidence("https://github.com/octo-org/octo-repo/actions/runs/9", "9" * 40,
+                        "2026-11-22T04:00:00Z")
+    result = await sync_plan(gh, "octo-org", "octo-repo",
+                             lambda claimed: evaluate_plan(big, state, claimed=claimed,
+                                                           evidence=evidence),
+                             bot_login=BOT, now=NOW)
+    assert result.created == 3
+    wide, long = ours(repo)["wide"], ours(repo)["long"]
+    assert "more planned actions not shown (body size limit)" in wide["body"]
+    assert long["state"] == "closed" and long["state_reason"] == "completed"
+    said = comments_on(repo, long["number"])[-1]
+    assert said.startswith("All criteria") and "more criteria not shown" in said
+    assert not [c for c in fake.calls("POST") + fake.calls("PATCH") if c.status >= 400]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bot.core.plan.escape import code, link, md, md_block
 from bot.core.plan.model import CriterionResult, Evaluation, PhaseResult
-from bot.core.plan.render import ICON, MAX_BODY, duration, own_line
+from bot.core.plan.render import ICON, MAX_BODY, duration, fit_lines, own_line, size
 
 PHASE_MARKER = re.compile(r"<!-- ci-truth:phase id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->")
 _PHASE_LINE = own_line(PHASE_MARKER.pattern)
+_NOTE = 150                 # a section's header and its "… not shown" note
 _FACT_LINE = re.compile(
     r"^\s*[-*] \[([ xX])\] .*<!-- ci-truth:fact id=([A-Za-z][A-Za-z0-9_.-]{0,63}) -->\s*$",
     re.MULTILINE)
@@ -66,37 +67,61 @@ def phase_body(r: PhaseResult, ev: Evaluation, *, issues: Mapping[str, int] | No
             "",
             f"Part of the plan **{md(ev.plan.goal, limit=300)}**"
             + (f" (dashboard #{dashboard})." if dashboard else "."), ""]
-    if r.phase.description:
-        head += [md_block(r.phase.description, limit=10_000), ""]
-    if r.phase.needs:
-        head += ["### Depends on", ""]
-        for n in r.phase.needs:
-            title = md(next(p.phase.title for p in ev.phases if p.phase.id == n), limit=200)
-            ref = f"#{issues[n]} {title}" if n in issues else title
-            head.append(f"- {ref} ({status[n].value})")
-        head.append("")
-    head += ["### Success criteria", "",
-             "Ticked only on evidence from the default branch; ticking by hand changes "
-             "nothing.", ""]
-    producers = [a for a in ev.plan.actions
-                 if {c.id for c in r.criteria}.intersection(a.effects)]
-    tail = []
-    if producers:
-        tail += ["", "### Planned actions", ""]
-        tail += [f"- {code(a.id)} {md(a.name)} ({duration(a.cost)})"
-                 + (" · on the critical path" if a.id in ev.path.critical_path else "")
-                 for a in producers]
-    tail += ["", f"_Evidence: {evidence_text(ev)}._", ""]
-    budget = MAX_BODY - sum(len(x) + 1 for x in head + tail) - 200
-    lines = []
-    for i, c in enumerate(r.criteria):
-        line = criterion_line(c, ev)
-        if budget - len(line) - 1 < 0:
-            lines.append(f"- … {len(r.criteria) - i} more criteria not shown (body size limit)")
-            break
-        budget -= len(line) + 1
-        lines.append(line)
-    return "\n".join(head + lines + tail)
+    criteria = ["### Success criteria", "",
+                "Ticked only on evidence from the default branch; ticking by hand changes "
+                "nothing.", ""]
+    foot = ["", f"_Evidence: {evidence_text(ev)}._", ""]
+    parts = [head, criteria, foot]
+
+    def room(later: int) -> int:
+        """What is left once `later` sections (their header and "not shown" note) are kept."""
+        return MAX_BODY - 200 - sum(size(p) for p in parts) - later * _NOTE
+
+    # criteria first, then dependencies, actions, description: nothing cut without a note
+    criteria += criterion_lines(r, ev, room(3), "body size limit")
+    needs = []
+    for n in r.phase.needs:
+        title = md(next(p.phase.title for p in ev.phases if p.phase.id == n), limit=200)
+        ref = f"#{issues[n]} {title}" if n in issues else title
+        needs.append(f"- {ref} ({status[n].value})")
+    depends = ["### Depends on", "", *fit_lines(
+        needs, room(2) - 50, lambda k: f"- … {k} more phases not shown (body size limit)"),
+        ""] if needs else []
+    parts.append(depends)
+    ids = {c.id for c in r.criteria}
+    actions = [f"- {code(a.id)} {md(a.name)} ({duration(a.cost)})"
+               + (" · on the critical path" if a.id in ev.path.critical_path else "")
+               for a in ev.plan.actions if ids.intersection(a.effects)]
+    planned = ["", "### Planned actions", "", *fit_lines(
+        actions, room(1) - 50,
+        lambda k: f"- … {k} more planned actions not shown (body size limit)")] if actions else []
+    parts.append(planned)
+    description = (_description(r.phase.description, room(0) - 50)
+                   if r.phase.description else [])
+    return "\n".join(head + description + depends + criteria + planned + foot)
+
+
+def criterion_lines(r: PhaseResult, ev: Evaluation, room: int, limit: str,
+                    only: Sequence[CriterionResult] | None = None) -> list[str]:
+    """One line per criterion (all, or `only`) within `room` characters, the rest counted."""
+    return fit_lines([criterion_line(c, ev) for c in (r.criteria if only is None else only)],
+                     room, lambda n: f"- … {n} more criteria not shown ({limit})")
+
+
+def _description(text: str, room: int) -> list[str]:
+    """The escaped description within `room` characters, cut before escaping (an escape is
+    never split) with a visible note; [] when not even a note fits."""
+    full = md_block(text, limit=10_000)
+    if len(full) + 1 <= room:
+        return [full, ""]
+    low, high = 0, min(len(text), 10_000)
+    while low < high:                           # the longest cut whose escaping fits
+        mid = (low + high + 1) // 2
+        if len(md_block(text, limit=mid)) + 1 <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return [md_block(text, limit=low), ""] if low > len("… (truncated)") else []
 
 
 def read_ticks(body: str | None) -> dict[str, bool]:

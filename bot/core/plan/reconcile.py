@@ -8,14 +8,14 @@ from datetime import datetime
 
 from bot.core.plan.escape import code
 from bot.core.plan.issuebody import (
-    criterion_line,
+    criterion_lines,
     evidence_text,
     marker_of,
     phase_body,
     phase_title,
 )
 from bot.core.plan.model import Evaluation, Evidence, PhaseResult, Status
-from bot.core.plan.render import dashboard, is_dashboard, recorded_evidence
+from bot.core.plan.render import MAX_BODY, dashboard, is_dashboard, recorded_evidence, size
 
 LABEL_PLAN = "ci-truth plan"
 STATUS_PREFIX = "status: "
@@ -201,7 +201,7 @@ def _phase_ops(r: PhaseResult, ev: Evaluation, issue: IssueSnapshot | None,
 
 def _done_comment(r: PhaseResult, ev: Evaluation, stamp: str) -> str:
     lines = [f"All criteria of this phase hold on evidence ({stamp}); closing as completed.", ""]
-    lines += [criterion_line(c, ev) for c in r.criteria]
+    lines += criterion_lines(r, ev, MAX_BODY - size(lines), "comment size limit")
     return "\n".join(lines)
 
 
@@ -219,5 +219,5 @@ def _reopen_comment(r: PhaseResult, ev: Evaluation, issue: IssueSnapshot, stamp:
         head = (f"Reopened: this issue was closed{who} but the evidence does not support it. "
                 "A maintainer can waive a criterion instead.")
     lines = [head, "", f"Evidence: {evidence_text(ev)} ({stamp}).", ""]
-    lines += [criterion_line(c, ev) for c in failing]
+    lines += criterion_lines(r, ev, MAX_BODY - size(lines), "comment size limit", only=failing)
     return "\n".join(lines)

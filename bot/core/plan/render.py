@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from bot.core.plan.escape import code, link, md, mermaid
@@ -25,6 +25,29 @@ _EVIDENCE_LINE = own_line(r"<!-- ci-truth:evidence commit=([0-9a-f]{40}) "
                           r"time=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) -->")
 MAX_BODY = 60_000
 ICON = {Status.DONE: "✅", Status.READY: "🟡", Status.BLOCKED: "⛔"}
+
+
+def size(lines: Sequence[str]) -> int:
+    """Characters of `lines` joined by newlines, one newline each counted."""
+    return sum(len(x) + 1 for x in lines)
+
+
+def fit_lines(lines: Sequence[str], room: int, note: Callable[[int], str]) -> list[str]:
+    """The leading whole `lines` within `room` characters, then ``note(n)`` for the n cut.
+
+    Whole lines only (each a list item, table row or marker line), so a cut never stops
+    inside a marker, an HTML comment or an escape; [] when not even the note fits.
+    """
+    if size(lines) <= room:
+        return list(lines)
+    room -= len(note(len(lines))) + 1
+    out: list[str] = []
+    for line in lines:
+        if room - len(line) - 1 < 0:
+            break
+        room -= len(line) + 1
+        out.append(line)
+    return [*out, note(len(lines) - len(out))] if room >= 0 else []
 
 
 def duration(minutes: int) -> str:
@@ -181,21 +204,23 @@ def dashboard(ev: Evaluation, *, issues: Mapping[str, int] | None = None,
     """
     issues = issues or {}
     mark = [evidence_marker(*recorded)] if recorded else []
-    lines = [DASHBOARD_MARKER, *mark, f"## Plan: {md(ev.plan.goal)}", "", _evidence_line(ev), "",
-             "| Phase | Priority | Status | Progress |", "| --- | --- | --- | --- |"]
-    for r in ev.phases:
-        lines.append(_phase_row(r, issues.get(r.phase.id)))
-    lines += ["", *_path_lines(ev, markdown=True), ""]
-    if ev.plan.actions:
-        lines += _claims(ev)
+    head = [DASHBOARD_MARKER, *mark, f"## Plan: {md(ev.plan.goal)}", "", _evidence_line(ev),
+            ""]
+    claims = _claims(ev, MAX_BODY - size(head) - 1000)     # read back: cut last
+    room = MAX_BODY - size(head) - size(claims) - 200
+    rows = fit_lines([_phase_row(r, issues.get(r.phase.id)) for r in ev.phases],
+                     room - 100, lambda n: f"\n_… {n} more phases not shown (body size limit)._")
+    table = ["| Phase | Priority | Status | Progress |", "| --- | --- | --- | --- |", *rows]
+    room -= size(table)
+    path = fit_lines([*_path_lines(ev, markdown=True), ""], room,
+                     lambda n: f"\n_… {n} lines of the critical path not shown (body size "
+                               "limit): see `ci-truth plan`._\n")
+    body = "\n".join([*head, *table, "", *path, *claims])
     flow = _mermaid(ev)
-    body = "\n".join(lines)
-    if len(body) + sum(len(x) + 1 for x in flow) + 50 < MAX_BODY:
+    if len(body) + size(flow) + 50 < MAX_BODY:
         body += "\n### Flowchart\n\n" + "\n".join(flow) + "\n"
     else:
         body += "\n_Flowchart omitted: the plan is too large for one issue body._\n"
-    if len(body) > MAX_BODY:
-        body = body[: MAX_BODY - 200] + "\n\n_… truncated: see `ci-truth plan` for the rest._\n"
     return body
 
 
@@ -214,16 +239,27 @@ def _phase_row(r: PhaseResult, number: int | None) -> str:
             f"{held}/{total} |")
 
 
-def _claims(ev: Evaluation) -> list[str]:
+def _claims(ev: Evaluation, room: int) -> list[str]:
+    """Claim checkboxes: all of them; past `room` characters every ticked one and the
+    unticked ones that fit (a ticked box left out would be read back as unclaimed)."""
     facts = ev.plan.claimable
-    if not facts:
+    if not facts or not ev.plan.actions:
         return []
     out = ["### Claimed facts", "",
            "Ticked by a person with write access; shown as claimed, never as verified.", ""]
-    for f in facts:
-        box = "x" if f in ev.claimed else " "
-        out.append(f"- [{box}] {code(f)} (claimed){fact_marker(f)}")
-    return [*out, ""]
+    boxes = {f: f"- [{'x' if f in ev.claimed else ' '}] {code(f)} (claimed){fact_marker(f)}"
+             for f in facts}
+    room -= size(out) + 100
+    if size(list(boxes.values())) > room:
+        keep: set[str] = set()
+        for f in sorted(facts, key=lambda f: f not in ev.claimed):    # ticked ones first
+            room -= len(boxes[f]) + 1
+            if room >= 0:
+                keep.add(f)
+        shown = [b for f, b in boxes.items() if f in keep]
+        return [*out, *shown, f"- … {len(facts) - len(shown)} more claimable facts not shown "
+                "(body size limit)", ""]
+    return [*out, *boxes.values(), ""]
 
 
 def fact_marker(fact: str) -> str:
