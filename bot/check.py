@@ -27,16 +27,24 @@ class UsageError(Exception):
 def add_parser(subparsers: Any) -> None:
     """Register `check`."""
     p = subparsers.add_parser(
-        "check", help="judge test reports (exit 0 ok/neutral, 1 failure, 2 usage error)",
+        "check", help="judge test reports (exit 0 ok/neutral, 1 failure, 2 usage or "
+        "config error, 3 internal error)",
         description="Read test reports (files, directories, .zip, .gz) and say whether they "
-        "are real evidence that the tests ran and passed.")
+        "are real evidence that the tests ran and passed.",
+        epilog="Exit status: 0 success or neutral, 1 failure verdict, 2 usage or configuration "
+        "error, 3 internal error (CI_TRUTH_DEBUG=1 shows the traceback). Every format is safe "
+        "to print in a workflow log: no test name can issue a workflow command.")
     p.add_argument("paths", nargs="*", metavar="PATH",
-                   help="report files, directories (searched recursively), .zip or .gz")
+                   help="report files, directories (searched recursively for *.xml, *.trx, "
+                   "*.junit-xml, *.junit, optionally .gz), .zip or .gz; a pipe (/dev/stdin) "
+                   "is read whole")
     p.add_argument("--config", metavar="FILE",
                    help="configuration (default: .github/ci-truth.yml when it exists)")
     p.add_argument("--baseline", metavar="FILE",
                    help="an earlier `check --format json` output, for the test-drop rule")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="text (default); json: the ci-truth/state@1 document, a later "
+                   "--baseline; markdown: what the Action writes to the job summary")
     p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
 

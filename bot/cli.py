@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; exit 0 ok/neutral, 1 failing verdict, 2 usage or config error."""
+    """Run one command; exit 0 ok/neutral, 1 failing verdict, 2 usage or config error, 3 bug."""
     parser = build_parser()
     args = parser.parse_args(argv)
     run = getattr(args, "_run", None)

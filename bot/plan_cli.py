@@ -24,11 +24,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "plan", help="evaluate the master plan against test evidence",
         description="Evaluate the `plan:` section of a ci-truth config against reports "
-                    "(same inputs as `check`) or a saved `check --format json` state.")
+                    "(same inputs as `check`) or a saved `check --format json` state.",
+        epilog="Exit status: 0 after an evaluation (whatever the phases' status), 2 on "
+               "configuration or usage errors, 3 internal error. See docs/plan.md.")
     p.add_argument("--config", required=True, help="the .github/ci-truth.yml to read")
-    p.add_argument("paths", nargs="*", metavar="PATH", help="report files or directories")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="report files or directories, read as `check` reads them (coverage "
+                        "XML among them feeds coverage.line_rate)")
     p.add_argument("--state", help="a saved `ci-truth check --format json` document")
-    p.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    p.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+                   help="text (default); json: the ci-truth/plan@1 document; markdown: the "
+                        "dashboard issue's body")
     p.add_argument("--validate", action="store_true", help="check the plan only")
     p.add_argument("--coverage", help="a Cobertura / coverage.py XML report")
     p.add_argument("--repo", help="directory whose files are the `files` variable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import dataclasses
 import json
@@ -12,10 +13,13 @@ import pytest
 
 from bot import cli
 from bot.app import settings as app_settings
+from bot.check import add_parser as add_check_parser
+from bot.core.checkrun import COUNT_RULES
 from bot.core.config import Evidence, Gate, WorkflowEvidence
 from bot.core.limits import GiB, Limits, MiB
 from bot.core.model import Rule
 from bot.core.plan import planner
+from bot.core.plan.expr import INCOMPLETE_RULES
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "bot" / "core"
@@ -85,6 +89,42 @@ def test_every_rule_id_is_documented_where_users_look() -> None:
     assert sorted(app) == sorted(r.value for r in Rule if r in APP_RULES)
     for rule in Rule:
         assert f"`{rule.value}`" in rules, rule
+    arch = section("docs/architecture.md", "## Verdict rules")
+    listed = set(re.findall(r"[a-z]+(?:-[a-z]+)*", arch.split("Rules:", 1)[1]))
+    assert {r.value for r in Rule} <= listed
+
+
+def section(doc: str, heading: str) -> str:
+    """The text of `doc` from the line `heading` to the next heading of any level."""
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    body = text.split(f"\n{heading}", 1)[1]
+    return re.split(r"\n#{1,6} ", body, maxsplit=1)[0]
+
+
+def test_the_baseline_rules_are_the_ones_the_code_applies() -> None:
+    """docs/checks.md names the rules a usable baseline may fail on, then all the others."""
+    text = " ".join(section("docs/checks.md", "## Baseline (`test-drop`)").split())
+    usable, other = text.split("only on rules that leave its count", 1)[1].split(
+        "Any other reason", 1)
+    other = other.split(" so that commit is walked past", 1)[0]
+    counted = set(names(usable)) & {r.value for r in Rule}
+    assert counted == set(COUNT_RULES)
+    assert set(names(other)) & {r.value for r in Rule} == {r.value for r in Rule} - COUNT_RULES
+
+
+def test_the_plans_incomplete_evidence_rules_are_the_ones_the_code_applies() -> None:
+    text = " ".join(section("docs/plan.md", "## Expressions").split())
+    listed = text.split("reports that are **incomplete**", 1)[1].split("prove nothing", 1)[0]
+    assert set(names(listed)) == INCOMPLETE_RULES
+
+
+def test_every_module_is_in_the_architecture_layout() -> None:
+    layout = section("docs/architecture.md", "## Layout")
+    tree = layout.split("```", 2)[1]
+    for package in ("bot", "bot/core", "bot/app"):
+        for module in sorted((ROOT / package).glob("*.py")):
+            assert re.search(rf"^\s+{re.escape(module.name)}\s", tree, re.M), \
+                f"{package}/{module.name} is not in docs/architecture.md's layout"
 
 
 def test_every_setting_the_app_reads_is_in_the_settings_table() -> None:
@@ -93,13 +133,27 @@ def test_every_setting_the_app_reads_is_in_the_settings_table() -> None:
     rows = table("docs/app.md", "| variable |")
     documented = {n for row in rows for n in names(row[0])}
     assert read and read == documented
-    fields = {**app_settings._INTS, **app_settings._FLOATS}
+    deploy = {n for row in table("docs/deploy.md", "| variable |") for n in names(row[0])}
+    assert deploy <= read
+    fields = {**app_settings._INTS, **app_settings._DURATIONS, **app_settings._FLOATS}
     defaults = {f.name: f.default for f in dataclasses.fields(app_settings.Settings)}
     for row in rows:
         cells = [n for n in names(row[0]) if n in fields]
         if cells:
             shown = re.findall(r"\d+(?:\.\d+)?", row[1])[:len(cells)]
             assert [float(x) for x in shown] == [defaults[fields[n]] for n in cells], row
+        if any(n in app_settings._DURATIONS for n in cells):   # 0 is refused, not "no limit"
+            assert "> 0" in row[2], row
+
+
+def test_every_setting_comes_from_a_documented_variable() -> None:
+    """No Settings field is set except from an environment variable (all are documented,
+    above), so none is a hidden knob or a dead one."""
+    source = Path(app_settings.__file__).read_text(encoding="utf-8")
+    mapped = set(re.findall(r'"(?:(?:CI_TRUTH|GITHUB)_[A-Z_]+|HOST|PORT)"\s*[:,]\s*"([a-z_]+)"',
+                            source))
+    direct = set(re.findall(r'values\["([a-z_]+)"\]', source))
+    assert {f.name for f in dataclasses.fields(app_settings.Settings)} == mapped | direct
 
 
 def _size(value: float) -> str:
@@ -143,5 +197,11 @@ def test_configuration_tables_give_the_real_defaults() -> None:
 def test_exit_statuses_and_the_planner_bound_are_documented() -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert f"{cli.EXIT_INTERNAL} internal error" in readme
+    action = " ".join((ROOT / "docs/action.md").read_text(encoding="utf-8").split())
+    assert f"`{cli.EXIT_INTERNAL}` internal error" in action
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_check_parser(sub)
+    helptext = " ".join(sub.choices["check"].format_help().split())
+    assert f"{cli.EXIT_INTERNAL} internal error" in helptext
     plan = " ".join((ROOT / "docs/plan.md").read_text(encoding="utf-8").split())
     assert f"({planner.MAX_GENERATED:,} " in plan

@@ -21,7 +21,10 @@ HTTP_SHUTDOWN_TIMEOUT = 2.0
 DESCRIPTION = """Run the GitHub App: POST /webhook, GET /healthz, GET /metrics.
 Configuration comes from the environment only (see docs/app.md): GITHUB_APP_ID,
 GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET, GITHUB_API_URL,
-CI_TRUTH_DB, HOST, PORT and the CI_TRUTH_* tuning variables."""
+CI_TRUTH_DB, HOST, PORT and the CI_TRUTH_* tuning variables.
+Exit status: 0 after a clean stop (SIGTERM or SIGINT: running jobs get
+CI_TRUTH_SHUTDOWN_GRACE seconds, then are queued again), 2 on invalid settings or
+when HOST:PORT cannot be bound."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
