@@ -21,11 +21,14 @@ from bot.app.github import InstallationClient, OriginError, Transport
 from bot.app.metrics import Metrics
 from bot.app.ratelimit import RateLimited
 from bot.app.settings import Settings
-from bot.core import baselines, checkrun
+from bot.core import annotate, baselines, checkrun
+from bot.core import markdown as md
 from bot.core.checkrun import RunRef
 from bot.core.engine import Result
+from bot.core.model import Conclusion
 from bot.core.render import render_markdown
 from bot.core.state import Baseline, BaselineError, baseline_from_json
+from bot.core.textfit import fit_chars
 from bot.ghactions import ActionEnv, command
 
 ACTIONS_APP_SLUG = "github-actions"   # check runs made with GITHUB_TOKEN belong to this app
@@ -33,6 +36,9 @@ ACTIONS_LOGIN = "github-actions[bot]"  # ...and issues it opens are authored by 
 FAILURES = (gidgethub.GitHubException, aiohttp.ClientError, asyncio.TimeoutError, OriginError,
             RateLimited, ValueError, KeyError, TypeError)
 Sleep = Callable[[float], Awaitable[None]]
+MAX_STEPS = 100          # steps one check run records (the mildest oldest go first)
+_RANK = {"success": 0, "neutral": 1, "failure": 2}
+_ICON = {"success": "✅", "neutral": "⚠️", "failure": "❌"}
 
 
 def head_sha(env: ActionEnv, event: Mapping[str, Any]) -> str:
@@ -56,6 +62,63 @@ def default_branch(event: Mapping[str, Any]) -> str | None:
 
 def _int(value: str, default: int) -> int:
     return int(value) if value.isdigit() else default
+
+
+def step_key(env: ActionEnv) -> str:
+    """This step's identity on its commit: run, job, and the `key` input (else the reports).
+
+    Matrix jobs share the run and the job id, so the key (or the reports) tells them apart;
+    a re-run (a new attempt) has the same identity and replaces its own verdict.
+    """
+    return f"{env.run_id or '-'}/{env.job or '-'}/{env.key or ','.join(env.reports)}"
+
+
+def recorded_steps(prior: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The steps the check run's state block records (an older one's verdict: one step)."""
+    if prior is None:
+        return []
+    steps = prior.get("steps")
+    if isinstance(steps, list):
+        return [dict(s) for s in steps if isinstance(s, Mapping)
+                and isinstance(s.get("key"), str) and s.get("conclusion") in _RANK]
+    runs = prior.get("runs")
+    run = runs[0] if isinstance(runs, list) and runs and isinstance(runs[0], Mapping) else {}
+    if prior.get("conclusion") not in _RANK:
+        return []
+    return [{"key": f"{run.get('id', '-')}/?", "run": run.get("id"), "legacy": True,
+             "attempt": run.get("attempt"), "workflow": str(run.get("name") or ""),
+             "conclusion": prior["conclusion"], "tests": prior.get("tests")}]
+
+
+def merge_steps(recorded: list[dict[str, Any]], own: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recorded steps with `own` replacing its identity's entry (and its run's legacy one)."""
+    steps = [s for s in recorded if s["key"] != own["key"]
+             and not (s.get("legacy") and s.get("run") == own["run"])] + [own]
+    while len(steps) > MAX_STEPS:
+        mildest = min(_RANK[s["conclusion"]] for s in steps[:-1])
+        steps.remove(next(s for s in steps if _RANK[s["conclusion"]] == mildest))
+    return steps
+
+
+def worst(steps: list[dict[str, Any]]) -> Conclusion:
+    """The check's conclusion: the worst of its steps' latest verdicts."""
+    return Conclusion(max((s["conclusion"] for s in steps), key=_RANK.__getitem__))
+
+
+def steps_note(steps: list[dict[str, Any]]) -> str:
+    """The summary's list of the steps that judged the commit (when more than one did)."""
+    lines = [f"{len(steps):,} steps judged this commit; the check is the worst of them:"]
+    for s in steps:
+        tests = s.get("tests")
+        t: Mapping[str, Any] = tests if isinstance(tests, Mapping) else {}
+        bad = int(t.get("failed") or 0) + int(t.get("errors") or 0)
+        where = f"workflow {md.code(str(s.get('workflow') or '?'), max_chars=200)} " \
+                f"run {s.get('run')} attempt {s.get('attempt')}"
+        name = "an earlier step" if s.get("legacy") else md.code(
+            str(s["key"]).partition("/")[2].partition("/")[2] or "?", max_chars=200)
+        lines.append(f"- {_ICON[s['conclusion']]} {name} ({where}): {s['conclusion']}, "
+                     f"{int(t.get('total') or 0):,} tests, {bad:,} failed")
+    return "\n".join(lines)
 
 
 class TokenSession:
@@ -201,27 +264,60 @@ class TokenSession:
                 doc = None
         return doc, seen
 
-    def payloads(self, result: Result) -> checkrun.CheckPayloads:
-        """The App's check-run bodies, minus what only an App can serve (the Recheck button)."""
+    def own_step(self, result: Result) -> dict[str, Any]:
+        """This step's entry in the check run's list of steps."""
+        t = result.state.totals
+        return {"key": step_key(self.env), "run": _int(self.env.run_id, 0),
+                "attempt": _int(self.env.run_attempt, 1), "workflow": self.env.workflow,
+                "conclusion": result.verdict.conclusion.value,
+                "tests": {"total": t.tests, "failed": t.failed, "errors": t.errors,
+                          "skipped": t.skipped}}
+
+    def payloads(self, result: Result, steps: list[dict[str, Any]] | None = None
+                 ) -> checkrun.CheckPayloads:
+        """The App's check-run bodies, minus what only an App can serve (the Recheck button).
+
+        `steps`: every step that judged the commit, this one last; the conclusion is their worst.
+        """
+        steps = steps or [self.own_step(result)]
         run = RunRef(id=_int(self.env.run_id, 0), attempt=_int(self.env.run_attempt, 1),
                      name=self.env.workflow or "workflow", url=self.env.run_url or "")
+        notes = ([self.note] if self.note else []) + ([steps_note(steps)] if len(steps) > 1
+                                                       else [])
         bodies = checkrun.completed_payloads(
             result.state, result.verdict, [run], details_md=render_markdown(result),
             head_sha=self.sha, workspace=str(self.env.workspace),
-            extra_state=extra_state(result.state, result.verdict),   # a failure can be a baseline
-            notes=[self.note] if self.note else [])
+            extra_state={**extra_state(result.state, result.verdict),   # a failure: a baseline
+                         "steps": steps}, notes=notes)
         bodies.first.pop("actions", None)
         if self.env.run_url:
             bodies.first["details_url"] = self.env.run_url
+        combined = worst(steps)
+        if combined is not result.verdict.conclusion:
+            bodies.first["conclusion"] = combined.value
+            bad = sum(1 for s in steps if s["conclusion"] == combined.value)
+            for body in (bodies.first, *bodies.more):
+                body["output"]["title"] = fit_chars(
+                    f"{bad:,} of {len(steps):,} steps {combined.value} — this step: "
+                    f"{body['output']['title']}", checkrun.MAX_TITLE)
         return bodies
 
     async def publish(self, result: Result) -> str | None:
-        """Create (or update, on a re-run) the one CI Truth check run on the head SHA."""
-        bodies = self.payloads(result)
+        """Create (or update) the one CI Truth check run on the head SHA.
+
+        Every step with a token on the commit (matrix jobs, other workflows) is recorded in
+        its state block: the check is the worst of their latest verdicts, and annotations it
+        holds already are not sent again.
+        """
         try:
             existing = await self._ours(self.sha)
+            prior = checkrun.parse_state_block(
+                (existing[0].get("output") or {}).get("text")) if existing else None
+            bodies = self.payloads(result, merge_steps(recorded_steps(prior),
+                                                       self.own_step(result)))
             if existing:
                 check_id = int(existing[0]["id"])
+                bodies = checkrun.without_posted(bodies, await self._annotated(existing[0]))
                 done = await self.gh.patch("/repos/{owner}/{repo}/check-runs/{id}",
                                            {**self.repo_vars, "id": check_id}, data=bodies.first)
             else:
@@ -238,6 +334,14 @@ class TokenSession:
             return None
         url = done.get("html_url") if isinstance(done, Mapping) else None
         return url if isinstance(url, str) else None
+
+    async def _annotated(self, check: Mapping[str, Any]) -> set[str]:
+        """Keys of the annotations check run `check` holds (GitHub appends every update's)."""
+        if (check.get("output") or {}).get("annotations_count") == 0:
+            return set()
+        return {annotate.annotation_key(a) async for a in self.gh.getiter(
+            "/repos/{owner}/{repo}/check-runs/{id}/annotations",
+            {**self.repo_vars, "id": int(check["id"])}) if isinstance(a, Mapping)}
 
     async def sync_plan(self, plan: Any, doc: Mapping[str, Any]) -> None:
         """Phase issues and dashboard from this run's state, with the App's plansync code.

@@ -17,7 +17,7 @@ from pathlib import Path
 SUMMARY_LIMIT = 1024 * 1024          # bytes GitHub accepts per step summary (larger is dropped)
 ANNOTATIONS_PER_LEVEL = 10           # errors / warnings / notices GitHub shows per step
 DEFAULT_CONFIG_PATH = ".github/ci-truth.yml"
-INPUTS = ("reports", "config", "baseline", "token", "summary", "annotations", "fail")
+INPUTS = ("reports", "config", "baseline", "token", "key", "summary", "annotations", "fail")
 OUTPUTS = ("total", "passed", "failed", "errors", "skipped", "conclusion", "reasons", "state")
 _TRUE = {"true", "True", "TRUE"}     # YAML 1.2 core booleans, as core.getBooleanInput accepts
 _FALSE = {"false", "False", "FALSE"}
@@ -82,6 +82,8 @@ class ActionEnv:
     run_id: str = ""
     run_attempt: str = ""
     workflow: str = ""
+    job: str = ""                # the job's id (GITHUB_JOB): the same for every matrix job
+    key: str = ""                # the key input: this step's name among the commit's steps
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ActionEnv:
@@ -112,6 +114,8 @@ class ActionEnv:
             run_id=environ.get("GITHUB_RUN_ID", ""),
             run_attempt=environ.get("GITHUB_RUN_ATTEMPT", ""),
             workflow=environ.get("GITHUB_WORKFLOW", ""),
+            job=environ.get("GITHUB_JOB", ""),
+            key=environ.get(input_key("key"), "").strip(),
         )
 
     def resolve(self, path: str) -> Path:

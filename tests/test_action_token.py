@@ -537,3 +537,47 @@ async def test_a_rerun_of_an_ancestor_does_not_move_the_plan(
     assert [r.path for r in fake_github.calls("GET", r"/compare/")] == [   # is old stale,
         f"/repos/{REPO}/compare/{new}...{old}",                          # and is the record
         f"/repos/{REPO}/compare/{new}...{repo.default_branch}"]          # on main's history
+
+
+async def test_a_green_matrix_shard_finishing_last_never_turns_a_red_shard_green(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """Matrix jobs of one run, each with a token on its own reports: the check is the worst
+    of them, whichever finishes last; a re-run of a shard replaces that shard's verdict."""
+    repo, sha = seeded
+    runner.add(FAILING, "junit-1.xml")
+    runner.add(HEALTHY, "junit-2.xml")
+    token_runner(runner, fake_github, repo, sha)
+    runner.env["GITHUB_JOB"] = "test"
+    assert (await run(runner.inputs(reports="junit-1.xml")))[0] == 1
+    assert (await run(runner.inputs(reports="junit-2.xml")))[0] == 0
+    [check] = ours(repo, sha)
+    assert check["conclusion"] == "failure"
+    assert "junit-1.xml" in check["output"]["summary"]
+    assert "junit-2.xml" in check["output"]["summary"]
+    # A re-run of the red shard (same run, job and reports) posts nothing new twice.
+    anns = len(repo.annotations[check["id"]])
+    assert (await run(runner.inputs(reports="junit-1.xml")))[0] == 1
+    [check] = ours(repo, sha)
+    assert check["conclusion"] == "failure" and len(repo.annotations[check["id"]]) == anns
+    # ...and once it passes, its entry is replaced: every shard is green.
+    runner.add(HEALTHY, "junit-1.xml")
+    runner.env["GITHUB_RUN_ATTEMPT"] = "2"
+    assert (await run(runner.inputs(reports="junit-1.xml")))[0] == 0
+    [check] = ours(repo, sha)
+    assert check["conclusion"] == "success"
+
+
+async def test_a_second_workflow_s_green_step_keeps_the_first_workflow_s_red(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    repo, sha = seeded
+    runner.add(ZERO, "junit.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="junit.xml")
+    assert (await run(runner))[0] == 1
+    runner.add(HEALTHY, "junit.xml")
+    runner.env.update(GITHUB_RUN_ID="5678", GITHUB_WORKFLOW="Nightly")
+    assert (await run(runner))[0] == 0
+    [check] = ours(repo, sha)
+    assert check["conclusion"] == "failure"
+    state = parse_state_block(check["output"]["text"])
+    assert state is not None
+    assert sorted(s["conclusion"] for s in state["steps"]) == ["failure", "success"]

@@ -169,8 +169,9 @@ def test_the_composite_step_runs_as_written(action: dict[str, Any], tmp_path: Pa
     (tmp_path / "bot").mkdir()           # a user's own `bot` package must not shadow ours
     (tmp_path / "bot" / "__main__.py").write_text("raise SystemExit(99)\n")
     values = {"inputs.reports": "junit.xml", "inputs.config": "", "inputs.baseline": "",
-              "inputs.token": "", "inputs.summary": "true", "inputs.annotations": "true",
-              "inputs.fail": "true", "steps.install.outputs.python": sys.executable}
+              "inputs.token": "", "inputs.key": "", "inputs.summary": "true",
+              "inputs.annotations": "true", "inputs.fail": "true",
+              "steps.install.outputs.python": sys.executable}
     step = next(s for s in action["runs"]["steps"] if s.get("id") == "truth")
     env = {k: re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", lambda m: values[m.group(1)], v)
            for k, v in step["env"].items()}
