@@ -1,10 +1,12 @@
 """Hostile reports through the real intake path (bot.intake → archive → parser → engine).
 
 Billion laughs, quadratic blowup, XXE (internal subset and external DTD), a 1 GB zip bomb (one
-deflated 1 GB member) and a 1 GB gzip bomb, each read in a fresh subprocess the way `ci-truth
-check` reads it. Target (issue 2): refused (a failing verdict with an unreadable-report reason,
-no secret leaked) in under a second, without memory growth (peak RSS during the evaluation
-minus RSS before it, in a process that has already imported everything).
+deflated 1 GB member), a 1 GB gzip bomb, a 64 MiB attribute value (expat buffers a tag whole)
+and a prolog of 40 comments without a root (the head sniffing once backtracked 2^40 times),
+each read in a fresh subprocess the way `ci-truth check` reads it. Target (issue 2): refused
+(a failing verdict with an unreadable-report reason, no secret leaked) in under a second,
+without memory growth (peak RSS during the evaluation minus RSS before it, in a process that
+has already imported everything).
 
     python bench/attacks.py [--runs 5] [--strict]
 """
@@ -69,7 +71,7 @@ def _zip(raw: bytes, crc: int, declared: int) -> bytes:
 
 
 def make_inputs(tmp: Path) -> dict[str, Path]:
-    """Write every attack file (the bombs are ~1 MB each on disk)."""
+    """Write every attack file (the bombs are ~1 MB each on disk, the attribute file 64 MiB)."""
     secret = tmp / "secret.txt"
     secret.write_text(SECRET)
     files = {
@@ -83,11 +85,18 @@ def make_inputs(tmp: Path) -> dict[str, Path]:
         "XXE (external DTD)": (f'<?xml version="1.0"?>\n<!DOCTYPE testsuite SYSTEM '
                                f'"file://{secret}">\n<testsuite><testcase name="x"/>'
                                f"</testsuite>\n"),
+        "prolog without a root": "<!---->" * 40,
     }
     paths = {}
     for i, (label, text) in enumerate(files.items()):
         paths[label] = tmp / f"attack{i}.xml"
         paths[label].write_text(text)
+    paths["64 MiB attribute"] = tmp / "attribute.xml"
+    with paths["64 MiB attribute"].open("wb") as fh:
+        fh.write(b'<testsuite><testcase classname="c" name="')
+        for _ in range(64):
+            fh.write(b"a" * (1 << 20))
+        fh.write(b'"/></testsuite>\n')
     raw, crc, size = _bomb()
     bombs = {"zip bomb (1 GiB member)": ("bomb.zip", _zip(raw, crc, size)),
              "zip bomb, size forged": ("forged.zip", _zip(raw, crc, 1 << 20)),

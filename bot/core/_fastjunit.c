@@ -3,9 +3,10 @@
  * Owns: an expat reader exposing the subset of pyexpat's xmlparser that xmlstream.py,
  * junit.py and dotnet.py use (Parse, the Start/End/CharacterData handlers settable at any
  * time with pyexpat's buffer_text semantics, the DOCTYPE/entity refusal handlers,
- * SetParamEntityParsing, ExpatError with code/lineno/offset), plus a JUnit fast path
- * (accelerate/drain): a <testcase> that simply passed is counted here, its id handed to
- * Python in batches; every other construct is replayed into the Python handlers unchanged.
+ * SetParamEntityParsing, CurrentByteIndex, ExpatError with code/lineno/offset), plus a JUnit
+ * fast path (accelerate/drain): a <testcase> that simply passed is counted here, its id
+ * handed to Python in batches; every other construct is replayed into the Python handlers
+ * unchanged.
  * docs/parsing.md ("Two implementations") explains the split and how equality is tested.
  *
  * Input is hostile: every buffer grows through buf_reserve (overflow-checked, heap only),
@@ -1081,6 +1082,15 @@ set_buffer_size(Reader *self, PyObject *value, void *closure)
     return 0;
 }
 
+/* Bytes expat has consumed (what pyexpat's CurrentByteIndex reads between Parse calls):
+ * the rest of what was fed is an unfinished tag, comment or PI it holds in its buffer. */
+static PyObject *
+get_byte_index(Reader *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLongLong((long long)XML_GetCurrentByteIndex(self->p));
+}
+
 #define HANDLER(NAME, WHICH) \
     {NAME, (getter)get_handler, (setter)set_handler, NULL, (void *)(intptr_t)(WHICH)}
 
@@ -1093,6 +1103,7 @@ static PyGetSetDef Reader_getset[] = {
     HANDLER("ExternalEntityRefHandler", H_EXTERNAL),
     {"buffer_text", (getter)get_buffer_text, (setter)set_buffer_text, NULL, NULL},
     {"buffer_size", (getter)get_buffer_size, (setter)set_buffer_size, NULL, NULL},
+    {"CurrentByteIndex", (getter)get_byte_index, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

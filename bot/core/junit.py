@@ -407,7 +407,8 @@ def parse_report(chunks: Iterable[bytes], *, path: str, sink: Callable[[TestCase
             drain.append(parser.drain)
 
     parser.StartElementHandler = root
-    error = run(parser, chunks, max_bytes=limits.max_file_bytes)
+    error = run(parser, chunks, max_bytes=limits.max_file_bytes,
+                max_markup=limits.max_markup_bytes)
     parser.StartElementHandler = parser.EndElementHandler = None
     parser.CharacterDataHandler = None
     if chosen:

@@ -25,6 +25,7 @@ class Limits:
     max_details_kept: int = 200          # failures that keep their details (annotations: 200)
     max_test_ids: int = 50_000       # ~7 MB of ids: docs/performance.md, "Memory"
     max_depth: int = 64                  # XML element nesting
+    max_markup_bytes: int = 4 * MiB      # one tag, comment or PI: expat holds it whole
 
 
 DEFAULT_LIMITS = Limits()

@@ -13,6 +13,8 @@ try:
     from bot.core import _fastjunit as NATIVE
 except ImportError:  # not built (no compiler or no expat.h): the pure-Python reader
     NATIVE = None
+if NATIVE is not None and not hasattr(NATIVE.Parser, "CurrentByteIndex"):
+    NATIVE = None  # built from an older _fastjunit.c: xmlstream's markup cap needs it
 
 _state = {"native": NATIVE is not None}
 

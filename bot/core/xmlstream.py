@@ -7,7 +7,7 @@ from typing import Any
 from xml.parsers import expat
 
 from bot.core import xmlaccel
-from bot.core.limits import InputRefused
+from bot.core.limits import DEFAULT_LIMITS, InputRefused
 
 CHUNK = 1 << 20  # bytes handed to expat per Parse() call
 
@@ -69,14 +69,26 @@ def size(n: int) -> str:
     return f"{n} bytes"
 
 
-def run(parser: Any, chunks: Iterable[bytes], *, max_bytes: int) -> str | None:
+def run(parser: Any, chunks: Iterable[bytes], *, max_bytes: int,
+        max_markup: int = DEFAULT_LIMITS.max_markup_bytes) -> str | None:
     """Feed every chunk (in pieces of at most CHUNK bytes); return None or the reason it failed.
 
     Never raises for bad input: expat errors, refusals, capped or corrupt streams all
-    come back as a sentence.
+    come back as a sentence. Expat buffers an unfinished tag, comment or processing
+    instruction whole (rescanning it on every piece): past `max_markup` bytes it is refused.
     """
     total = 0
     head = b""
+    fed = [0]
+
+    def feed(piece: bytes | memoryview) -> None:
+        parser.Parse(piece, False)
+        fed[0] += len(piece)
+        if fed[0] - parser.CurrentByteIndex > max_markup:
+            raise Refused(f"refused: one tag, comment or processing instruction of the report "
+                          f"is longer than the {size(max_markup)} cap (limits.max_markup_bytes)"
+                          f"; test tools write far shorter ones")
+
     try:
         for chunk in chunks:
             n = len(chunk)
@@ -89,11 +101,11 @@ def run(parser: Any, chunks: Iterable[bytes], *, max_bytes: int) -> str | None:
                 return (f"refused: the report is larger than the {size(max_bytes)} cap "
                         f"(limits.max_file_bytes)")
             if n <= CHUNK:
-                parser.Parse(chunk, False)
+                feed(chunk)
             else:
                 view = memoryview(chunk)
                 for start in range(0, n, CHUNK):
-                    parser.Parse(view[start:start + CHUNK], False)
+                    feed(view[start:start + CHUNK])
         parser.Parse(b"", True)
     except (Refused, InputRefused) as exc:
         return str(exc)

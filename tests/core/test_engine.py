@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,6 +195,24 @@ def test_a_root_known_only_by_name_elsewhere_is_still_unreadable(head: bytes) ->
     assert [f.path for f in r.state.unreadable] == ["odd.xml"]
     assert "not-a-report" not in [x.rule for x in r.verdict.reasons]
     assert "is wider than the reports" in r.verdict.reasons[0].message
+
+
+@pytest.mark.parametrize("head", [b"<!---->" * 26, b"<?pi?>" * 26 + b"x", b" " * (1 << 20)],
+                         ids=["comments", "processing-instructions", "whitespace"])
+def test_a_prolog_without_a_root_is_unreadable_at_once_in_bounded_memory(head: bytes) -> None:
+    # the head sniffing regexes backtracked exponentially (26 comments: seconds, 40: days)
+    # and held ~120 bytes of backtracking state per byte of a blank head
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        r = evaluate([source(SUREFIRE), Source("odd.xml", [head])])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 1.0
+    assert peak < 16 << 20
+    assert r.verdict.conclusion is Conclusion.FAILURE
+    assert [f.path for f in r.state.unreadable] == ["odd.xml"]
 
 
 def test_a_non_report_is_known_from_its_head_read_in_tiny_chunks_and_never_read_further(

@@ -93,3 +93,17 @@ def test_handlers_cannot_be_deleted() -> None:
         del parser.StartElementHandler
     with pytest.raises(AttributeError):
         del parser.buffer_size
+
+
+def test_current_byte_index_is_pyexpats_between_parse_calls() -> None:
+    # xmlstream's markup cap reads it after every chunk: the bytes expat consumed so far
+    pieces = [b"<testsuite><testcase name='", b"t'>", b"<!-- " + b"c" * 5000, b" -->",
+              b"<failure message='" + b"m" * 3000, b"'/></testcase>"]
+    seen: dict[bool, list[int]] = {}
+    for native in (True, False):
+        parser = new_parser(native=native)
+        seen[native] = []
+        for piece in pieces:
+            parser.Parse(piece, False)
+            seen[native].append(parser.CurrentByteIndex)
+    assert seen[True] == seen[False] == [11, 30, 30, 5039, 5039, 8071]

@@ -101,6 +101,38 @@ def test_testcase_cap_applies_to_every_dialect() -> None:
     assert report.error is not None and "more than 3" in report.error
 
 
+MARKUP = Limits(max_markup_bytes=64 * 1024)
+_LONG = b"a" * 200_000
+
+
+@pytest.mark.parametrize("data", [
+    b'<testsuite><testcase classname="c" name="' + _LONG + b'"/></testsuite>',
+    b'<testsuite><testcase name="t"><failure message="' + _LONG + b'"/></testcase></testsuite>',
+    b'<testsuite name="' + _LONG + b'"><testcase name="t"/></testsuite>',
+    b'<testsuite><testcase name="t"' + b"".join(b' a%d="1"' % i for i in range(20_000))
+    + b"/></testsuite>",
+    b'<testsuite><testcase name="t"/><!--' + _LONG + b"--></testsuite>",
+    b'<testsuite><testcase name="t"/><testcase name="' + _LONG,
+], ids=["name", "message", "suite-name", "many-attributes", "comment", "unclosed"])
+def test_markup_cap_refuses_a_tag_expat_would_buffer_whole(data: bytes) -> None:
+    # expat holds an unfinished start tag (or comment) whole and rescans it on every chunk:
+    # a 500 MB name took 1.2 GB and a minute, then passed
+    report, _ = read_bytes(data, limits=MARKUP, size=16 * 1024)
+    assert report.error == ("refused: one tag, comment or processing instruction of the report "
+                            "is longer than the 64 KiB cap (limits.max_markup_bytes); test "
+                            "tools write far shorter ones")
+
+
+@pytest.mark.parametrize("body", [b"<system-out>" + _LONG * 5 + b"</system-out>",
+                                  b"<failure>" + _LONG * 5 + b"</failure>",
+                                  b"<failure><![CDATA[<" + _LONG * 5 + b"]]></failure>"],
+                         ids=["system-out", "failure", "cdata"])
+def test_markup_cap_leaves_long_text_alone(body: bytes) -> None:
+    data = b'<testsuite><testcase name="t" time="1">' + body + b"</testcase></testsuite>"
+    report, cases = read_bytes(data, limits=MARKUP, size=16 * 1024)
+    assert report.error is None and len(cases) == 1
+
+
 def test_names_are_capped() -> None:
     data = b'<testsuite><testcase classname="c" name="' + b"n" * 5000 + b'"/></testsuite>'
     _, cases = read_bytes(data)
