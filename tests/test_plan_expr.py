@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.plan.expr import ExprError, activation, compile_expr, evaluate
+from bot.core.config import parse_config
+from bot.core.plan import evaluate_plan
+from bot.core.plan.expr import ExprError, Meter, activation, compile_expr, evaluate
 
 DATA = Path(__file__).parent / "data" / "plan"
 BROKEN = json.loads((DATA / "broken" / "state.json").read_text())
@@ -146,3 +148,56 @@ def test_index_syntax_is_checked_like_field_syntax() -> None:
             compile_expr(text)
     with pytest.raises(ExprError, match="unknown signature"):
         compile_expr('signatures["event-loop"] == 0', signatures=["event_loop"])
+
+
+TREE = [f"src/pkg{i // 100}/mod{i}.py" for i in range(3000)]   # a monorepo's shape
+WALKS = [
+    'files.all(f, f.endsWith(".py"))',                # true, once it has walked every path
+    'string(files).exists(c, c == "#")',              # a string is walked by character
+    '"README.md" in files || "LICENSE" in files',     # no loop, still 2 x 3000 paths
+    "[1, 2, 3, 4].all(i, size(files) > i)",           # files read once per element
+]
+
+
+@pytest.mark.parametrize("text", WALKS)
+def test_every_walk_over_files_is_charged_and_never_met_past_the_budget(text: str) -> None:
+    # cel-python is ~5 µs a node: a walk over GitHub's 100,000-path tree limit is seconds,
+    # once per criterion; past its steps a criterion stops and is unmet, never met
+    c = compile_expr(text)
+    act = activation(FIXED, repo_files=TREE)
+    met, value, reason = evaluate(c.program, c.refs, act, meter=Meter(500))
+    assert (met, value) == (False, "files: 3000 paths")
+    assert reason.startswith("evaluation stopped: over the 500 steps one plan evaluation")
+    few = activation(FIXED, repo_files=TREE[:30])             # it is the budget that stops it
+    assert evaluate(c.program, c.refs, few, meter=Meter(10**5))[2] == ""
+
+
+BIG_TREE_PLAN = """\
+plan:
+  goal: Shipped
+  phases:
+    - id: layout
+      title: Layout
+      criteria:
+        - {id: all_python, expr: 'files.all(f, f.endsWith(".py"))'}
+        - {id: has_readme, expr: 'files.exists(f, f == "README.md")'}
+        - {id: green, expr: tests.failed == 0 && tests.total >= 1}
+        - {id: first_module, expr: '"src/pkg0/mod0.py" in files'}
+"""
+
+
+def test_one_budget_per_plan_evaluation_cheap_criteria_first() -> None:
+    plan = parse_config(BIG_TREE_PLAN).plan
+    assert plan is not None
+    ev = evaluate_plan(plan, FIXED, repo_files=TREE, steps=20_000)
+    got = {c.id: (c.met, c.reason) for c in ev.phases[0].criteria}
+    assert got["green"] == (True, "") and got["first_module"] == (True, "")   # not starved
+    assert got["all_python"][0] is False                  # would hold: stopped, not met
+    assert got["all_python"][1].startswith("evaluation stopped: over the 20,000 steps")
+    assert got["has_readme"] == (False, "not evaluated: criterion 'all_python' used up the "
+                                 "20,000 steps one plan evaluation may take (a comprehension "
+                                 "costs its body's size per element; docs/plan.md)")
+    assert ev.phases[0].status == "ready"
+    whole = evaluate_plan(plan, FIXED, repo_files=TREE)    # the default budget: 3000 paths fit
+    assert [c.met for c in whole.phases[0].criteria] == [True, False, True, True]
+    assert all(c.reason == "" for c in whole.phases[0].criteria)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -127,8 +128,8 @@ async def evaluation(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any],
         return NO_PLAN
     state, evidence, sha = await latest_state(gh, ctx, repo)
     files = await plansync.repo_files(gh, repo.owner, repo.name, sha) if sha else None
-    return evaluate_plan(config.plan, state, waivers=list(waivers), evidence=evidence,
-                         repo_files=files)
+    return await asyncio.to_thread(evaluate_plan, config.plan, state, waivers=list(waivers),
+                                   evidence=evidence, repo_files=files)   # off the event loop
 
 
 async def sync(gh: GitHub, ctx: AppContext, repository: Mapping[str, Any]) -> None:

@@ -174,7 +174,8 @@ async def sync_plan(gh: GitHub, owner: str, repo: str,
     async with contextlib.nullcontext() if held else plan_lock(gh, owner, repo):
         for n in range(MAX_PASSES):
             issues = await list_ours(gh, owner, repo, bot_login)
-            ev = evaluate(claimed_facts(issues, bot_login))
+            # CEL is pure Python: seconds over a big `files` tree, never on the event loop
+            ev = await asyncio.to_thread(evaluate, claimed_facts(issues, bot_login))
             result.evaluation = ev
             recorded = to_compare(ev.evidence, issues, bot_login) if n == 0 else None
             if recorded is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -402,3 +404,60 @@ async def test_jobs_of_a_removed_repository_run_again_when_it_is_added_back(app:
     assert cr["conclusion"] == "success"
     [row] = await app.settle(theirs)                # still removed: not queued again
     assert row["state"] == "failed", row
+
+
+PLAN_OVER_FILES = """\
+plan:
+  goal: Documented
+  phases:
+    - id: docs
+      title: "Phase 1: Docs"
+      criteria:
+        - id: has_markdown
+          name: Some Markdown in the tree
+          expr: files.exists(f, f.endsWith(".md"))
+"""
+
+
+async def test_a_plan_looping_over_a_big_tree_never_stops_webhooks_being_answered(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """cel-python walks `files` at ~0.2 ms a path: on the event loop that is seconds with no
+    webhook answered (GitHub fails a delivery after 10 s). Off the loop, a webhook is answered
+    while the plan is evaluated: here the evaluation waits until a ping sent meanwhile got its
+    answer, which can only happen if the loop is free (on the loop it would wait in vain)."""
+    from bot.app import plansync
+
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    tree = seeded.repo.commits[seeded.run["head_sha"]].files
+    paths = [f"src/pkg{i // 100}/mod{i}.py" for i in range(2000)] + ["docs/guide.md"]
+    tree.update(dict.fromkeys(paths, b""))
+    seeded.repo.commit({".github/ci-truth.yml": PLAN_OVER_FILES})
+    started, answered, waited = threading.Event(), threading.Event(), list[bool]()
+    real = plansync.evaluate_plan
+
+    def evaluate_once_a_webhook_was_answered(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        waited.append(answered.wait(10))     # False: nothing was answered while we ran
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plansync, "evaluate_plan", evaluate_once_a_webhook_was_answered)
+    url, raw = str(app.client.make_url("/webhook")), json.dumps(load_payload("ping")).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
+               "User-Agent": "GitHub-Hookshot/e2e", "X-GitHub-Delivery": "ping-1",
+               "X-Hub-Signature-256": signature_for(SECRET.encode(), raw)}
+
+    def github() -> None:                    # a delivery from outside, as GitHub sends it
+        started.wait(30)                     # once the evaluation has started
+        req = urllib.request.Request(url, data=raw, headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:   # GitHub's timeout
+            if resp.status == 200:
+                answered.set()
+
+    sender = threading.Thread(target=github, daemon=True)
+    sender.start()
+    [row] = await app.settle(await app.post(seeded.payload))
+    await asyncio.to_thread(sender.join, 15)
+    assert row["state"] == "done", row
+    assert waited and all(waited), waited    # every evaluation saw the webhook answered
+    [phase] = [i for i in seeded.repo.issues.values() if i["title"] == "Phase 1: Docs"]
+    assert phase["state"] == "closed"        # it was evaluated: the .md is there

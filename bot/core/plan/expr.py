@@ -11,7 +11,7 @@ import celpy
 from celpy import celtypes
 from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
-from celpy.evaluation import CELEvalError
+from celpy.evaluation import CELEvalError, Evaluator
 
 from bot.core.plan.model import MAX_EXPR
 
@@ -28,10 +28,57 @@ INCOMPLETE_RULES = frozenset({"no-evidence", "missing-evidence", "unreadable-rep
                               "empty-report", "totals-mismatch", "test-drop",
                               "untrusted-evidence"})
 _ENV = celpy.Environment()
+# cel-python takes ~5 µs a node: `files.exists(f, f.endsWith(".md"))` evaluates 23 nodes a path,
+# >10 s on a 100,000-path tree. One plan evaluation takes at most this many steps (docs/plan.md).
+MAX_STEPS = 1_000_000
+PATHS_PER_STEP = 10     # reading `files` (`in`, `==`, `+`, string()) walks it at C speed
 
 
 class ExprError(ValueError):
     """An expression that does not compile or reads something that does not exist."""
+
+
+class OverBudget(BaseException):
+    """The evaluation's steps are spent (not an Exception: celpy turns those into values)."""
+
+
+class Meter:
+    """Steps one plan evaluation may still take: a node of an expression evaluated is one
+    (a comprehension's body counts once per element), reading `files` one per PATHS_PER_STEP
+    paths. Spent in order; past it criteria are unmet."""
+
+    def __init__(self, steps: int = MAX_STEPS) -> None:
+        self.budget = self.left = steps
+        self.out = False
+        self.spent_by = ""                 # the criterion that ran out, once one did
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            self.left, self.out = 0, True
+            raise OverBudget
+
+
+class _Metered(Evaluator):
+    """celpy's evaluator, charging its expression's nodes each time it runs (a comprehension's
+    body: once per element) and every read of `files`."""
+
+    def __init__(self, ast: Any, activation: Any, meter: Meter) -> None:
+        super().__init__(ast, activation)
+        self.meter, self.nodes = meter, sum(1 for _ in ast.iter_subtrees())
+
+    def sub_evaluator(self, ast: Any) -> _Metered:    # a comprehension's body
+        return _Metered(ast, self.activation, self.meter)
+
+    def evaluate(self, context: Any = None) -> Any:
+        self.meter.spend(self.nodes)
+        return super().evaluate(context)
+
+    def ident_value(self, name: str, root_scope: bool = False) -> Any:
+        value = super().ident_value(name, root_scope)
+        if name == "files" and isinstance(value, list):
+            self.meter.spend(-(-len(value) // PATHS_PER_STEP))
+        return value
 
 
 @dataclass(frozen=True)
@@ -40,6 +87,7 @@ class Compiled:
 
     program: Any
     refs: tuple[str, ...]
+    loops: bool = False                 # has a comprehension (all, exists, ...)
 
 
 def _short(err: BaseException) -> str:
@@ -59,6 +107,7 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
         raise ExprError("does not compile: " + " ".join(str(err).split())) from None
     refs: dict[str, None] = {}
     bound = set()
+    loops = False
     for node in ast.iter_subtrees():
         if node.data in ("dot_ident", "dot_ident_arg"):
             # `.tests.failed` reads `tests` too, but would slip past every check below
@@ -76,6 +125,7 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
                     raise ExprError(f"unknown function {name}(); use one of "
                                     + ", ".join(sorted(allowed)))
             if node.data == "member_dot_arg" and names and names[0] in MACROS:
+                loops = True
                 nested = [n for n in node.iter_subtrees() if n is not node
                          and n.data == "member_dot_arg"
                          and any(str(c) in MACROS for c in n.children if not hasattr(c, "data"))]
@@ -129,7 +179,7 @@ def compile_expr(text: str, *, signatures: Collection[str] | None = None) -> Com
     problem = _type_problem(program, tuple(refs))
     if problem:
         raise ExprError(problem)
-    return Compiled(program, tuple(refs))
+    return Compiled(program, tuple(refs), loops)
 
 
 _OPS = {"relation_eq": "==", "relation_ne": "!=", "relation_lt": "<", "relation_le": "<=",
@@ -256,11 +306,19 @@ def incomplete(state: Mapping[str, Any]) -> str:
             if rules else "")
 
 
+def to_cel(act: Mapping[str, Any]) -> Any:
+    """The activation as CEL values: once per plan evaluation (~1 µs a path of `files`)."""
+    return json_to_cel(dict(act))
+
+
 def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any], *,
-             gap: str = "") -> tuple[bool, str, str]:
+             gap: str = "", cel: Any = None, meter: Meter | None = None
+             ) -> tuple[bool, str, str]:
     """(met, measured value text, reason). Never raises; errors and non-booleans are unmet.
 
-    `gap` (see ``incomplete``): counts and signatures do not decide a criterion.
+    `gap` (see ``incomplete``): counts and signatures do not decide a criterion. `cel`:
+    ``to_cel(act)``. `meter`: the plan evaluation's budget (a fresh MAX_STEPS without it);
+    a criterion it runs out on is unmet, never met.
     """
     value = describe(refs, act)
     reads_tests = any(r.startswith(("tests.", "signatures.")) for r in refs)
@@ -268,8 +326,16 @@ def evaluate(program: Any, refs: Sequence[str], act: Mapping[str, Any], *,
         return False, value, "no test evidence: the reports hold 0 tests"
     if reads_tests and gap:
         return False, value, gap
+    meter = meter or Meter()
     try:
-        result = program.evaluate(json_to_cel(dict(act)))
+        result = _Metered(program.ast, program.new_activation(), meter).evaluate(
+            to_cel(act) if cel is None else cel)
+    except OverBudget:
+        return False, value, (
+            f"not evaluated: criterion {meter.spent_by!r} used up" if meter.spent_by else
+            "evaluation stopped: over") + (
+            f" the {meter.budget:,} steps one plan evaluation may take (a comprehension "
+            "costs its body's size per element; docs/plan.md)")
     except Exception as err:    # a criterion must never crash the evaluation
         result = err if isinstance(err, CELEvalError) else CELEvalError(
             f"{type(err).__name__}: {_short(err)}")

@@ -27,6 +27,7 @@ class Criterion:
     expr: str
     program: Any = field(default=None, compare=False, repr=False)   # compiled celpy Runner
     refs: tuple[str, ...] = ()          # variable paths the expression reads ("tests.total")
+    loops: bool = False                 # has a comprehension: evaluated after the others
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,8 @@ def _phase(ctx: _Ctx, raw: Any, path: Path, seen: dict[str, Path],
             compiled = compile_expr(expr, signatures=signatures)
         except ExprError as err:
             raise ctx.fail((*cpath, "expr"), str(err)) from None
-        criteria.append(Criterion(cid, name, expr, compiled.program, compiled.refs))
+        criteria.append(Criterion(cid, name, expr, compiled.program, compiled.refs,
+                                  compiled.loops))
     return Phase(pid, title, priority, needs, description, tuple(criteria))
 
 
