@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from bot.core.reportbase import (
     parse_time,
 )
 from bot.core.testcase import Outcome, TestCase, make_id
-from bot.core.xmlstream import Refused
+from bot.core.xmlstream import Refused, size
 
 P, S, F, E = Outcome.PASSED, Outcome.SKIPPED, Outcome.FAILED, Outcome.ERROR
 # Result words of each dialect, lower-cased; anything unknown counts as an error (never a pass).
@@ -265,25 +266,67 @@ class Trx(_Cases):
     """MSTest/VSTest TRX: <UnitTestResult outcome=...>; class names come later, in definitions.
 
     TRX writes <Results> before <TestDefinitions>, so results are held until the end of the
-    file to give them their class names (bounded by limits.max_testcases).
+    file to give them their class names: packed in one bytearray (outcome, duration, testId,
+    name), texts only where a failure or a signature needs them, all within
+    limits.max_trx_held_bytes. A result with <InnerResults> (data-driven MSTest) counts its
+    rows, not itself.
     """
 
     case_elements = frozenset({"UnitTestResult"})
 
     def __init__(self, ctx: Context, parser: Any) -> None:
         super().__init__(ctx, parser)
-        self.held: list[tuple[str, TestCase]] = []
-        self.classes: dict[str, str] = {}
+        self.held = bytearray()  # HEAD + testId + name, UTF-8, per result
+        self.held_count = 0
+        self.held_bytes = 0
+        self.texts: dict[int, tuple[str, str, str]] = {}  # result number → message, details, err
+        self.with_details = 0
+        self.classes: dict[str, int] = {}  # UnitTest id → index in class_names
+        self.class_names: list[str] = []
+        self.class_index: dict[str, int] = {}
         self.unit = ""
+        self.suspended: list[tuple[dict[str, str], int, dict[str, list[str]]]] = []
+        self.rows_from: dict[int, int] = {}  # depth of a result with rows → failing before them
+        self.parents = {P: 0, S: 0, F: 0, E: 0}  # results with rows, by their own outcome
         self.run_outcome = ""  # <ResultSummary outcome>
         self.run_errors: dict[str, list[str]] = {}  # first <RunInfo outcome="Error"> text
         self.run_info = False
+
+    def hold(self, n: int) -> None:
+        """Charge `n` bytes to the held results; refuse past limits.max_trx_held_bytes."""
+        self.held_bytes += n
+        cap = self.limits.max_trx_held_bytes
+        if self.held_bytes > cap:
+            raise Refused(f"refused: the TRX holds more than {size(cap)} of test results "
+                          f"before its test definitions (limits.max_trx_held_bytes: about "
+                          f"{cap // 160:,} tests with short names)")
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if name == "UnitTestResult" and self.case is not None:  # a row of <InnerResults>
+            self.rows_from.setdefault(self.case_depth, self.failing)
+            self.suspended.append((self.case, self.case_depth, self.bufs))
+            self.case = None
+        super().start(name, attrs)
+
+    def end(self, name: str) -> None:
+        super().end(name)
+        if self.case is None and self.suspended and name == "UnitTestResult":
+            self.case, self.case_depth, self.bufs = self.suspended.pop()
+            self.case_name = name
 
     def other(self, name: str, attrs: dict[str, str]) -> None:
         if name == "UnitTest":
             self.unit = attrs.get("id", "")
         elif name == "TestMethod" and self.unit:
-            self.classes[self.unit] = attrs.get("className", "").split(",")[0].strip()
+            classname = cut(attrs.get("className", "").split(",")[0].strip(), self.limits.max_name)
+            index = self.class_index.get(classname)
+            if index is None:
+                index = self.class_index[classname] = len(self.class_names)
+                self.class_names.append(classname)
+                self.hold(len(classname) + HELD_COST)
+            self.classes[self.unit[:self.limits.max_name]] = index
+            self.hold(len(self.unit) + HELD_COST)
+            self.unit = ""
         elif name == "ResultSummary":
             self.run_outcome = attrs.get("outcome", "")
         elif name == "RunInfo":
@@ -299,23 +342,56 @@ class Trx(_Cases):
 
     def case_test(self, attrs: dict[str, str]) -> None:
         outcome = TRX.get(attrs.get("outcome", "").lower(), E)
-        tc = self.build(attrs.get("testName", ""), "", outcome,
-                        parse_time(attrs.get("duration")))
-        if len(self.held) >= self.limits.max_testcases:
-            raise Refused(f"refused: the report holds more than {self.limits.max_testcases:,} "
-                          f"test results (limits.max_testcases)")
-        self.held.append((attrs.get("testId", ""), tc))
+        failing = outcome is F or outcome is E
+        extra = 0
+        before = self.rows_from.pop(self.case_depth, None)
+        if before is not None:  # its rows were the tests
+            self.parents[outcome] += 1
+            if not failing or self.failing > before:
+                return
+            extra = EXTRA  # failed while none of its rows did: an error, not in the counters
+            outcome = E
+        else:
+            self.seen += 1
+            self.failing += failing
+            self.skipped += outcome is S
+        lim = self.limits
+        msg = details = err = ""
+        if failing:
+            keep = self.ctx.system_err or self.with_details < lim.max_details_kept
+            details = self.text("details", lim.max_details) if keep else ""
+            self.with_details += keep
+            msg = self.text("msg", lim.max_message) or first_line(details, lim.max_message)
+        if self.ctx.system_err:
+            err = self.text("err", lim.max_details)
+        if msg or details or err:
+            self.texts[self.held_count] = (msg, details, err)
+            self.hold(len(msg) + len(details) + len(err) + HELD_COST)
+        test_id = attrs.get("testId", "")[:lim.max_name].encode()
+        name = cut(attrs.get("testName", ""), lim.max_name).encode()
+        record = HEAD.pack(CODES[outcome] | extra, parse_time(attrs.get("duration")),
+                           len(test_id), len(name)) + test_id + name
+        self.hold(len(record))
+        self.held += record
+        self.held_count += 1
 
     def finish(self, complete: bool) -> None:
-        held, self.held = self.held, []
-        for test_id, tc in held:
-            classname = cut(self.classes.get(test_id, ""), self.limits.max_name)
-            if classname:
-                if tc.name.startswith(classname + "."):
-                    tc.name = tc.name[len(classname) + 1:]
-                tc.classname = classname
-                tc.id = make_id(classname, tc.name, "")
-            self.ctx.emit(tc)
+        held, self.held = self.held, bytearray()
+        at = 0
+        for number in range(self.held_count):
+            code, time, id_len, name_len = HEAD.unpack_from(held, at)
+            at += HEAD.size
+            test_id = held[at:at + id_len].decode()
+            name = held[at + id_len:at + id_len + name_len].decode()
+            at += id_len + name_len
+            index = self.classes.get(test_id)
+            classname = "" if index is None else self.class_names[index]
+            if classname and name.startswith(classname + "."):
+                name = name[len(classname) + 1:]
+            msg, details, err = self.texts.pop(number, ("", "", ""))
+            self.ctx.emit(TestCase(id=make_id(classname, name, ""), name=name,
+                                   classname=classname, outcome=OUTCOMES[code & ~EXTRA],
+                                   time=time, message=msg, details=details, system_err=err))
         outcome = self.run_outcome.lower()
         if outcome and self.failing == 0 and (outcome == "passedbutrunaborted"
                                               or TRX.get(outcome, E) in (F, E)):
@@ -323,7 +399,26 @@ class Trx(_Cases):
             self.run_errors.setdefault("details", [
                 f"the TRX run outcome is {self.run_outcome} but no test result failed"])
             self.emit_extra("test run", "", self.run_errors)
+        self.declared = self.rows_only(self.declared)
         super().finish(complete)
+
+    def rows_only(self, declared: Declared | None) -> Declared | None:
+        """Counters that also count each data-driven parent (VSTest 17.x), without them."""
+        with_rows = sum(self.parents.values())
+        if declared is None or not with_rows or declared.tests != self.seen + with_rows:
+            return declared  # none, or only the rows counted (VSTest 18)
+        p = self.parents
+        return Declared(tests=self.seen,
+                        failures=None if declared.failures is None else declared.failures - p[F],
+                        errors=None if declared.errors is None else declared.errors - p[E],
+                        skipped=declared.skipped)
+
+
+OUTCOMES = (P, S, F, E)
+CODES = {outcome: code for code, outcome in enumerate(OUTCOMES)}
+EXTRA = 0x80  # a held result outside the declared totals
+HEAD = struct.Struct("<BdHH")  # outcome code, seconds, testId and name lengths (UTF-8 bytes)
+HELD_COST = 64  # bytes charged per held text or definition beyond its characters
 
 
 Factory = Callable[[Context, Any], Any]

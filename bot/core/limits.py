@@ -24,6 +24,7 @@ class Limits:
     max_failures_kept: int = 2000
     max_details_kept: int = 200          # failures that keep their details (annotations: 200)
     max_test_ids: int = 50_000       # ~7 MB of ids: docs/performance.md, "Memory"
+    max_trx_held_bytes: int = 32 * MiB  # TRX results held until their class names come
     max_depth: int = 64                  # XML element nesting
     max_markup_bytes: int = 4 * MiB      # one tag, comment or PI: expat holds it whole
 

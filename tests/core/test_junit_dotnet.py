@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.dotnet import split_full_name
+from bot.core.limits import Limits
 from bot.core.testcase import Outcome
 from tests.core.readers import by_id, read, read_bytes
 
@@ -183,3 +184,72 @@ def test_nunit3_setup_failure_already_failing_its_tests_is_not_repeated(corpus: 
     # OneTimeSetUp failures (site="SetUp") fail every test of the fixture (site="Parent").
     report, _cases = read(corpus / FILES / "nunit/nunit3/jenkins/NUnit-issue44527.xml")
     assert (report.counts.tests, report.counts.errors) == (150, 143)
+
+
+def test_trx_held_results_are_capped(corpus: Path) -> None:
+    # TRX results wait for <TestDefinitions>: what they hold is capped, and past the cap the
+    # report is refused (unreadable, never a pass) instead of growing with the file.
+    path = corpus / FILES / "trx/nunit/FluentValidation.Tests.trx"
+    report, _cases = read(path, limits=Limits(max_trx_held_bytes=64 * 1024))
+    assert report.error == ("refused: the TRX holds more than 64 KiB of test results before "
+                            "its test definitions (limits.max_trx_held_bytes: about 409 tests "
+                            "with short names)")
+    report, cases = read(path)
+    assert report.error is None and report.counts.tests == 804 and len(cases) == 804
+
+
+# A data-driven MSTest method as VSTest's TrxLogger writes it (microsoft/vstest
+# TrxLogger/ObjectModel/TestResultAggregation.cs: the parent UnitTestResult saves its rows under
+# <InnerResults>; UnitTestResult.cs: resultType, parentExecutionId): one parent, two rows.
+DATA_DRIVEN = """<?xml version="1.0" encoding="utf-8"?>
+<TestRun id="5f0f3c1e-0d5b-4a51-9e1a-3c2f6f7c9b10" name="r"
+  xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010"><Results>
+<UnitTestResult executionId="a1f3c0de-0000-4000-8000-000000000001"
+  testId="0b9e7a8c-1111-4111-8111-111111111111" testName="Add" computerName="ci"
+  duration="00:00:00.0200000" testType="13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b"
+  outcome="{parent}" testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d"
+  resultType="DataDrivenTest"><InnerResults>
+<UnitTestResult executionId="a1f3c0de-0000-4000-8000-000000000002"
+  parentExecutionId="a1f3c0de-0000-4000-8000-000000000001"
+  testId="0b9e7a8c-1111-4111-8111-111111111111" testName="Add (1,1,2)" computerName="ci"
+  duration="00:00:00.0100000" testType="13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b"
+  outcome="Passed" testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d"
+  dataRowInfo="1" resultType="DataDrivenDataRow" />
+<UnitTestResult executionId="a1f3c0de-0000-4000-8000-000000000003"
+  parentExecutionId="a1f3c0de-0000-4000-8000-000000000001"
+  testId="0b9e7a8c-1111-4111-8111-111111111111" testName="Add (2,2,5)" computerName="ci"
+  duration="00:00:00.0100000" testType="13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b"
+  outcome="{row}" testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d"
+  dataRowInfo="2" resultType="DataDrivenDataRow"><Output><ErrorInfo><Message>Assert.AreEqual
+  failed. Expected:&lt;5&gt;. Actual:&lt;4&gt;.</Message><StackTrace>at Ns.MathTests.Add(Int32 a)
+  </StackTrace></ErrorInfo></Output></UnitTestResult>
+</InnerResults></UnitTestResult></Results><TestDefinitions>
+<UnitTest name="Add" storage="/src/tests.dll" id="0b9e7a8c-1111-4111-8111-111111111111">
+<Execution id="a1f3c0de-0000-4000-8000-000000000001" /><TestMethod codeBase="/src/tests.dll"
+  adapterTypeName="executor://mstestadapter/v2" className="Ns.MathTests" name="Add" />
+</UnitTest></TestDefinitions><ResultSummary outcome="{parent}"><Counters total="{total}"
+  executed="{total}" passed="{passed}" failed="{failed}" error="0" timeout="0" aborted="0"
+  inconclusive="0" passedButRunAborted="0" notRunnable="0" notExecuted="0" disconnected="0"
+  warning="0" completed="0" inProgress="0" pending="0" /></ResultSummary></TestRun>"""
+
+
+@pytest.mark.parametrize("total, passed, failed", [
+    (3, 1, 2),  # VSTest 17.12: the parent counted with its rows
+    (2, 1, 1),  # VSTest 18.9: only the rows
+])
+def test_trx_data_driven_rows_are_the_tests(total: int, passed: int, failed: int) -> None:
+    data = DATA_DRIVEN.format(parent="Failed", row="Failed", total=total, passed=passed,
+                              failed=failed).encode()
+    report, cases = read_bytes(data, path="r.trx")
+    assert report.mismatches == []
+    assert (report.counts.tests, report.counts.passed, report.counts.failed) == (2, 1, 1)
+    failing = by_id(cases)["Ns.MathTests::Add (2,2,5)"]
+    assert failing.outcome is Outcome.FAILED and failing.message.startswith("Assert.AreEqual")
+    assert "Ns.MathTests::Add (1,1,2)" in by_id(cases)
+
+
+def test_trx_all_rows_passed_counts_two_passes() -> None:
+    data = DATA_DRIVEN.format(parent="Passed", row="Passed", total=3, passed=3,
+                              failed=0).encode()
+    report, _cases = read_bytes(data, path="r.trx")
+    assert report.mismatches == [] and (report.counts.tests, report.counts.passed) == (2, 2)
