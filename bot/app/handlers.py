@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from bot.app import command_state, judging, plansource, plansync, publish, scopes
@@ -12,6 +13,7 @@ from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core import baselines, checkrun, runs
 from bot.core.config import Config
+from bot.core.model import MeasuredState, Verdict
 from bot.core.state import document
 
 log = logging.getLogger(__name__)
@@ -266,14 +268,13 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         base, branch = await judging.baseline(gh, repo, sha, ctx, run,
                                               judging.base_branch(repo, run, pulls))
         notes.append(baselines.note(base, branch))
-        state, verdict = judging.judge(evidence, config, baseline_doc=base, extra=extra)
+        # parsing (~120 MB/s, lazily from the zips) is seconds: never on the event loop
+        state, verdict = await asyncio.to_thread(judging.judge, evidence, config,
+                                                 baseline_doc=base, extra=extra)
     refs = [e.ref(repo) for e in evidence]
     verdict, accepted = await command_state.honour_accepted_drop(gh, repo, sha, ctx, verdict)
-    details = accepted + judging.details_markdown(state, verdict) if error is None else ""
-    payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
-                                           head_sha=sha, repo=repo.name, notes=notes,
-                                           extra_state=command_state.extra_state(
-                                               state, verdict, run))
+    payloads, doc = await asyncio.to_thread(_rendered, state, verdict, refs, run, sha, repo,
+                                            notes, accepted if error is None else None)
     await publish.complete_check(gh, repo, sha, payloads, refs, ctx)
     await judging.forget_baseline(ctx, repo, sha, run)
     if pulls is None:
@@ -286,9 +287,22 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         sync_gh = plan_gh or gh
         await plansync.after_run(sync_gh, repo.owner, repo.name, default_branch=repo.default_branch,
                                  repo_id=repo.id, run=run, plan=config.plan,
-                                 state=document(state, verdict), bot_login=f"{ctx.app_slug}[bot]",
+                                 state=doc, bot_login=f"{ctx.app_slug}[bot]",
                                  now=ctx.clock(),
                                  waivers=lambda: plansource.read_waivers(sync_gh, ctx, repo))
+
+
+def _rendered(state: MeasuredState, verdict: Verdict, refs: Sequence[checkrun.RunRef],
+              run: Mapping[str, Any], sha: str, repo: Repo, notes: list[str],
+              accepted: str | None) -> tuple[checkrun.CheckPayloads, dict[str, Any]]:
+    """The check run's payloads (Markdown, zlib state block) and the state document; CPU
+    only, run on a worker thread. ``accepted`` None: no details (a config failure)."""
+    details = "" if accepted is None else accepted + judging.details_markdown(state, verdict)
+    payloads = checkrun.completed_payloads(state, verdict, refs, details_md=details,
+                                           head_sha=sha, repo=repo.name, notes=notes,
+                                           extra_state=command_state.extra_state(
+                                               state, verdict, run))
+    return payloads, document(state, verdict)
 
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],

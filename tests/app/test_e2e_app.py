@@ -406,6 +406,27 @@ async def test_jobs_of_a_removed_repository_run_again_when_it_is_added_back(app:
     assert row["state"] == "failed", row
 
 
+def _ping_once_started(app: App, started: threading.Event, answered: threading.Event
+                      ) -> threading.Thread:
+    """A ping delivered from outside, as GitHub sends it, once `started` is set; `answered`
+    is set when it got its 200 within GitHub's 10 s."""
+    url, raw = str(app.client.make_url("/webhook")), json.dumps(load_payload("ping")).encode()
+    headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
+               "User-Agent": "GitHub-Hookshot/e2e", "X-GitHub-Delivery": "ping-1",
+               "X-Hub-Signature-256": signature_for(SECRET.encode(), raw)}
+
+    def github() -> None:
+        started.wait(30)
+        req = urllib.request.Request(url, data=raw, headers=headers)
+        with urllib.request.urlopen(req, timeout=10) as resp:   # GitHub's timeout
+            if resp.status == 200:
+                answered.set()
+
+    sender = threading.Thread(target=github, daemon=True)
+    sender.start()
+    return sender
+
+
 PLAN_OVER_FILES = """\
 plan:
   goal: Documented
@@ -441,23 +462,46 @@ async def test_a_plan_looping_over_a_big_tree_never_stops_webhooks_being_answere
         return real(*args, **kwargs)
 
     monkeypatch.setattr(plansync, "evaluate_plan", evaluate_once_a_webhook_was_answered)
-    url, raw = str(app.client.make_url("/webhook")), json.dumps(load_payload("ping")).encode()
-    headers = {"Content-Type": "application/json", "X-GitHub-Event": "ping",
-               "User-Agent": "GitHub-Hookshot/e2e", "X-GitHub-Delivery": "ping-1",
-               "X-Hub-Signature-256": signature_for(SECRET.encode(), raw)}
-
-    def github() -> None:                    # a delivery from outside, as GitHub sends it
-        started.wait(30)                     # once the evaluation has started
-        req = urllib.request.Request(url, data=raw, headers=headers)
-        with urllib.request.urlopen(req, timeout=10) as resp:   # GitHub's timeout
-            if resp.status == 200:
-                answered.set()
-
-    sender = threading.Thread(target=github, daemon=True)
-    sender.start()
+    sender = _ping_once_started(app, started, answered)
     [row] = await app.settle(await app.post(seeded.payload))
     await asyncio.to_thread(sender.join, 15)
     assert row["state"] == "done", row
     assert waited and all(waited), waited    # every evaluation saw the webhook answered
     [phase] = [i for i in seeded.repo.issues.values() if i["title"] == "Phase 1: Docs"]
     assert phase["state"] == "closed"        # it was evaluated: the .md is there
+
+
+@pytest.mark.parametrize(("module", "step"), [
+    ("bot.app.judging", "digest_problem"),    # sha256 of the downloaded artifact
+    ("bot.app.judging", "iter_zip"),          # reading the zip's members
+    ("bot.app.judging", "evaluate"),          # parsing the reports (lazily, from the zip)
+    ("bot.app.judging", "render_markdown"),   # the check run's details
+    ("bot.core.checkrun", "_pack"),           # the zlib state block
+    ("bot.app.handlers", "document"),         # the state document the plan sync reads
+])
+async def test_judging_a_big_artifact_never_stops_webhooks_being_answered(
+        app: App, monkeypatch: pytest.MonkeyPatch, module: str, step: str) -> None:
+    """Reports parse at ~120 MB/s and an evaluation may read 2 GiB: judging on the event loop
+    is seconds to tens of seconds with no webhook answered (GitHub fails a delivery after
+    10 s). Each CPU step of judging and publishing waits here until a ping sent meanwhile got
+    its answer, which only a free loop can give (on the loop it waits in vain)."""
+    import importlib
+
+    seeded = seed_workflow_run(app.fake.world, reports={"junit.xml": HEALTHY})
+    started, answered, waited = threading.Event(), threading.Event(), list[bool]()
+    where = importlib.import_module(module)
+    real = getattr(where, step)
+
+    def step_once_a_webhook_was_answered(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        waited.append(answered.wait(10))     # False: nothing was answered while we ran
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(where, step, step_once_a_webhook_was_answered)
+    sender = _ping_once_started(app, started, answered)
+    [row] = await app.settle(await app.post(seeded.payload))
+    await asyncio.to_thread(sender.join, 15)
+    assert row["state"] == "done", row
+    assert waited and all(waited), waited    # every call saw the webhook answered
+    [cr] = app.checks(seeded.repo)           # and the judgement is the usual one
+    assert cr["conclusion"] == "success" and cr["output"]["title"] == "22 passed — 1 report"
