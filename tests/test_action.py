@@ -402,6 +402,38 @@ def test_config_error_names_file_and_line(runner: Runner) -> None:
     assert "max_skipped_ratio" in msg
 
 
+def test_a_backtracking_signature_cannot_hang_the_step_on_a_crafted_report(
+        runner: Runner, tmp_path: Path) -> None:
+    """A fork's test prints what makes `(\\w+\\s?)+$` backtrack ~2**64 steps in Python's re."""
+    (tmp_path / "test_crafted.py").write_text(
+        'import sys\n\ndef test_crafted():\n    print("x" * 64 + "!", file=sys.stderr)\n')
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={runner.workspace / 'junit.xml'}", "-o",
+                    "junit_logging=system-err", str(tmp_path / "test_crafted.py")],
+                   cwd=tmp_path, check=True, capture_output=True, timeout=120,
+                   env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("signatures:\n  words: '(\\w+\\s?)+$'\n  crafted: 'x{64}!'\n"
+                   "gate:\n  forbid: [words, crafted]\n", encoding="utf-8")
+    step = runner.inputs(reports="junit.xml").run_subprocess()     # bounded by its timeout
+    assert step.code == 1 and step.state["signatures"] == {"words": 0, "crafted": 1}
+    assert step.rules == ["forbidden-signature"]
+
+
+def test_a_signature_re2_cannot_run_is_a_config_error_on_its_line(runner: Runner) -> None:
+    cfg = runner.workspace / ".github" / "ci-truth.yml"
+    cfg.parent.mkdir()
+    cfg.write_text("signatures:\n  oom: MemoryError\n  flaky: 'Error(?!: expected)'\n",
+                   encoding="utf-8")
+    runner.add(HEALTHY, "junit.xml")
+    step = runner.inputs(reports="junit.xml").run()
+    assert step.code == 2
+    [(props, msg)] = step.annotations("error")
+    assert props["file"] == ".github/ci-truth.yml" and props["line"] == "3"
+    assert "signatures.flaky: unsupported regular expression: a negative lookahead" in msg
+
+
 @pytest.mark.parametrize("kind", ["directory", "dangling symlink"])
 def test_a_default_config_that_is_not_a_file_is_a_config_error(runner: Runner,
                                                                 kind: str) -> None:

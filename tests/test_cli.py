@@ -202,6 +202,37 @@ def test_forbidden_signature_from_a_real_pytest_run(tmp_path: Path) -> None:
     assert code == 1 and rules(doc) == ["forbidden-signature"]
 
 
+def crafted_pytest_report(tmp_path: Path) -> Path:
+    """A real pytest report whose failure message is built to make `(\\w+\\s?)+$` backtrack."""
+    (tmp_path / "test_crafted.py").write_text(textwrap.dedent("""\
+        def test_crafted():
+            raise AssertionError("x" * 64 + "!")
+        """))
+    report = tmp_path / "report.xml"
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                    f"--junitxml={report}", str(tmp_path / "test_crafted.py")], cwd=tmp_path,
+                   capture_output=True, timeout=120,
+                   env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert 'message="AssertionError: ' + "x" * 64 + '!"' in report.read_text()
+    return report
+
+
+def test_a_backtracking_signature_cannot_hang_on_a_crafted_report(tmp_path: Path) -> None:
+    # Python's re takes ~2**64 steps for this pattern on that message; the timeout only
+    # bounds the run (it finishes in about a second).
+    report = crafted_pytest_report(tmp_path)
+    cfg = tmp_path / "ci-truth.yml"
+    cfg.write_text("signatures:\n  words: '(\\w+\\s?)+$'\n  pairs: '(x|xx)+y'\n"
+                   "  crafted: 'x{64}!$'\n")
+    proc = subprocess.run([sys.executable, "-m", "bot", "check", str(report), "--config",
+                           str(cfg), "--format", "json"], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=60, check=False)
+    doc = json.loads(proc.stdout)
+    # words: the details (traceback) end in a word, "...: AssertionError"
+    assert doc["signatures"] == {"words": 1, "pairs": 0, "crafted": 1}
+    assert proc.returncode == 1 and rules(doc) == ["failures"]
+
+
 def test_numpy_suite_counts_and_failures() -> None:
     code, doc = check_json(NUMPY)
     assert code == 1

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from bot.core.errors import ConfigError
+from bot.core.userregex import UserRegex, UserRegexError, compile_user
 from bot.core.yamlread import Path, Reader, load
 
 DEFAULT_SOURCE = ".github/ci-truth.yml"
@@ -65,7 +66,7 @@ class Evidence:
 class Config:
     """The whole validated configuration; `plan` is None when there is no plan section."""
 
-    signatures: Mapping[str, re.Pattern[str]] = field(
+    signatures: Mapping[str, UserRegex] = field(
         default_factory=lambda: MappingProxyType({}))
     gate: Gate = field(default_factory=Gate)
     evidence: Evidence = field(default_factory=Evidence)
@@ -74,13 +75,13 @@ class Config:
     source: str = DEFAULT_SOURCE
 
 
-def _signatures(value: Any, r: Reader) -> Mapping[str, re.Pattern[str]]:
+def _signatures(value: Any, r: Reader) -> Mapping[str, UserRegex]:
     path: Path = ("signatures",)
     data = r.mapping(value, path)
     if len(data) > MAX_SIGNATURES:
         r.error(path, f"expected at most {MAX_SIGNATURES} signatures, got {len(data)}")
         return MappingProxyType({})
-    out: dict[str, re.Pattern[str]] = {}
+    out: dict[str, UserRegex] = {}
     for name, regex in data.items():
         key = (*path, name)
         if not NAME.fullmatch(name):
@@ -90,9 +91,11 @@ def _signatures(value: Any, r: Reader) -> Mapping[str, re.Pattern[str]]:
         if text is None:
             continue
         try:
-            out[name] = re.compile(text)
+            out[name] = compile_user(text)
         except re.error as exc:
             r.error(key, f"invalid regular expression: {exc}")
+        except UserRegexError as exc:
+            r.error(key, f"unsupported regular expression: {exc}")
     return MappingProxyType(out)
 
 
@@ -174,7 +177,7 @@ SECTIONS: dict[str, Callable[[Any, Reader], Any]] = {
 LATER_SECTIONS = ("plan",)
 
 
-def _plan(value: Any, r: Reader, signatures: Mapping[str, re.Pattern[str]]) -> Any:
+def _plan(value: Any, r: Reader, signatures: Mapping[str, UserRegex]) -> Any:
     """Hand `plan:` to bot.core.plan.parse_plan when that module exists."""
     try:
         module = importlib.import_module("bot.core.plan")
@@ -205,7 +208,7 @@ def parse_config(text: str, *, source: str = DEFAULT_SOURCE) -> Config:
     parsed = {name: parse(top.get(name), r) for name, parse in SECTIONS.items()
               if name in top or name != "version"}
     gate: Gate = parsed["gate"]
-    signatures: Mapping[str, re.Pattern[str]] = parsed["signatures"]
+    signatures: Mapping[str, UserRegex] = parsed["signatures"]
     raw_gate = top.get("gate")
     raw_forbid = raw_gate.get("forbid") if isinstance(raw_gate, dict) else None
     for index, name in enumerate(raw_forbid if isinstance(raw_forbid, list) else ()):

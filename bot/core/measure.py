@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from bot.core.model import Counts, FailedTest, FileReport, MeasuredState
 from bot.core.testids import IdStore
+from bot.core.userregex import Searcher
 
 if TYPE_CHECKING:
     from bot.core.testcase import TestCase
@@ -31,7 +31,7 @@ class Measurer:
     testcase counts once when the regex matches its system-err.
     """
 
-    def __init__(self, signatures: Mapping[str, re.Pattern[str]] | None = None, *,
+    def __init__(self, signatures: Mapping[str, Searcher] | None = None, *,
                  max_failures: int = 2000, max_details: int = 200,
                  max_test_ids: int = 50_000) -> None:
         """Caps normally come from the Limits of the same names (`max_*_kept`, `max_test_ids`)."""
