@@ -257,6 +257,10 @@ class TokenSession:
         doc = checkrun.baseline_from_check_runs(runs, int(runs[0]["app"]["id"])) if runs \
             else None
         if doc is not None:
+            check = next(c for c in runs if c.get("id") == doc["source"]["check_run_id"])
+            doc = self._for_this_step(doc, checkrun.parse_state_block(
+                (check.get("output") or {}).get("text")) or {})
+        if doc is not None:
             try:
                 baseline_from_json(doc, source="check run")
             except BaselineError as exc:
@@ -264,12 +268,37 @@ class TokenSession:
                 doc = None
         return doc, seen
 
+    def _for_this_step(self, doc: dict[str, Any], state: Mapping[str, Any]
+                       ) -> dict[str, Any] | None:
+        """A baseline of this step's own count when several steps judged that commit.
+
+        The state block measures its last step only: another matrix shard's count is no
+        baseline for this one (its tests would all "vanish"). This step's entry, when not the
+        last, gives its count (no ids); an entry failing for its evidence gives none.
+        """
+        steps = recorded_steps(state)
+        if len(steps) < 2:
+            return doc
+        me = step_key(self.env).partition("/")[2]
+        mine = [s for s in steps if str(s["key"]).partition("/")[2] == me
+                and s.get("workflow") == self.env.workflow]
+        if not mine or mine[-1] is steps[-1]:
+            return doc
+        entry = mine[-1]
+        rules = entry.get("rules")
+        if entry["conclusion"] != "success" and not (
+                isinstance(rules, list) and set(rules) <= checkrun.COUNT_RULES):
+            return None
+        return {**doc, "tests": entry["tests"], "test_ids": [], "test_ids_complete": False}
+
     def own_step(self, result: Result) -> dict[str, Any]:
         """This step's entry in the check run's list of steps."""
         t = result.state.totals
         return {"key": step_key(self.env), "run": _int(self.env.run_id, 0),
                 "attempt": _int(self.env.run_attempt, 1), "workflow": self.env.workflow,
                 "conclusion": result.verdict.conclusion.value,
+                "rules": [r.rule for r in result.verdict.reasons
+                          if r.conclusion is not Conclusion.SUCCESS],
                 "tests": {"total": t.tests, "failed": t.failed, "errors": t.errors,
                           "skipped": t.skipped}}
 

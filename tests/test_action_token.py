@@ -581,3 +581,25 @@ async def test_a_second_workflow_s_green_step_keeps_the_first_workflow_s_red(
     state = parse_state_block(check["output"]["text"])
     assert state is not None
     assert sorted(s["conclusion"] for s in state["steps"]) == ["failure", "success"]
+
+
+async def test_a_matrix_shard_is_compared_with_its_own_count_not_the_last_shard_s(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """Two shards with `key` on main; the state block measures the last one (22 tests). A PR's
+    3-test shard is compared with its own 3, and the 22-test shard that lost 19 is caught."""
+    repo, first = seeded
+    runner.add(MPI_3, "junit-small.xml")
+    runner.add(HEALTHY, "junit-big.xml")
+    token_runner(runner, fake_github, repo, first)
+    runner.env["GITHUB_JOB"] = "test"
+    assert (await run(runner.inputs(reports="junit-small.xml", key="small")))[0] == 0
+    assert (await run(runner.inputs(reports="junit-big.xml", key="big")))[0] == 0
+    pr_sha = repo.commit({"src/x.py": "x"}, branch="feature")
+    pull_request(runner, repo, pr_sha, "feature").env["GITHUB_RUN_ID"] = "2000"
+    code, _ = await run(runner.inputs(reports="junit-small.xml", key="small"))
+    assert code == 0 and outcome(runner) == []
+    assert f"Baseline for `test-drop`: 3 tests at commit `{first[:12]}` on `main`." in \
+        runner.summary.read_text(encoding="utf-8")
+    runner.add(MPI_3, "junit-big.xml")                 # the big shard lost 19 of its 22
+    code, _ = await run(runner.inputs(reports="junit-big.xml", key="big"))
+    assert code == 1 and outcome(runner) == ["test-drop"]
