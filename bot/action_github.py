@@ -146,6 +146,7 @@ class TokenSession:
         self.sha = head_sha(env, event)
         self.branch = default_branch(event)
         self.warnings = 0        # warning annotations printed (they share the step's cap)
+        self.steps: list[dict[str, Any]] = []   # the steps the check run records (publish)
         self.note: str | None = None   # where the baseline came from, once it was looked for
 
     def __repr__(self) -> str:
@@ -342,8 +343,8 @@ class TokenSession:
             existing = await self._ours(self.sha)
             prior = checkrun.parse_state_block(
                 (existing[0].get("output") or {}).get("text")) if existing else None
-            bodies = self.payloads(result, merge_steps(recorded_steps(prior),
-                                                       self.own_step(result)))
+            self.steps = merge_steps(recorded_steps(prior), self.own_step(result))
+            bodies = self.payloads(result, self.steps)
             if existing:
                 check_id = int(existing[0]["id"])
                 bodies = checkrun.without_posted(bodies, await self._annotated(existing[0]))
@@ -381,6 +382,12 @@ class TokenSession:
         """
         from bot.app import plansync
         from bot.core import plan as plans
+        shard = self.shard()
+        if shard:                  # a part of the run's reports: the plan would flip between parts
+            print(f"CI Truth plan: not synced from this step ({shard}); sync it from one step "
+                  "that judges all of the run's reports, e.g. a job after the matrix",
+                  file=self.out)
+            return
         now = datetime.now(UTC)
         started, committed = await self._run_times(now)
         evidence = plans.Evidence(self.env.run_url or "", self.sha, started, committed)
@@ -397,6 +404,16 @@ class TokenSession:
             return
         print(f"CI Truth plan: {result.created} issue(s) created, {result.edited} edited, "
               f"{result.commented} comment(s)", file=self.out)
+
+    def shard(self) -> str:
+        """Why this step judges only part of its run's reports, or "": the `key` input marks a
+        matrix shard, and other steps of this run recorded on the commit say the same."""
+        if self.env.key:
+            return f"key {self.env.key!r} marks a shard"
+        run = f"{self.env.run_id or '-'}/"
+        others = [s for s in self.steps if str(s.get("key", "")).startswith(run)
+                  and s.get("key") != step_key(self.env)]
+        return f"{len(others) + 1} steps of this run judged the commit" if others else ""
 
     async def _run_times(self, now: datetime) -> tuple[str, str]:
         """When this run (attempt) started, as GitHub records it (the evidence's time), and

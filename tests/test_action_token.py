@@ -603,3 +603,37 @@ async def test_a_matrix_shard_is_compared_with_its_own_count_not_the_last_shard_
     runner.add(MPI_3, "junit-big.xml")                 # the big shard lost 19 of its 22
     code, _ = await run(runner.inputs(reports="junit-big.xml", key="big"))
     assert code == 1 and outcome(runner) == ["test-drop"]
+
+
+async def test_a_matrix_shard_never_syncs_the_plan_from_its_part_of_the_reports(
+        fake_github: FakeGitHub, seeded: tuple[FakeRepo, str], runner: Runner) -> None:
+    """Each shard judges part of the run's reports: syncing the plan from each would judge
+    "95%+ passing" on one shard and flip the phases between shards. A shard (the `key`
+    input, or another step of this run on the commit) leaves the plan alone and says so;
+    one step that judges all the reports syncs it."""
+    repo, sha = seeded
+    root = Path(__file__).resolve().parents[1]
+    config = runner.workspace / ".github" / "ci-truth.yml"
+    config.parent.mkdir()
+    shutil.copyfile(root / "examples/plans/portfolio-goap.yml", config)
+    suite = root / "tests/data/plan/fixed/junit.xml"
+
+    def plan_writes() -> int:
+        return len(fake_github.calls("POST", r"/issues$")) + len(
+            fake_github.calls("PATCH", r"/issues/\d+$"))
+
+    shutil.copyfile(suite, runner.workspace / "shard-1.xml")
+    token_runner(runner, fake_github, repo, sha).inputs(reports="shard-1.xml", key="shard-1")
+    code, log = await run(runner)
+    assert code == 0 and "plan: not synced from this step (key 'shard-1' marks a shard)" in log
+    assert plan_writes() == 0
+    shutil.copyfile(suite, runner.workspace / "shard-2.xml")     # no key: the reports differ
+    runner.inputs(reports="shard-2.xml", key="")
+    code, log = await run(runner)
+    assert code == 0 and "2 steps of this run judged the commit" in log
+    assert plan_writes() == 0
+    runner.env["GITHUB_RUN_ID"] = "7777"                         # one judging job, its own run
+    runner.inputs(reports="shard-1.xml\nshard-2.xml", key="")
+    code, log = await run(runner)
+    assert code == 0 and "CI Truth plan:" in log and "not synced" not in log
+    assert plan_writes() > 0
