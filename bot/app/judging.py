@@ -208,7 +208,7 @@ def _sources_from_bytes(name: str, data: bytes, limits: Limits) -> Iterator[Sour
 
 WALK = baselines.WALK              # baseline-branch commits a baseline is looked for in
 BASELINES = "ci-truth.baseline"    # "<repo id>:<sha>" → UNUSABLE (finished, no baseline there);
-                                   # "<repo id>:ref:<start>" → {"none_after": sha}: walked, none
+                                   # "<repo id>:ref:<branch>" → {"none_after": sha}: walked, none
 UNUSABLE = "unusable"
 
 
@@ -239,17 +239,19 @@ async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext,
     start, skip = where.ref, {head_sha}
     if where.merge_base:
         start = await _merge_base(gh, repo, where.branch, head_sha) or start
-    memo, none_key, seen = Memo(ctx), f"{repo.id}:ref:{start}", None
+    # by branch, not by merge base (judging any commit of the branch forgets it); the value
+    # names where the walk began
+    memo, none_key, seen = Memo(ctx), f"{repo.id}:ref:{where.branch}", None
     if start != head_sha:
         found, seen, _ = await _state_at(gh, repo, start, ctx)
         if found is not None and found["source"]["head_sha"] not in skip:
             return baselines.labelled(found, where.branch), where.branch
-        if await memo.get(BASELINES, none_key) == {"none_after": seen}:
+        if await memo.get(BASELINES, none_key) == {"none_after": seen or start}:
             return None, where.branch   # walked before from this head: nothing usable, none due
         skip.update(s for s in (seen, None if start == where.branch else start) if s)
     found, pending = await _walk(gh, repo, start, ctx, skip)
     if found is None and not pending and start != head_sha:
-        await memo.put(BASELINES, none_key, {"none_after": seen})
+        await memo.put(BASELINES, none_key, {"none_after": seen or start})
     return (None if found is None else baselines.labelled(found, where.branch)), where.branch
 
 

@@ -96,6 +96,7 @@ async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.Ch
     cid = await check_id(gh, repo, sha, ctx)
     url = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
     posted: list[str] = []
+    full = payloads                  # a check run created again holds none of the old ones
     if cid is not None:
         posted = await _annotated(gh, repo, cid, await memo.get(CHECKS, key) or {})
         payloads = checkrun.without_posted(payloads, set(posted))
@@ -110,9 +111,9 @@ async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.Ch
             await memo.delete(CHECKS, key)    # gone behind our back: look again
             found = await find_check(gh, repo, sha, ctx)
             cid = int(found["id"]) if found else None
+            posted = await _annotated(gh, repo, cid, {}) if cid is not None else []
+            payloads = checkrun.without_posted(full, set(posted))
             if cid is not None:
-                posted = await _annotated(gh, repo, cid, {})
-                payloads = checkrun.without_posted(payloads, set(posted))
                 await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
     if cid is None:
         created = await gh.post("/repos/{owner}/{repo}/check-runs", repo.vars,

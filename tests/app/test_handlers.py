@@ -208,6 +208,21 @@ async def test_a_check_run_deleted_behind_our_back_is_created_again(env: Env) ->
     assert [c.status for c in env.fake.calls("PATCH", rf"/check-runs/{first['id']}$")][-1] == 404
 
 
+async def test_a_check_run_created_again_gets_the_annotations_the_deleted_one_held(
+        env: Env) -> None:
+    # The cached "annotated" list is the deleted check run's: the new one holds none of them.
+    seeded = seed_workflow_run(env.fake.world, reports={"report.xml": PYTEST_MANY})
+    await env.deliver(seeded.payload)
+    first = only_check(env, seeded.repo)
+    assert len(seeded.repo.annotations[first["id"]]) == 120
+    seeded.repo.check_runs.pop(first["id"])                     # e.g. removed with the suite
+    await env.deliver(seeded.payload, delivery_id="d-again")
+    second = only_check(env, seeded.repo)
+    assert second["id"] != first["id"]
+    anns = seeded.repo.annotations.get(second["id"]) or []
+    assert len(anns) == 120 and len({a["title"] for a in anns}) == 120
+
+
 async def test_declared_producer_with_a_missing_shard(env: Env) -> None:
     seeded = seed_workflow_run(env.fake.world, raw_artifacts={
         "junit-1": zip_reports({"a.xml": HEALTHY}), "junit-2": zip_reports({"b.xml": HEALTHY}),
@@ -671,6 +686,36 @@ async def test_a_branch_push_is_compared_with_its_merge_base_not_the_grown_defau
     [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == feature]
     assert cr["conclusion"] == "success", rules(cr)
     assert f"3 tests at commit `{old.run['head_sha'][:12]}`" in rules(cr)
+
+
+async def test_a_branch_push_after_its_merge_base_s_parent_was_judged_is_compared_with_it(
+        env: Env) -> None:
+    # Without a config a run has no check run until it completes: the first push of the
+    # branch finds no baseline (the merge base has no evidence, its parent's CI still runs);
+    # once the parent is judged, the next push must be compared with it.
+    main = main_run(env, HEALTHY, run_id=500)                # its CI still running
+    repo, base = main.repo, main.run["head_sha"]
+    broken = main_run(env, ZERO_TESTS, run_id=501)           # the merge base: no evidence
+    await env.deliver(broken.payload)
+
+    async def push(run_id: int) -> dict[str, Any]:
+        sha = repo.commit({"src/feature.py": f"x = {run_id}\n"}, branch="feature")
+        payload = load_payload("workflow_run.completed")
+        payload["workflow_run"].update(event="push", name="CI", id=run_id, head_sha=sha,
+                                       head_branch="feature")
+        seeded = seed_workflow_run(env.fake.world, payload, reports={"junit.xml": SMALL})
+        await env.deliver(seeded.payload)
+        [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == sha]
+        return cr
+
+    first = await push(503)
+    assert "No baseline for `test-drop`" in rules(first), rules(first)
+    await env.deliver(main.payload)                          # the parent's run completes
+    [judged] = [c for c in env.check_runs(repo) if c["head_sha"] == base]
+    assert judged["conclusion"] == "success"
+    again = await push(504)
+    assert again["conclusion"] == "failure", rules(again)
+    assert f"19 of the baseline's 22 tests (commit {base[:12]}" in rules(again)
 
 
 @pytest.mark.parametrize(("on_main", "on_release", "conclusion"), [
