@@ -161,7 +161,7 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
             raise
 
     async def manage_rate_limit(self, *, method: str, url: str) -> None:
-        await self.limiter.wait(self.settings.rate_limit_max_wait)
+        await self.limiter.wait(self.settings.in_job_wait)
 
     async def handle_rate_limit_error(self, *, method: str, url: str,
                                       exception: gidgethub.HTTPException, attempt: int) -> bool:
@@ -179,7 +179,7 @@ class Transport(gidgethub.aiohttp.GitHubAPI):
             return True
         if is_rate_limited(status, headers, message):
             wait = rate_limit_wait(headers, attempt, now=self._clock())
-            too_long = wait > self.settings.rate_limit_max_wait
+            too_long = wait > self.settings.in_job_wait
             what = f"GitHub rate limit (HTTP {status})"
             self.limiter.block_for(wait, what)  # the installation's other jobs wait too
             if attempt > self.settings.rate_limit_retries or too_long:
@@ -261,7 +261,7 @@ class InstallationClient:
         attempt = 0
         while True:  # the API request gets the transport's policy: rate limits, a first 401
             attempt += 1
-            await self.transport.limiter.wait(settings.rate_limit_max_wait)
+            await self.transport.limiter.wait(settings.in_job_wait)
             try:
                 return await artifacts.download_artifact(
                     self._session, url, authorization=await self._credentials(),

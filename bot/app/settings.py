@@ -60,6 +60,13 @@ class Settings:
     log_level: str = "INFO"
 
     @property
+    def in_job_wait(self) -> float:
+        """The longest rate-limit wait a job sits through: CI_TRUTH_RATE_LIMIT_MAX_WAIT, but at
+        most half of CI_TRUTH_JOB_TIMEOUT, so a wait never ends as a timeout (an attempt used
+        up); a longer one goes back to the queue, which costs no attempt."""
+        return min(self.rate_limit_max_wait, self.job_timeout / 2)
+
+    @property
     def api_origin(self) -> tuple[str, str, int]:
         """(scheme, host, port) of GITHUB_API_URL: the only place credentials go."""
         return origin_of(self.api_url)

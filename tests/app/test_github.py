@@ -522,3 +522,19 @@ async def test_a_revoked_token_on_an_artifact_download_is_evicted_and_retried(
     assert data[:4] == b"PK\x03\x04"
     assert [c.status for c in fake_github.calls("GET", r"/zip$")] == [401, 302]
     assert len(fake_github.calls("POST", r"/access_tokens$")) == 2
+
+
+async def test_a_rate_limit_wait_longer_than_half_the_job_timeout_goes_back_to_the_queue(
+        make_clients: Callable[..., GitHubClients], fake_github: FakeGitHub,
+        sleeps: Sleeps) -> None:
+    """Waiting 700 s inside a job that times out at 600 s ends as a timeout, which uses up an
+    attempt; handed back to the queue the wait costs none (docs/app.md)."""
+    clients = make_clients(job_timeout=600.0, rate_limit_max_wait=900.0)
+    assert clients.settings.in_job_wait == 300.0
+    gh = await _for(clients, _repo(fake_github))
+    fake_github.inject("GET", r"^/repos/octo-org/octo-repo$", 429,
+                       headers={"retry-after": "400"})
+    with pytest.raises(RateLimited) as err:
+        await gh.getitem(REPO, OCTO)
+    assert err.value.retry_at >= time.time() + 390
+    assert not [w for w in sleeps.waits if w >= 300]             # it did not sit through it
