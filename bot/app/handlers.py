@@ -7,11 +7,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from gidgethub import HTTPException
+
 from bot.app import command_state, judging, plansource, plansync, publish, scopes
 from bot.app.command_authz import authorise
 from bot.app.judging import Repo, RunEvidence
 from bot.app.ports import AppContext, Delivery, GitHub, GitHubFor
 from bot.core import baselines, checkrun, runs
+from bot.core import markdown as md
 from bot.core.config import Config
 from bot.core.model import MeasuredState, Verdict
 from bot.core.state import document
@@ -141,7 +144,8 @@ async def _judge_completed(gh: GitHub, repo: Repo, sha: str, wr: Mapping[str, An
     """on_run_completed under the check run's lock: unless superseded, judge and publish."""
     policy = runs.policy_from_config(config)
     fork = runs.is_fork(run, repo.id)
-    if await _superseded(gh, repo, sha, run, ctx):
+    dropped: dict[int, str] = {}
+    if await _superseded(gh, repo, sha, run, ctx, dropped):
         log.info("run %s: a newer run of its workflow on %s is judged; ignored", run["id"], sha)
         return
     artifacts = await judging.list_artifacts(gh, repo, int(run["id"]))
@@ -155,7 +159,7 @@ async def _judge_completed(gh: GitHub, repo: Repo, sha: str, wr: Mapping[str, An
             log.info("run %s: %s is no longer the head of an open PR; ignored", run["id"], sha)
             return        # with our check started on it, it is completed (no PR comment)
     await _judge_and_publish(gh, repo, sha, run, artifacts, config, error, ctx, pulls,
-                             plan_gh=plan_gh)
+                             plan_gh=plan_gh, dropped=dropped)
 
 
 RecheckOutcome = Literal["rechecked", "nothing", "fork-ignored"]
@@ -187,15 +191,21 @@ async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
     if found is None:
         return "nothing"
     state = checkrun.parse_state_block((found.get("output") or {}).get("text")) or {}
-    ids = [int(r["id"]) for r in state.get("runs") or []
-           if isinstance(r, Mapping) and isinstance(r.get("id"), int)]
+    recorded = [r for r in state.get("runs") or []
+                if isinstance(r, Mapping) and isinstance(r.get("id"), int)]
     ext = str(found.get("external_id") or "").split(":")[0]
-    if not ids and ext.isdigit():
-        ids = [int(ext)]
-    if not ids:
+    if not recorded and ext.isdigit():
+        recorded = [{"id": int(ext)}]
+    dropped: dict[int, str] = {}
+    run = None
+    for r in recorded:       # the first recorded run GitHub still has is the one re-judged
+        run = await _recorded_run(gh, repo, r, dropped)
+        if run is not None:
+            break
+    if run is None:
+        if dropped:
+            log.info("recheck of %s: every recorded run was deleted", head_sha)
         return "nothing"
-    run = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
-                           dict(repo.vars, run_id=int(ids[0])))
     if run.get("status") != "completed" or run.get("head_sha") != head_sha:
         return "nothing"
     config, error = await judging.load_config(gh, repo)
@@ -207,7 +217,7 @@ async def _recheck(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext, *,
             or _listed_pulls(run, repo)):
         pulls = await publish.open_pulls(gh, repo, head_sha)
     await _judge_and_publish(gh, repo, head_sha, run, artifacts, config, error, ctx, pulls,
-                             plan_gh=plan_gh)
+                             plan_gh=plan_gh, dropped=dropped)
     return "rechecked"
 
 
@@ -254,15 +264,17 @@ async def on_check_suite(gh: GitHub, repo: Repo, payload: Mapping[str, Any],
 async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, Any],
                              artifacts: list[dict[str, Any]], config: Config, error: str | None,
                              ctx: AppContext, pulls: list[dict[str, Any]] | None, *,
-                             plan_gh: GitHub | None = None) -> None:
+                             plan_gh: GitHub | None = None,
+                             dropped: dict[int, str] | None = None) -> None:
     policy = runs.policy_from_config(config)
+    dropped = {} if dropped is None else dropped
     notes: list[str] = []
     if error is not None:
         state, verdict = judging.config_failure(error)
         evidence = [RunEvidence(run=run)]
     else:
         evidence = [await judging.read_run(gh, repo, run, policy, artifacts)]
-        evidence += await _other_producers(gh, repo, sha, run, policy, ctx)
+        evidence += await _other_producers(gh, repo, sha, run, policy, ctx, dropped)
         extra = (runs.missing_producers(policy, [e.run for e in evidence])
                  if len(policy.producers) > 1 else [])
         base, branch = await judging.baseline(gh, repo, sha, ctx, run,
@@ -271,6 +283,7 @@ async def _judge_and_publish(gh: GitHub, repo: Repo, sha: str, run: dict[str, An
         # parsing (~120 MB/s, lazily from the zips) is seconds: never on the event loop
         state, verdict = await asyncio.to_thread(judging.judge, evidence, config,
                                                  baseline_doc=base, extra=extra)
+    notes[:0] = dropped.values()      # before the baseline's note: it changes the evidence
     refs = [e.ref(repo) for e in evidence]
     verdict, accepted = await command_state.honour_accepted_drop(gh, repo, sha, ctx, verdict)
     payloads, doc = await asyncio.to_thread(_rendered, state, verdict, refs, run, sha, repo,
@@ -306,11 +319,13 @@ def _rendered(state: MeasuredState, verdict: Verdict, refs: Sequence[checkrun.Ru
 
 
 async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
-                           policy: runs.EvidencePolicy, ctx: AppContext) -> list[RunEvidence]:
+                           policy: runs.EvidencePolicy, ctx: AppContext,
+                           dropped: dict[int, str]) -> list[RunEvidence]:
     """Other evidence runs for this SHA, as recorded in our check run's state.
 
     Other declared producers' runs; without declared producers, other workflows' runs (the
     one check run holds every workflow's evidence, so a later green run cannot hide a red one).
+    A recorded run GitHub no longer has is left out and noted in `dropped`.
     """
     if len(policy.producers) == 1:
         return []
@@ -320,8 +335,9 @@ async def _other_producers(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, A
         if (not isinstance(r, Mapping) or not isinstance(r.get("id"), int)
                 or r.get("id") == run.get("id")):
             continue
-        other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
-                                 dict(repo.vars, run_id=int(r["id"])))
+        other = await _recorded_run(gh, repo, r, dropped)
+        if other is None:
+            continue
         if (other.get("head_sha") != sha or other.get("status") != "completed"
                 or (runs.is_fork(other, repo.id) and policy.forks == "ignore")):
             continue
@@ -350,8 +366,26 @@ async def _recorded_runs(gh: GitHub, repo: Repo, sha: str, ctx: AppContext) -> l
     return list((entry or {}).get("runs") or [])
 
 
+async def _recorded_run(gh: GitHub, repo: Repo, r: Mapping[str, Any],
+                        dropped: dict[int, str]) -> dict[str, Any] | None:
+    """A run our check run records, re-read; None (noted in `dropped`) when GitHub answers
+    404: a person deleted it (it existed when it was recorded), so its evidence is gone."""
+    try:
+        found: dict[str, Any] = await gh.getitem(
+            "/repos/{owner}/{repo}/actions/runs/{run_id}", dict(repo.vars, run_id=int(r["id"])))
+        return found
+    except HTTPException as exc:
+        if exc.status_code != 404:
+            raise
+    name = md.code(str(r.get("name") or "?"), max_chars=100)
+    dropped[int(r["id"])] = (
+        f"Evidence dropped: workflow run {int(r['id'])} ({name}), recorded by this check, no "
+        f"longer exists (GitHub answers 404: deleted), so its reports are not judged.")
+    return None
+
+
 async def _superseded(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
-                      ctx: AppContext) -> bool:
+                      ctx: AppContext, dropped: dict[int, str]) -> bool:
     """Our check run already judges a newer run (higher id, then attempt) of this workflow.
 
     A push run and a manual re-trigger of one workflow on one SHA are two runs: the newest
@@ -365,8 +399,9 @@ async def _superseded(gh: GitHub, repo: Repo, sha: str, run: Mapping[str, Any],
             continue
         if r["id"] == mine[0]:
             return True            # a later attempt of this very run is recorded
-        other = await gh.getitem("/repos/{owner}/{repo}/actions/runs/{run_id}",
-                                 dict(repo.vars, run_id=r["id"]))
+        other = await _recorded_run(gh, repo, r, dropped)
+        if other is None:
+            continue               # deleted: this run is its workflow's evidence again
         if other.get("head_sha") == sha and other.get("path") == run.get("path"):
             return True
     return False

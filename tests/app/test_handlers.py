@@ -978,3 +978,100 @@ async def test_sticky_comment_links_the_new_head_s_check_after_a_push(env: Env) 
     assert f"/pull/{pr['number']}/checks)" in body and "/runs/" not in body, body
     assert not env.fake.calls("PATCH", r"/issues/comments/")          # nothing to edit
     assert [c for c in first.repo.comments.values() if MARKER in c["body"]] == [ours]
+
+
+async def _recheck(env: Env, seeded: Any) -> bool:
+    from bot.app.handlers import recheck
+    gh = await env.clients(1, repository_id=seeded.repo.id, scope=scopes.JUDGE)
+    return await recheck(gh, seeded.payload["repository"], seeded.run["head_sha"], env.ctx)
+
+
+async def test_a_deleted_declared_producer_run_is_missing_evidence_not_a_failed_job(
+        env: Env) -> None:
+    # Both producers judged green; a person then deletes the Integration run (GET answers
+    # 404). A recheck must not fail on that 404: the run's evidence is gone, and says so.
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    await env.deliver(first.payload)
+    await env.deliver(second.payload)
+    assert only_check(env, first.repo)["conclusion"] == "success"
+    first.repo.delete_run(second.run["id"])
+    rerun = seed_workflow_run(env.fake.world, dict(ci, workflow_run=dict(
+        ci["workflow_run"], id=first.run["id"] + 2, event="workflow_dispatch")),
+        reports={"junit.xml": HEALTHY})
+    await env.deliver(rerun.payload)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert "'Integration' has no completed run" in rules(cr)
+    assert f"run {second.run['id']}" in rules(cr) and "deleted" in rules(cr), rules(cr)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and [r["id"] for r in state["runs"]] == [rerun.run["id"]]
+
+
+async def test_a_deleted_red_run_is_dropped_visibly_without_config(env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING},
+                              conclusion="failure")
+    docs = load_payload("workflow_run.completed")
+    docs["workflow_run"].update(name="Docs", id=first.run["id"] + 1,
+                                path=".github/workflows/docs.yml")
+    second = seed_workflow_run(env.fake.world, docs, reports={"doctest.xml": SMALL},
+                               artifact_name="doctest-results")
+    await env.deliver(first.payload)
+    await env.deliver(second.payload)
+    assert only_check(env, first.repo)["conclusion"] == "failure"
+    first.repo.delete_run(first.run["id"])           # the red run is cleaned up
+    rerun = seed_workflow_run(env.fake.world, dict(docs, workflow_run=dict(
+        docs["workflow_run"], id=first.run["id"] + 2, event="workflow_dispatch")),
+        reports={"doctest.xml": SMALL}, artifact_name="doctest-results")
+    await env.deliver(rerun.payload)
+    cr = only_check(env, first.repo)
+    summary = rules(cr)
+    assert f"run {first.run['id']} (`CI`)" in summary and "deleted" in summary, summary
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and [r["id"] for r in state["runs"]] == [rerun.run["id"]]
+
+
+async def test_a_deleted_newer_run_no_longer_supersedes_the_older_one(env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    older = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": FAILING})
+    configure(older.repo, "evidence:\n  workflows:\n    - name: CI\n")
+    ci["workflow_run"].update(id=older.run["id"] + 1, event="workflow_dispatch")
+    newer = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    await env.deliver(newer.payload)
+    assert only_check(env, older.repo)["conclusion"] == "success"
+    older.repo.delete_run(newer.run["id"])
+    await env.deliver(older.payload)                 # the older run is the evidence now
+    cr = only_check(env, older.repo)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert f"run {newer.run['id']}" in rules(cr) and "deleted" in rules(cr), rules(cr)
+    state = parse_state_block(cr["output"]["text"])
+    assert state is not None and [r["id"] for r in state["runs"]] == [older.run["id"]]
+
+
+async def test_a_recheck_whose_first_recorded_run_was_deleted_judges_the_rest(
+        env: Env) -> None:
+    ci = load_payload("workflow_run.completed")
+    ci["workflow_run"]["name"] = "CI"
+    first = seed_workflow_run(env.fake.world, ci, reports={"junit.xml": HEALTHY})
+    configure(first.repo, "evidence:\n  workflows:\n    - name: CI\n    - name: Integration\n")
+    it = load_payload("workflow_run.completed")
+    it["workflow_run"].update(name="Integration", id=first.run["id"] + 1,
+                              path=".github/workflows/integration.yml")
+    second = seed_workflow_run(env.fake.world, it, reports={"it.xml": SMALL})
+    await env.deliver(first.payload)
+    await env.deliver(second.payload)                # recorded first: Integration
+    first.repo.delete_run(second.run["id"])
+    assert await _recheck(env, first)
+    cr = only_check(env, first.repo)
+    assert cr["conclusion"] == "failure", rules(cr)
+    assert "'Integration' has no completed run" in rules(cr)
+    assert f"run {second.run['id']}" in rules(cr), rules(cr)

@@ -156,6 +156,14 @@ class FakeRepo:
         self.jobs.setdefault((rid, run_attempt), [])
         return run
 
+    def delete_run(self, run_id: int) -> None:
+        """A person deleted the run: GET answers 404, lists and its artifacts lose it."""
+        self.runs.pop(run_id)
+        for key in [k for k in self.jobs if k[0] == run_id]:
+            del self.jobs[key]
+        for aid in [a.id for a in self.artifacts.values() if a.run_id == run_id]:
+            del self.artifacts[aid]
+
     def add_job(self, run: dict[str, Any], name: str, *, conclusion: str | None = "success",
                 status: str = "completed", steps: list[tuple[str, str | None]] | None = None,
                 attempt: int | None = None) -> dict[str, Any]:
