@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import warnings
 from typing import Protocol
 
 import re2
@@ -113,7 +114,9 @@ def _translate(pattern: str) -> tuple[str, bool]:
 
 def compile_user(pattern: str) -> UserRegex:
     """Compile a configured regex: `re.error` for bad syntax, UserRegexError if RE2 refuses it."""
-    re.compile(pattern)                                  # Python's syntax and messages first
+    with warnings.catch_warnings():   # Python's syntax and messages first; its FutureWarning
+        warnings.simplefilter("ignore", FutureWarning)  # (nested sets) is about re, not us
+        re.compile(pattern)
     text, dollar = _translate(pattern)
     try:
         compiled = re2.compile(text, _OPTIONS)
