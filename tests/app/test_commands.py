@@ -287,6 +287,26 @@ async def test_accept_drop_records_rejudges_and_lapses_when_the_head_moves(env: 
     assert find_accepted_drop(new["output"]["text"], "fa" * 20) is None
 
 
+async def test_an_accepted_drop_with_an_emoji_reason_survives_a_recheck(env: Env) -> None:
+    """Any reason the grammar takes (300 characters, here astral ones: 12 JSON bytes each)
+    is recorded readably: the reply's "recorded" holds for the re-judging too."""
+    main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})
+    repo = main.repo
+    repo.branches[repo.default_branch] = main.run["head_sha"]
+    await env.deliver(main.payload)
+    seeded, _, n = pr_run(env, SMALL, id=main.run["id"] + 5, head_sha="ef" * 20)
+    await env.deliver(seeded.payload)
+    [cr] = [c for c in env.check_runs(repo) if c["head_sha"] == "ef" * 20]
+    repo.set_permission("maint", "write", "maintain")
+    reason = "🚚🧪" * 150                                         # 300 characters
+    await say(env, repo, n, f"/truth accept-drop {reason}", user="maint")
+    assert "now **success**" in last_reply(env, repo, n)
+    rec = find_accepted_drop(cr["output"]["text"], "ef" * 20)
+    assert rec is not None and rec.reason == reason
+    await say(env, repo, n, "/truth recheck", user="maint")
+    assert cr["conclusion"] == "success"
+
+
 async def test_accept_drop_never_accepts_a_head_pushed_after_the_comment(env: Env) -> None:
     """A job run (queued, retried) after a push must not accept the new commit's drop."""
     main = seed_workflow_run(env.fake.world, reports={"junit.xml": HEALTHY})

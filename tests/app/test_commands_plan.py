@@ -116,6 +116,17 @@ async def test_waive_records_a_visible_waiver_and_syncs_the_plan(env: Env) -> No
     assert "Phase 3: Ship" in after.split("Ready now:")[1]   # scale done by waiver → ship ready
 
 
+async def test_a_waiver_with_an_emoji_reason_is_read_back(env: Env) -> None:
+    """A 300-character reason of astral characters (12 JSON bytes each) is a waiver too."""
+    repo, issues = await planned_repo(env)
+    repo.set_permission("lead", "admin", "admin")
+    reason = "🌙🧪" * 150
+    reply = await say(env, repo, issues["scale"], f"/truth waive big_suite {reason}",
+                      user="lead")
+    assert "accepted as met **without evidence**" in reply
+    assert "waived" in repo.issues[issues["scale"]]["body"]
+
+
 async def test_a_retried_waive_syncs_the_plan_it_did_not_sync(env: Env) -> None:
     """The waiver reply was posted, then the plan sync hit a rate limit: the retried job
     finds the reply (answered once) and still brings the plan issues in line."""

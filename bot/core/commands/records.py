@@ -21,7 +21,9 @@ from bot.core.commands.text import code
 
 DROP_MARK = "ci-truth:accepted-drop"
 WAIVER_MARK = "ci-truth:waiver"
-_BLOCK = re.compile(r"<!-- (ci-truth:[a-z-]+) v1 ([A-Za-z0-9_-]{1,4000}={0,2}) -->")
+# room for the largest record: 600 argument characters of 12 JSON bytes each (astral
+# characters are escaped as surrogate pairs), base64 adds a third
+_BLOCK = re.compile(r"<!-- (ci-truth:[a-z-]+) v1 ([A-Za-z0-9_-]{1,16000}={0,2}) -->")
 
 
 @dataclass(frozen=True)
