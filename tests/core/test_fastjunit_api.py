@@ -10,6 +10,7 @@ mid-document with a reference cycle through its handlers. Run under ASan as well
 from __future__ import annotations
 
 import gc
+import itertools
 import weakref
 from xml.parsers import expat
 
@@ -106,4 +107,12 @@ def test_current_byte_index_is_pyexpats_between_parse_calls() -> None:
         for piece in pieces:
             parser.Parse(piece, False)
             seen[native].append(parser.CurrentByteIndex)
-    assert seen[True] == seen[False] == [11, 30, 30, 5039, 5039, 8071]
+    # The exact indexes depend on the libexpat release (2.6 defers reparsing a large token
+    # until enough new data came): with the same library both readers agree exactly.
+    fed = [sum(map(len, pieces[:i + 1])) for i in range(len(pieces))]
+    if xmlaccel.NATIVE is not None and xmlaccel.NATIVE.EXPAT_VERSION == expat.EXPAT_VERSION:
+        assert seen[True] == seen[False]
+    for got in seen.values():
+        assert all(a <= b for a, b in itertools.pairwise(got))
+        assert all(0 < v <= f for v, f in zip(got, fed, strict=True))
+        assert got[-1] == 8071              # all but the unclosed <testsuite>'s end
