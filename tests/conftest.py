@@ -9,7 +9,7 @@ import pytest
 
 from tests import astguard
 
-# On CPython 3.11.0-3.11.7 (and 3.12.0-3.12.1) an ast.parse can fail with "AST constructor
+# On CPython 3.11.0-3.11.7 (and 3.12.0) an ast.parse can fail with "AST constructor
 # recursion depth mismatch" when a garbage collection inside it runs a finalizer that parses too,
 # e.g. an asyncio task's "exception was never retrieved" report while pytest formats a failure:
 # an INTERNALERROR then hides the failure. Installed at import, before any test module is
