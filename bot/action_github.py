@@ -17,7 +17,7 @@ import aiohttp
 import gidgethub
 
 from bot.app.command_state import extra_state
-from bot.app.github import InstallationClient, OriginError, Transport
+from bot.app.github import InstallationClient, OriginError, Transport, merge_base
 from bot.app.metrics import Metrics
 from bot.app.ratelimit import RateLimited
 from bot.app.settings import Settings
@@ -224,7 +224,7 @@ class TokenSession:
         """The App's walk: the start (the branch's head, or the merge base), then WALK commits."""
         ref, skip = where.ref, {self.sha}
         if where.merge_base:
-            ref = await self._merge_base(where.branch) or ref
+            ref = await merge_base(self.gh, self.owner, self.repo, where.branch, self.sha) or ref
         if ref != self.sha:
             found, seen = await self._state_at(ref)
             if found is not None and found["source"]["head_sha"] not in skip:
@@ -237,18 +237,6 @@ class TokenSession:
             if found is not None:
                 return baselines.labelled(found, where.branch)
         return None
-
-    async def _merge_base(self, branch: str) -> str | None:
-        """The merge base of `branch` and the judged commit (None when GitHub finds none)."""
-        try:
-            data = await self.gh.getitem(
-                "/repos/{owner}/{repo}/compare/{basehead}",
-                {**self.repo_vars, "basehead": f"{branch}...{self.sha}"}, params={"per_page": 1})
-        except gidgethub.HTTPException as exc:
-            if exc.status_code in (404, 422):
-                return None
-            raise
-        return baselines.merge_base(data)
 
     async def _state_at(self, ref: str) -> tuple[dict[str, Any] | None, str | None]:
         """The usable state our check runs on `ref` hold, and the sha they were listed for."""

@@ -26,6 +26,7 @@ from bot.app.ports import Unretryable
 from bot.app.ratelimit import Limiter, RateLimited, Sleep, is_rate_limited, rate_limit_wait
 from bot.app.scopes import Scope
 from bot.app.settings import Settings, origin_of
+from bot.core import baselines
 
 log = logging.getLogger(__name__)
 USER_AGENT = "ci-truth"
@@ -394,3 +395,22 @@ class GitHubClients:
         if not isinstance(slug, str) or not slug:
             raise ValueError("GET /app returned no slug")
         return slug
+
+
+async def compare(gh: Any, owner: str, repo: str, base: str, head: str) -> Any:
+    """GitHub's compare of `base...head` in one request (status, ahead/behind, merge base);
+    HTTPException as GitHub answers. The plan's ancestry checks and the baseline's merge base."""
+    return await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
+                            {"owner": owner, "repo": repo, "basehead": f"{base}...{head}"},
+                            params={"per_page": 1})
+
+
+async def merge_base(gh: Any, owner: str, repo: str, branch: str, head: str) -> str | None:
+    """The merge base of `branch` and `head`, None when GitHub finds none (404, 422)."""
+    try:
+        data = await compare(gh, owner, repo, branch, head)
+    except gidgethub.HTTPException as exc:
+        if exc.status_code in (404, 422):
+            return None
+        raise
+    return baselines.merge_base(data)

@@ -15,6 +15,7 @@ from cachetools import LRUCache
 from gidgethub import HTTPException
 
 from bot.app.artifacts import digest_problem
+from bot.app.github import merge_base
 from bot.app.ports import AppContext, ArtifactError, GitHub
 from bot.core import baselines, checkrun, runs
 from bot.core.archive import iter_gzip, iter_zip, sniff
@@ -238,7 +239,7 @@ async def baseline(gh: GitHub, repo: Repo, head_sha: str, ctx: AppContext,
                             default_branch=repo.default_branch, base_branch=base_branch)
     start, skip = where.ref, {head_sha}
     if where.merge_base:
-        start = await _merge_base(gh, repo, where.branch, head_sha) or start
+        start = await merge_base(gh, repo.owner, repo.name, where.branch, head_sha) or start
     # by branch, not by merge base (judging any commit of the branch forgets it); the value
     # names where the walk began
     memo, none_key, seen = Memo(ctx), f"{repo.id}:ref:{where.branch}", None
@@ -263,19 +264,6 @@ async def forget_baseline(ctx: AppContext, repo: Repo, sha: str, run: Mapping[st
     if (isinstance(branch, str) and branch    # any branch may be a pull request's base
             and not str(run.get("event") or "").startswith("pull_request")):   # fork PRs too
         await memo.delete(BASELINES, f"{repo.id}:ref:{branch}")
-
-
-async def _merge_base(gh: GitHub, repo: Repo, branch: str, head_sha: str) -> str | None:
-    """The merge base of `branch` and `head_sha` (None when GitHub finds none)."""
-    try:
-        data = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
-                                dict(repo.vars, basehead=f"{branch}...{head_sha}"),
-                                params={"per_page": 1})
-    except HTTPException as exc:
-        if exc.status_code in (404, 422):
-            return None
-        raise
-    return baselines.merge_base(data)
 
 
 async def _state_at(gh: GitHub, repo: Repo, ref: str, ctx: AppContext

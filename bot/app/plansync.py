@@ -14,6 +14,7 @@ from typing import Any
 
 import gidgethub
 
+from bot.app.github import compare
 from bot.app.ports import GitHub
 from bot.core.plan import Evaluation, Evidence, Plan, Waiver, evaluate_plan
 from bot.core.plan.issuebody import read_ticks
@@ -125,9 +126,7 @@ async def is_ancestor(gh: GitHub, owner: str, repo: str, sha: str, recorded: str
     the transport's retries) the answer is False, logged: an error never freezes the plan.
     """
     try:
-        cmp = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
-                               {"owner": owner, "repo": repo, "basehead": f"{recorded}...{sha}"},
-                               params={"per_page": 1})
+        cmp = await compare(gh, owner, repo, recorded, sha)
     except gidgethub.HTTPException as exc:
         log.warning("plan %s/%s: comparing %s with the recorded %s failed (%s); the run "
                     "applies", owner, repo, sha[:12], recorded[:12], exc.status_code)
@@ -145,9 +144,7 @@ async def on_branch(gh: GitHub, owner: str, repo: str, recorded: str, branch: st
     """Whether `recorded` is in `branch`'s history (GitHub's compare: the branch is ahead of
     it or identical). When GitHub cannot say the answer is True: the record stands."""
     try:
-        cmp = await gh.getitem("/repos/{owner}/{repo}/compare/{basehead}",
-                               {"owner": owner, "repo": repo, "basehead": f"{recorded}...{branch}"},
-                               params={"per_page": 1})
+        cmp = await compare(gh, owner, repo, recorded, branch)
     except gidgethub.HTTPException as exc:
         log.warning("plan %s/%s: comparing the recorded %s with %s failed (%s)", owner, repo,
                     recorded[:12], branch, exc.status_code)
