@@ -199,22 +199,28 @@ def fork_pr_target(env: ActionEnv, event: Mapping[str, Any]) -> Mapping[str, Any
     return run if runs.is_fork(run, _repo_id(event)) else None
 
 
+def _fork(env: ActionEnv, event: Mapping[str, Any]
+          ) -> tuple[Mapping[str, Any], str | None] | None:
+    """The fork's run the reports may come from and the `origin` wording for it, or None."""
+    if fork_run(event):
+        return event["workflow_run"], None
+    pr_run = fork_pr_target(env, event)
+    return None if pr_run is None else (pr_run, PR_TARGET_ORIGIN)
+
+
 def from_fork(env: ActionEnv, event: Mapping[str, Any]) -> bool:
     """The reports may come from a fork: its workflow_run, or its code in pull_request_target."""
-    return fork_run(event) or fork_pr_target(env, event) is not None
+    return _fork(env, event) is not None
 
 
 def fork_reasons(env: ActionEnv, event: Mapping[str, Any], config: Config) -> list[Reason]:
     """The App's `untrusted-evidence` reason for a fork's reports (evidence.forks)."""
     policy = runs.policy_from_config(config)
-    if policy.forks == "ignore":
+    fork = None if policy.forks == "ignore" else _fork(env, event)
+    if fork is None:
         return []
-    if fork_run(event):
-        return runs.untrusted(event["workflow_run"], policy, _repo_id(event))
-    pr_run = fork_pr_target(env, event)
-    if pr_run is None:
-        return []
-    return runs.untrusted(pr_run, policy, _repo_id(event), origin=PR_TARGET_ORIGIN)
+    run, origin = fork
+    return runs.untrusted(run, policy, _repo_id(event), origin=origin)
 
 
 def judge(env: ActionEnv, config: Config, baseline: Baseline | Mapping[str, Any] | None,

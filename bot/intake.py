@@ -126,6 +126,14 @@ def _spool(stream: BinaryIO, name: str, limits: Limits) -> BinaryIO:
     return spool
 
 
+def _zip_sources(fileobj: BinaryIO, name: str, limits: Limits, budget: _Budget,
+                 stats: ArchiveStats | None) -> Iterator[Source]:
+    """A zip's members as Sources, their bytes charged to the evaluation's budget."""
+    for member in iter_zip(fileobj, name=name, limits=limits, stats=stats):
+        chunks = None if member.chunks is None else budget.take(iter(member.chunks))
+        yield Source(member.name, chunks=chunks, error=member.error)
+
+
 def _one_stream(path: str, name: str, limits: Limits, budget: _Budget,
                 stats: ArchiveStats | None) -> Iterator[Source]:
     """A pipe or device, opened once: its first bytes decide the kind and are read again."""
@@ -145,9 +153,7 @@ def _one_stream(path: str, name: str, limits: Limits, budget: _Budget,
         except InputRefused as exc:
             yield Source(name, error=str(exc))
             return
-        for member in iter_zip(spool, name=name, limits=limits, stats=stats):
-            chunks = None if member.chunks is None else budget.take(iter(member.chunks))
-            yield Source(member.name, chunks=chunks, error=member.error)
+        yield from _zip_sources(spool, name, limits, budget, stats)
     else:
         yield Source(name, chunks=budget.take(_stream_chunks(stream, name, limits,
                                                              kind == "gzip")))
@@ -176,9 +182,7 @@ def _one_file(path: str, limits: Limits, budget: _Budget,
         except OSError as exc:
             yield Source(name, error=f"could not read {name}: {exc.strerror or exc}")
             return
-        for member in iter_zip(fh, name=name, limits=limits, stats=stats):
-            chunks = None if member.chunks is None else budget.take(iter(member.chunks))
-            yield Source(member.name, chunks=chunks, error=member.error)
+        yield from _zip_sources(fh, name, limits, budget, stats)
     elif kind == "gzip":
         yield Source(name, chunks=budget.take(_gzip_chunks(path, name, limits)))
     else:

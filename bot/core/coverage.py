@@ -87,9 +87,8 @@ def parse_coverage(chunks: Iterable[bytes], *, path: str) -> Coverage:
 
 
 # An external DOCTYPE (no internal subset) is skipped: istanbul, gcovr and Cobertura write one.
-# `*+`, as notreport._HEAD: a prolog without a root fails at once, never backtracks.
-_ROOT = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[<>]*>)*+"
-                   rb"<([A-Za-z_][\w.:-]*)[\s/>]", re.S)
+# notreport.PROLOG's `*+`: a prolog without a root fails at once, never backtracks.
+_ROOT = re.compile(notreport.PROLOG + rb"<([A-Za-z_][\w.:-]*)[\s/>]", re.S)
 SNIFF_BYTES = 4096
 
 

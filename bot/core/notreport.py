@@ -43,8 +43,8 @@ KNOWN: dict[str, tuple[str, tuple[bytes, ...]]] = {
 # root's start tag. A `>` inside an attribute value ends the match early: a signature after
 # it is then not seen and the file goes to the parser (never skipped by mistake). The prolog's
 # `*+` never gives back: `<!---->` × 40 and no root fails at once, not in 2^40 backtracking steps.
-_HEAD = re.compile(rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[<>]*>)*+"
-                   rb"<([A-Za-z_][\w.:-]*)(?:[\s/][^>]*)?>", re.S)
+PROLOG = rb"^(?:\s|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^\[<>]*>)*+"   # with re.S
+_HEAD = re.compile(PROLOG + rb"<([A-Za-z_][\w.:-]*)(?:[\s/][^>]*)?>", re.S)
 
 
 def head_complete(head: bytes) -> bool:
