@@ -16,12 +16,13 @@ from typing import Any, TextIO
 import aiohttp
 import gidgethub
 
+from bot.app import publish
 from bot.app.command_state import extra_state
 from bot.app.github import InstallationClient, OriginError, Transport, merge_base
 from bot.app.metrics import Metrics
 from bot.app.ratelimit import RateLimited
 from bot.app.settings import Settings
-from bot.core import annotate, baselines, checkrun
+from bot.core import baselines, checkrun
 from bot.core import markdown as md
 from bot.core.checkrun import RunRef
 from bot.core.engine import Result
@@ -357,9 +358,7 @@ class TokenSession:
         """Keys of the annotations check run `check` holds (GitHub appends every update's)."""
         if (check.get("output") or {}).get("annotations_count") == 0:
             return set()
-        return {annotate.annotation_key(a) async for a in self.gh.getiter(
-            "/repos/{owner}/{repo}/check-runs/{id}/annotations",
-            {**self.repo_vars, "id": int(check["id"])}) if isinstance(a, Mapping)}
+        return set(await publish.annotation_keys(self.gh, self.repo_vars, int(check["id"])))
 
     async def sync_plan(self, plan: Any, doc: Mapping[str, Any]) -> None:
         """Phase issues and dashboard from this run's state, with the App's plansync code.

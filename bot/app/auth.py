@@ -7,12 +7,13 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any, NamedTuple
 
 import jwt
 from cachetools import TLRUCache
+
+from bot.app.ratelimit import http_date
 
 JWT_BACKDATE = 60      # GitHub: set iat 60 s in the past against clock drift
 JWT_LIFETIME = 540     # exp = iat + 540 = now + 480: well under GitHub's 10-minute ceiling
@@ -52,11 +53,9 @@ class AppJWT:
     def reset(self, headers: Mapping[str, str] | None = None) -> None:
         """Forget the cached JWT (after a 401), adopting GitHub's clock from the 401's Date."""
         self._value = None
-        try:
-            date = parsedate_to_datetime((headers or {}).get("date", ""))
-        except (TypeError, ValueError, IndexError):
-            return
-        self.offset = date.replace(tzinfo=date.tzinfo or UTC).timestamp() - self._clock()
+        date = http_date((headers or {}).get("date", ""))
+        if date is not None:
+            self.offset = date - self._clock()
 
 
 @dataclass(frozen=True)

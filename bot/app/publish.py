@@ -98,11 +98,10 @@ async def complete_check(gh: GitHub, repo: Repo, sha: str, payloads: checkrun.Ch
     posted: list[str] = []
     full = payloads                  # a check run created again holds none of the old ones
     if cid is not None:
-        posted = await _annotated(gh, repo, cid, await memo.get(CHECKS, key) or {})
+        entry = await memo.get(CHECKS, key)   # check_id's (or find_check's) entry
+        posted = await _annotated(gh, repo, cid, entry or {})
         payloads = checkrun.without_posted(payloads, set(posted))
-        await memo.put(CHECKS, key, dict(await memo.get(CHECKS, key) or {"id": cid, "runs": []},
-                                         annotated=None))
-    if cid is not None:
+        await memo.put(CHECKS, key, dict(entry or {"id": cid, "runs": []}, annotated=None))
         try:
             await gh.patch(url, dict(repo.vars, check_run_id=cid), data=payloads.first)
         except HTTPException as exc:
@@ -133,9 +132,15 @@ async def _annotated(gh: GitHub, repo: Repo, cid: int, entry: Mapping[str, Any])
     cached = entry.get("annotated") if entry.get("id") == cid else None
     if isinstance(cached, list):
         return [str(k) for k in cached]
+    return await annotation_keys(gh, repo.vars, cid)
+
+
+async def annotation_keys(gh: GitHub, url_vars: Mapping[str, Any], cid: int) -> list[str]:
+    """Keys of the annotations check run `cid` holds, listed from GitHub (the App and the
+    Action: GitHub appends every update's annotations, so held ones are not sent again)."""
     return [annotate.annotation_key(a) async for a in gh.getiter(
         "/repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
-        dict(repo.vars, check_run_id=cid)) if isinstance(a, Mapping)]
+        dict(url_vars, check_run_id=cid)) if isinstance(a, Mapping)]
 
 
 async def open_pulls(gh: GitHub, repo: Repo, sha: str) -> list[dict[str, Any]]:

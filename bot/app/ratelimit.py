@@ -71,18 +71,24 @@ def is_rate_limited(status: int, headers: Mapping[str, str], message: str) -> bo
                               or "rate limit" in message.lower())
 
 
+def http_date(text: str) -> float | None:
+    """An HTTP-date header value (``Date``, ``Retry-After``) as epoch seconds, or None when
+    unreadable; always GMT, even if it omits it."""
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=when.tzinfo or UTC).timestamp()
+
+
 def rate_limit_wait(headers: Mapping[str, str], attempt: int, *, now: float) -> float:
     """GitHub's order: retry-after (seconds or HTTP-date), else the reset time, else ≥ 60 s."""
     retry_after = headers.get("retry-after", "").strip()
     if retry_after.isdigit():
         return float(retry_after)
-    if retry_after:                      # RFC 9110 also allows an HTTP-date
-        try:
-            when = parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError, IndexError):
-            pass
-        else:                            # an HTTP-date is always GMT, even if it omits it
-            return max(0.0, when.replace(tzinfo=when.tzinfo or UTC).timestamp() - now)
+    when = http_date(retry_after)        # RFC 9110 also allows an HTTP-date
+    if when is not None:
+        return max(0.0, when - now)
     reset = headers.get("x-ratelimit-reset", "")
     if headers.get("x-ratelimit-remaining") == "0" and reset.isdigit():
         return max(1.0, float(reset) - now + 1)
