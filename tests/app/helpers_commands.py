@@ -17,6 +17,26 @@ from bot.app import command_authz, commands
 from tests.conftest import CORPUS
 from tests.fakegithub.server import FakeGitHub
 
+# A two-phase plan: "scale" needs "foundation"; test_commands_plan adds a third phase.
+PLAN_FOUNDATION_SCALE = """\
+plan:
+  goal: Ship the recovery
+  phases:
+    - id: foundation
+      title: "Phase 1: Foundation"
+      criteria:
+        - id: tests_discovered
+          name: Tests are discovered
+          expr: tests.total >= 5
+    - id: scale
+      title: "Phase 2: Scale"
+      needs: [foundation]
+      criteria:
+        - id: big_suite
+          name: A thousand tests
+          expr: tests.total >= 1000
+"""
+
 _BASE = json.loads((CORPUS / "webhooks" / "issue_comment.created.json").read_text("utf-8"))
 
 

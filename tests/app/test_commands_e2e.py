@@ -19,6 +19,7 @@ from bot.app.handlers import handle
 from bot.app.intake import signature_for
 from bot.app.server import DB, create_app
 from tests.app.helpers_commands import (
+    PLAN_FOUNDATION_SCALE,
     comment_event,
     fresh_command_state,  # noqa: F401  (autouse)
     reactions,
@@ -180,24 +181,7 @@ async def test_an_accept_drop_racing_another_workflows_completion_keeps_its_red_
     assert sorted(r["id"] for r in recorded.get("runs") or []) == sorted(
         [seeded.run["id"], lint["id"]])
 
-PLAN = """\
-plan:
-  goal: Ship the recovery
-  phases:
-    - id: foundation
-      title: "Phase 1: Foundation"
-      criteria:
-        - id: tests_discovered
-          name: Tests are discovered
-          expr: tests.total >= 5
-    - id: scale
-      title: "Phase 2: Scale"
-      needs: [foundation]
-      criteria:
-        - id: big_suite
-          name: A thousand tests
-          expr: tests.total >= 1000
-"""
+PLAN = PLAN_FOUNDATION_SCALE
 
 
 async def test_a_waive_racing_a_default_branch_run_keeps_the_waiver(running: Running) -> None:

@@ -15,6 +15,7 @@ from bot.app import plansource, scopes
 from bot.app.ratelimit import RateLimited
 from bot.core.commands import waivers_from_comments
 from tests.app.helpers_commands import (
+    PLAN_FOUNDATION_SCALE,
     comment_event,
     fresh_command_state,  # noqa: F401  (autouse)
     reactions,
@@ -24,23 +25,7 @@ from tests.app.helpers_commands import (
 from tests.app.helpers_logic import HEALTHY, Env, env_fixture  # noqa: F401
 from tests.fakegithub.seed import load_payload, seed_workflow_run
 
-PLAN = """\
-plan:
-  goal: Ship the recovery
-  phases:
-    - id: foundation
-      title: "Phase 1: Foundation"
-      criteria:
-        - id: tests_discovered
-          name: Tests are discovered
-          expr: tests.total >= 5
-    - id: scale
-      title: "Phase 2: Scale"
-      needs: [foundation]
-      criteria:
-        - id: big_suite
-          name: A thousand tests
-          expr: tests.total >= 1000
+PLAN = PLAN_FOUNDATION_SCALE + """\
     - id: ship
       title: "Phase 3: Ship"
       needs: [scale]
