@@ -37,11 +37,6 @@ def _level(conclusion: Conclusion) -> str:
     return "warning" if conclusion is Conclusion.NEUTRAL else "notice"
 
 
-def repo_path(path: str | None, workspace: str) -> str | None:
-    """A report's file attribute as a repository-relative path, or None when it is not one."""
-    return annotate.repo_path(path, workspace=workspace)
-
-
 def _reason_annotation(reason: Reason) -> Annotation:
     return Annotation(_level(reason.conclusion), reason.message[:MAX_MESSAGE],
                       title=f"CI Truth: {reason.rule}"[:MAX_TITLE])
@@ -53,7 +48,7 @@ def _test_annotation(test: FailedTest, level: str, workspace: str) -> Annotation
         message = f"{message}\n\n{test.details}"
     return Annotation(level, message[:MAX_MESSAGE],
                       title=f"{test.kind}: {test.id}"[:MAX_TITLE],
-                      file=repo_path(test.file, workspace), line=test.line)
+                      file=annotate.repo_path(test.file, workspace=workspace), line=test.line)
 
 
 def plan_annotations(verdict: Verdict, state: MeasuredState, *, workspace: str = "",

@@ -232,7 +232,11 @@ def test_append_summary_respects_what_the_file_already_holds(tmp_path: Path) -> 
 # --- annotation planning -----------------------------------------------------------------------
 
 def test_report_file_paths_become_repository_paths() -> None:
-    from bot.action_annotations import repo_path
+    from bot.core import annotate
+
+    def repo_path(path: str | None, workspace: str) -> str | None:
+        return annotate.repo_path(path, workspace=workspace)
+
     assert repo_path("/home/runner/work/r/r/tests/a.py", "/home/runner/work/r/r") == "tests/a.py"
     assert repo_path("tests\\win.py", "") == "tests/win.py"
     assert repo_path("./src/x.py", "/w") == "src/x.py"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.core import markdown
+from bot.core.textfit import fit_chars
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~%/+-]*)?$")
@@ -35,8 +36,6 @@ def link(text: str, url: str) -> str:
 
 def mermaid(text: str, *, limit: int = 80) -> str:
     """A Mermaid node label (the caller quotes it): anything but plain characters as #code;."""
-    text = " ".join(_CONTROL.sub("", text).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
+    text = fit_chars(" ".join(_CONTROL.sub("", text).split()), limit)
     return "".join(ch if ch.isalnum() or ch in " .,:;/+-=()'%_" else f"#{ord(ch)};"
                    for ch in text)
